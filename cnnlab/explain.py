@@ -1,0 +1,180 @@
+"""Looking inside a CNN: feature maps, first-layer filters, Grad-CAM heat maps and overlays.
+
+Works on any module that takes float (B, C, H, W) in [0, 1] and returns logits (B, K); conv layers
+are found by type (`nn.Conv2d`) and named by their qualified module names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import PIL.Image
+import torch
+from captum.attr import LayerAttribution, LayerGradCam
+from torch import nn
+
+# Modules that may sit between a conv and its activation without changing the shape.
+_NORMS = (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.LayerNorm, nn.Identity)
+_ACTIVATIONS = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Hardtanh,
+    nn.Softplus,
+)
+
+
+def conv_layers(model: nn.Module) -> list[str]:
+    """Qualified names of the `nn.Conv2d` modules, in registration order (= forward order for
+    sequential stacks; `feature_maps` uses the real call order)."""
+    return [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def _as_input(model: nn.Module, x: Any) -> torch.Tensor:
+    """uint8 (C, H, W) -> float (1, C, H, W) in [0, 1] on the model's device."""
+    x = torch.as_tensor(x)
+    if x.ndim != 3:
+        raise ValueError(f"expected one image of shape (C, H, W), got {tuple(x.shape)}")
+    return x.unsqueeze(0).to(_device_of(model)).float().div_(255)
+
+
+def _activation_after(model: nn.Module, conv_name: str) -> nn.Module | None:
+    """The activation module following conv `conv_name` (after optional norms) in its parent
+    nn.Sequential, or None. Skipped when the module object is used more than once in the model,
+    because its hook would fire for every use."""
+    parent_name, _, child = conv_name.rpartition(".")
+    parent = model.get_submodule(parent_name)
+    if not isinstance(parent, nn.Sequential):
+        return None
+    siblings = list(parent._modules.items())
+    position = [key for key, _ in siblings].index(child)
+    for _, module in siblings[position + 1 :]:
+        if isinstance(module, _ACTIVATIONS):
+            uses = sum(m is module for _, m in model.named_modules(remove_duplicate=False))
+            return module if uses == 1 else None
+        if not isinstance(module, _NORMS):
+            return None
+    return None
+
+
+def feature_maps(model: nn.Module, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    """For each conv layer in forward order: (conv name, float cpu (C', H', W') activation).
+
+    The activation is read after the conv's activation function when that follows it (through
+    optional batch-norm) in the same nn.Sequential, else the conv output. One forward pass with
+    forward hooks that are always removed; the model's train/eval mode is restored.
+    """
+    captured: dict[str, torch.Tensor] = {}  # insertion order = call order
+
+    def hook_for(name: str):
+        def hook(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+            if name not in captured:  # a conv called twice keeps its first use
+                # clone: a later in-place op (ReLU(inplace), `out += identity`) must not change it
+                captured[name] = output[0].detach().to("cpu", copy=True)
+
+        return hook
+
+    handles = []
+    was_training = model.training
+    try:
+        for name, module in model.named_modules():
+            if isinstance(module, nn.Conv2d):
+                target = _activation_after(model, name) or module
+                handles.append(target.register_forward_hook(hook_for(name)))
+        model.eval()
+        with torch.inference_mode():
+            model(_as_input(model, x))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return list(captured.items())
+
+
+def first_layer_filters(model: nn.Module) -> torch.Tensor:
+    """Weights of the first conv layer, detached float cpu (F, C, kH, kW)."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            return module.weight.detach().to("cpu", copy=True)
+    raise ValueError("the model has no nn.Conv2d layer")
+
+
+def _last_conv_called(model: nn.Module, x: torch.Tensor) -> str:
+    """Name of the last conv layer run by a forward pass of `x` (true order, whatever the layout)."""
+    names = [name for name, _ in feature_maps(model, x)]
+    if not names:
+        raise ValueError("the model has no nn.Conv2d layer")
+    return names[-1]
+
+
+def grad_cam(model: nn.Module, x: torch.Tensor, target: int, layer: str | None = None) -> np.ndarray:
+    """Grad-CAM heat map float32 (H, W) in [0, 1] for class `target` on uint8 image x (C, H, W).
+
+    `layer` is a qualified module name (default: the last conv layer). The map is upsampled
+    bilinearly to the input size, ReLU'd and divided by its maximum (all zeros stays zeros).
+    Gradients are taken with autograd.grad, so parameters' `.grad` are left untouched.
+    """
+    name = layer if layer is not None else _last_conv_called(model, x)
+    module = model.get_submodule(name)
+    was_training = model.training
+    model.eval()
+    try:
+        # Gradients are needed even when the caller is under no_grad / inference_mode.
+        with torch.inference_mode(False), torch.enable_grad():
+            inputs = _as_input(model, x)  # (1, C, H, W)
+            attribution = LayerGradCam(model, module).attribute(inputs, target=int(target))
+        # (1, 1, h, w) -> (1, 1, H, W)
+        heat = LayerAttribution.interpolate(
+            attribution.detach(), tuple(inputs.shape[2:]), interpolate_mode="bilinear"
+        )
+    finally:
+        model.train(was_training)
+    heat = torch.nan_to_num(heat[0, 0].float(), nan=0.0, posinf=0.0, neginf=0.0).clamp_(min=0)
+    peak = heat.max()
+    if peak > 0:
+        heat = heat / peak
+    return heat.cpu().numpy().astype(np.float32)
+
+
+def jet(values: np.ndarray) -> np.ndarray:
+    """Jet-like colour map: float (...,) in [0, 1] -> uint8 (..., 3) RGB (blue -> red)."""
+    v = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)[..., None]  # (..., 1)
+    centers = np.array([0.75, 0.5, 0.25], dtype=np.float32)  # where R, G, B peak
+    rgb = np.clip(1.5 - np.abs(4.0 * (v - centers)), 0.0, 1.0)  # (..., 3)
+    return (rgb * 255 + 0.5).astype(np.uint8)
+
+
+def overlay(img: torch.Tensor, heat: np.ndarray, alpha: float = 0.5) -> PIL.Image.Image:
+    """RGB image: uint8 (C, H, W) image blended with the jet-coloured heat map (H, W) in [0, 1].
+
+    alpha is the weight of the heat colours (0 = image only, 1 = heat only).
+    """
+    x = torch.as_tensor(img).cpu().numpy()  # (C, H, W)
+    rgb = np.repeat(x, 3, axis=0) if x.shape[0] == 1 else x[:3]  # (3, H, W)
+    base = rgb.transpose(1, 2, 0).astype(np.float32)  # (H, W, 3)
+    heat = np.asarray(heat, dtype=np.float32)
+    if heat.shape != base.shape[:2]:
+        resized = PIL.Image.fromarray(heat).resize(
+            (base.shape[1], base.shape[0]), PIL.Image.Resampling.BILINEAR
+        )
+        heat = np.asarray(resized, dtype=np.float32)
+    colors = jet(heat).astype(np.float32)  # (H, W, 3)
+    mixed = (1.0 - alpha) * base + alpha * colors
+    return PIL.Image.fromarray(np.clip(mixed + 0.5, 0, 255).astype(np.uint8))

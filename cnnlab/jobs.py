@@ -1,0 +1,270 @@
+"""Background training jobs: a queue, a concurrency cap, stop/resume, and crash bookkeeping.
+
+One `JobManager` per server process is shared by every browser session (the app keeps it in
+`st.cache_resource`); sessions keep only run ids. Each job is a child process running
+`python -m cnnlab worker` (a "warm" process that has already imported torch, so the first batch
+comes quickly) or `python -m cnnlab train --run-dir RUN`. The run folder is the only channel:
+the job writes events and status there, the page reads them. A crash, an out-of-memory kill or a
+closed tab therefore costs at most one job, never the server or a run's saved history.
+
+All children are started from the manager's own long-lived thread, because Linux's parent-death
+signal (used so jobs stop when the server stops) is tied to the thread that forked the child.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnnlab.config import RunConfig
+from cnnlab.runs import ACTIVE, Run, create_run, get_run, list_runs, resolve_runs_dir
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STOP_GRACE_S = 10.0  # after a stop request, SIGTERM a job that has not ended by then
+KILL_GRACE_S = 20.0  # ... and SIGKILL it after this long
+
+
+def default_max_parallel() -> int:
+    """One training job per two cores (each job uses the cores it gets with intra-op threads)."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: ask Linux to SIGTERM the child when the thread that forked it ends."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: jobs then outlive the server and are picked up as "running"
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (ended, not yet reaped) counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
+
+
+@dataclass
+class _Job:
+    run: Run
+    process: subprocess.Popen | None = None  # None for a job of an earlier server still running
+    pid: int | None = None
+    stop_requested: float | None = None  # monotonic time of the stop request
+    signalled: set[str] = field(default_factory=set)
+
+
+class JobManager:
+    """Queue of runs; at most `max_parallel` train at once; thread-safe; see module docstring."""
+
+    def __init__(self, runs_dir: str | Path | None = None, max_parallel: int | None = None,
+                 *, warm: bool = True, poll_s: float = 0.1) -> None:
+        self.runs_dir = resolve_runs_dir(runs_dir)
+        self.max_parallel = max(1, max_parallel or default_max_parallel())
+        self.warm_enabled = warm
+        self.poll_s = poll_s
+        self._lock = threading.Condition()
+        self._queue: list[tuple[str, bool]] = []  # (run_id, resume), first = next to start
+        self._active: dict[str, _Job] = {}
+        self._warm: subprocess.Popen | None = None
+        self._closed = False
+        self._recover()
+        self._thread = threading.Thread(target=self._loop, name="cnnlab-jobs", daemon=True)
+        self._thread.start()
+
+    # -- public API ------------------------------------------------------------------------------
+    def submit(self, cfg: RunConfig) -> str:
+        """Create a run for `cfg`, queue it, and return its id."""
+        run = create_run(cfg, self.runs_dir)
+        with self._lock:
+            self._queue.append((run.run_id, False))
+            self._lock.notify_all()
+        return run.run_id
+
+    def stop(self, run_id: str) -> None:
+        """Stop a queued or running run; a running one ends within a batch, keeping its best weights."""
+        with self._lock:
+            for i, (queued_id, _) in enumerate(self._queue):
+                if queued_id == run_id:
+                    del self._queue[i]
+                    get_run(run_id, self.runs_dir).update_status(
+                        status="stopped", ended=time.time(), message="stopped before it started")
+                    return
+            job = self._active.get(run_id)
+            if job is not None:
+                job.run.stop_path.touch()
+                job.stop_requested = job.stop_requested or time.monotonic()
+                self._lock.notify_all()
+
+    def resume(self, run_id: str) -> None:
+        """Queue an interrupted/failed/stopped run again; it continues from its last checkpoint."""
+        run = get_run(run_id, self.runs_dir)
+        status = run.status().get("status")
+        if status in ACTIVE:
+            raise ValueError(f"run {run_id} is already {status}")
+        if not run.checkpoint_path.is_file():
+            raise ValueError(f"run {run_id} has no checkpoint to resume from (it saves one per "
+                             "completed epoch): start a new run instead")
+        run.stop_path.unlink(missing_ok=True)
+        run.update_status(status="queued", message="queued to resume from its last checkpoint")
+        with self._lock:
+            self._queue.append((run_id, True))
+            self._lock.notify_all()
+
+    def queue_position(self, run_id: str) -> int | None:
+        """1-based place in the queue, or None when not queued."""
+        with self._lock:
+            for i, (queued_id, _) in enumerate(self._queue):
+                if queued_id == run_id:
+                    return i + 1
+        return None
+
+    def queued(self) -> list[str]:
+        with self._lock:
+            return [run_id for run_id, _ in self._queue]
+
+    def running(self) -> list[str]:
+        with self._lock:
+            return list(self._active)
+
+    def close(self, *, stop_jobs: bool = True) -> None:
+        """Stop the manager thread (and the jobs, which become resumable "interrupted" runs)."""
+        with self._lock:
+            self._closed = True
+            jobs = list(self._active.values())
+            self._lock.notify_all()
+        if stop_jobs:
+            for job in jobs:
+                self._signal(job, signal.SIGTERM)
+        self._thread.join(timeout=5)
+        if self._warm is not None:
+            self._warm.kill()
+            self._warm.wait(timeout=5)
+        if stop_jobs:
+            for job in jobs:
+                if job.process is not None:
+                    try:
+                        job.process.wait(timeout=15)
+                    except subprocess.TimeoutExpired:
+                        job.process.kill()
+
+    # -- internals -------------------------------------------------------------------------------
+    def _recover(self) -> None:
+        """After a restart: dead "running" runs become interrupted; "queued" ones queue again."""
+        for info in sorted(list_runs(self.runs_dir), key=lambda i: i.created):
+            run = get_run(info.run_id, self.runs_dir)
+            if info.status == "running":
+                pid = run.status().get("pid")
+                if _pid_alive(pid):
+                    self._active[info.run_id] = _Job(run, None, pid)  # still training elsewhere
+                else:
+                    run.update_status(status="interrupted", ended=time.time(),
+                                      message="the server stopped during training; resume it "
+                                              "from its last checkpoint")
+            elif info.status == "queued":
+                self._queue.append((info.run_id, run.checkpoint_path.is_file()))
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                self._reap()
+                self._escalate_stops()
+                while self._queue and len(self._active) < self.max_parallel:
+                    run_id, resume = self._queue.pop(0)
+                    self._start(run_id, resume)
+                if self.warm_enabled and (self._warm is None or self._warm.poll() is not None):
+                    self._warm = self._spawn(["worker"], stdin=subprocess.PIPE)
+                self._lock.wait(timeout=self.poll_s)
+
+    def _job_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH"))
+                                            if p)
+        env.setdefault("CNNLAB_THREADS", str(max(1, (os.cpu_count() or 1) // self.max_parallel)))
+        env["CNNLAB_RUNS"] = str(self.runs_dir)
+        return env
+
+    def _spawn(self, args: list[str], stdin: int | None = None,
+               log: Path | None = None) -> subprocess.Popen:
+        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
+        try:
+            return subprocess.Popen([sys.executable, "-m", "cnnlab", *args], stdin=stdin,
+                                    stdout=out, stderr=subprocess.STDOUT, env=self._job_env(),
+                                    cwd=str(REPO_ROOT), preexec_fn=_die_with_parent)
+        finally:
+            if log:
+                out.close()
+
+    def _start(self, run_id: str, resume: bool) -> None:
+        run = get_run(run_id, self.runs_dir)
+        run.update_status(status="running", message="starting", pid=None)
+        process = None
+        warm, self._warm = self._warm, None
+        if warm is not None and warm.poll() is None and warm.stdin is not None:
+            try:
+                warm.stdin.write(f"{run.path}\t{int(resume)}\n".encode())
+                warm.stdin.close()
+                process = warm
+            except OSError:
+                warm.kill()
+        if process is None:
+            args = ["train", "--run-dir", str(run.path)] + (["--resume"] if resume else [])
+            process = self._spawn(args, log=run.path / "log.txt")
+        self._active[run_id] = _Job(run, process, process.pid)
+
+    def _reap(self) -> None:
+        for run_id, job in list(self._active.items()):
+            code = job.process.poll() if job.process is not None else None
+            alive = code is None if job.process is not None else _pid_alive(job.pid)
+            if alive:
+                continue
+            del self._active[run_id]
+            if job.run.status().get("status") in ACTIVE:
+                # The process ended without recording an outcome: killed (SIGKILL, OOM) or crashed.
+                how = (f"killed by signal {-code}" if code is not None and code < 0
+                       else f"exit code {code}")
+                hint = " — perhaps out of memory" if code == -signal.SIGKILL else ""
+                job.run.update_status(
+                    status="failed", ended=time.time(),
+                    message=f"the training process ended unexpectedly ({how}{hint}); the metrics "
+                            "so far are kept, and it can be resumed from its last checkpoint")
+
+    def _escalate_stops(self) -> None:
+        now = time.monotonic()
+        for job in self._active.values():
+            if job.stop_requested is None:
+                continue
+            waited = now - job.stop_requested
+            if waited > KILL_GRACE_S and "kill" not in job.signalled:
+                self._signal(job, signal.SIGKILL)
+                job.signalled.add("kill")
+            elif waited > STOP_GRACE_S and "term" not in job.signalled:
+                self._signal(job, signal.SIGTERM)
+                job.signalled.add("term")
+
+    @staticmethod
+    def _signal(job: _Job, sig: int) -> None:
+        try:
+            if job.pid:
+                os.kill(job.pid, sig)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,33 @@
+"""Shared pytest fixtures: every test gets private runs/cache folders; real data is found via CNNLAB_DATA."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests never touch the user's ~/.cache; CNNLAB_DATA (real data, read-only) is left as set.
+    monkeypatch.setenv("CNNLAB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("CNNLAB_CACHE", str(tmp_path / "cache"))
+
+
+def shared_data() -> Path | None:
+    """The folder of real datasets (../shared/data via CNNLAB_DATA), or None when absent."""
+    env = os.environ.get("CNNLAB_DATA")
+    if env and Path(env).is_dir():
+        return Path(env)
+    return None
+
+
+@pytest.fixture
+def real_data() -> Path:
+    path = shared_data()
+    if path is None:
+        pytest.skip("real data absent: set CNNLAB_DATA to ../shared/data (see .ci/run)")
+    return path
