@@ -31,3 +31,7 @@ def real_data() -> Path:
     if path is None:
         pytest.skip("real data absent: set CNNLAB_DATA to ../shared/data (see .ci/run)")
     return path
+
+
+# Real-browser fixtures (server, browser, page) live in tests/browser.py.
+pytest_plugins = ["tests.browser"]

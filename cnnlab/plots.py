@@ -1,0 +1,374 @@
+"""Plotly figure builders for the pages: image grids, training curves, confusion heat map, bars.
+
+Every builder returns a `go.Figure` (light theme) and never shows it. Images are embedded as PNG
+data URIs (`go.Image(source=...)`), which keeps the page payload small and pixels crisp.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import PIL.Image
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+TEMPLATE = "plotly_white"
+MARGIN = dict(l=10, r=10, t=30, b=10)
+TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"
+
+# 9 samples of matplotlib's viridis, interpolated linearly (RGB 0..255).
+_VIRIDIS = np.array(
+    [
+        [68, 1, 84],
+        [71, 44, 122],
+        [59, 81, 139],
+        [44, 113, 142],
+        [33, 144, 141],
+        [39, 173, 129],
+        [92, 200, 99],
+        [170, 220, 50],
+        [253, 231, 37],
+    ],
+    dtype=np.float32,
+)
+
+
+def message_figure(text: str, height: int = 250) -> go.Figure:
+    """An empty figure showing `text` in the middle (no data yet, nothing to show)."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=15)
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(template=TEMPLATE, height=height, margin=MARGIN)
+    return fig
+
+
+def viridis(values: np.ndarray) -> np.ndarray:
+    """float (...,) in [0, 1] -> uint8 (..., 3) RGB on the viridis colour map."""
+    v = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0) * (len(_VIRIDIS) - 1)
+    low = np.minimum(v.astype(np.int64), len(_VIRIDIS) - 2)  # (...,) index of the lower sample
+    frac = (v - low)[..., None]  # (..., 1)
+    rgb = _VIRIDIS[low] * (1 - frac) + _VIRIDIS[low + 1] * frac  # (..., 3)
+    return (rgb + 0.5).astype(np.uint8)
+
+
+def _min_max(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """Scale to [0, 1] over `axes` (constant slices become 0)."""
+    low = x.min(axis=axes, keepdims=True)
+    span = x.max(axis=axes, keepdims=True) - low
+    return np.divide(x - low, span, out=np.zeros_like(x, dtype=np.float32), where=span > 0)
+
+
+def _png_uri(image: np.ndarray) -> str:
+    """uint8 (H, W, 3) or (H, W) -> 'data:image/png;base64,...'."""
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _to_hwc(image: np.ndarray, upscale_to: int) -> np.ndarray:
+    """uint8 (C, H, W) with C in {1, 3} -> (H', W', 3) or (H', W'), upscaled by an integer factor
+    (nearest neighbour, so pixels stay sharp) until the longer side reaches `upscale_to`."""
+    if image.shape[0] == 1:
+        out = image[0]  # (H, W) -> a grayscale PNG, shown gray
+    else:
+        out = image[:3].transpose(1, 2, 0)  # (H, W, 3)
+    factor = max(1, math.ceil(upscale_to / max(out.shape[:2]))) if upscale_to else 1
+    if factor > 1:
+        out = out.repeat(factor, axis=0).repeat(factor, axis=1)
+    return out
+
+
+def image_grid(
+    images: Any, titles: Sequence[str] | None = None, cols: int = 8, upscale_to: int = 0
+) -> go.Figure:
+    """Grid of uint8 images (N, C, H, W), C = 1 (gray) or 3, one go.Image trace per image.
+
+    `upscale_to` (pixels) enlarges small images without blurring; 0 keeps them as they are.
+    """
+    x = torch.as_tensor(images).cpu().numpy() if not isinstance(images, np.ndarray) else images
+    n = len(x)
+    if n == 0:
+        return message_figure("no images to show", height=120)
+    if x.dtype != np.uint8:
+        raise ValueError(f"expected uint8 images, got {x.dtype}")
+    cols = max(1, min(cols, n))
+    rows = math.ceil(n / cols)
+    cell = upscale_to if upscale_to else 90  # pixels per image on screen
+    title_px = 18 if titles else 4
+    height = rows * (cell + title_px) + MARGIN["t"] + MARGIN["b"]
+    plot_height = height - MARGIN["t"] - MARGIN["b"]
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[str(t) for t in titles[:n]] if titles else None,
+        horizontal_spacing=min(0.02, 0.5 / cols),
+        vertical_spacing=min(title_px / plot_height, 0.5 / rows) if rows > 1 else 0.0,
+    )
+    traces = []
+    for i in range(n):
+        name = str(titles[i]) if titles and i < len(titles) else str(i)
+        traces.append(
+            go.Image(source=_png_uri(_to_hwc(x[i], upscale_to)), name=name, hoverinfo="name")
+        )
+    fig.add_traces(traces, rows=[i // cols + 1 for i in range(n)], cols=[i % cols + 1 for i in range(n)])
+    fig.update_xaxes(visible=False, showgrid=False)
+    fig.update_yaxes(visible=False, showgrid=False)
+    fig.update_annotations(font_size=11)
+    fig.update_layout(template=TEMPLATE, height=height, margin=MARGIN, showlegend=False)
+    return fig
+
+
+def class_counts_bar(class_names: Sequence[str], counts_by_split: dict[str, Sequence[int]]) -> go.Figure:
+    """Grouped bars: images per class, one bar group per class and one colour per split."""
+    fig = go.Figure()
+    for split, counts in counts_by_split.items():
+        fig.add_trace(go.Bar(name=split, x=list(class_names), y=list(counts)))
+    fig.update_layout(
+        template=TEMPLATE,
+        barmode="group",
+        margin=MARGIN,
+        height=320,
+        xaxis=dict(type="category", title="class"),
+        yaxis=dict(title="images"),
+        legend=dict(orientation="h", y=1.1),
+    )
+    return fig
+
+
+def _latest_timeline(events: Sequence[dict], key: str) -> list[dict]:
+    """Events with a usable `key`, ordered by it; after a resume re-emits earlier steps, only the
+    latest pass over a step is kept (reading backwards, keep events strictly before the last kept)."""
+    kept: list[dict] = []
+    for event in reversed(events):
+        value = event.get(key)
+        if value is None:
+            continue
+        if not kept or value < kept[-1][key]:
+            kept.append(event)
+    return kept[::-1]
+
+
+def _values(events: list[dict], key: str) -> list[float | None]:
+    return [e.get(key) for e in events]
+
+
+def training_curves(epochs: Sequence[dict]) -> go.Figure:
+    """Loss and accuracy per epoch (train and val), side by side, from `epoch` events."""
+    epochs = _latest_timeline(epochs, "epoch")
+    if not epochs:
+        return message_figure("waiting for the first epoch")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    x = _values(epochs, "epoch")
+    for col, metric in ((1, "loss"), (2, "acc")):
+        for split, color in (("train", TRAIN_COLOR), ("val", VAL_COLOR)):
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=_values(epochs, f"{split}_{metric}"),
+                    name=split,
+                    legendgroup=split,
+                    showlegend=col == 1,
+                    mode="lines+markers",
+                    line=dict(color=color),
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_xaxes(title="epoch", tickmode="auto", rangemode="tozero" if len(x) == 1 else "normal")
+    fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    fig.update_layout(template=TEMPLATE, height=320, margin=dict(MARGIN, t=40), hovermode="x unified")
+    return fig
+
+
+def smooth(values: Sequence[float], weight: float = 0.9) -> np.ndarray:
+    """Exponential moving average with bias correction (TensorBoard-style), float64 (N,)."""
+    out = np.empty(len(values))
+    average = 0.0
+    for i, value in enumerate(values):
+        average = weight * average + (1 - weight) * value
+        out[i] = average / (1 - weight ** (i + 1))
+    return out
+
+
+def batch_loss_curve(batches: Sequence[dict], smoothing: float = 0.9) -> go.Figure:
+    """Training loss of each reported batch vs the global step, raw and smoothed."""
+    batches = [b for b in _latest_timeline(batches, "step") if b.get("loss") is not None]
+    if not batches:
+        return message_figure("waiting for the first batch")
+    steps, losses = _values(batches, "step"), _values(batches, "loss")
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(x=steps, y=losses, name="loss", mode="lines", line=dict(width=1, color=TRAIN_COLOR),
+                   opacity=0.35)
+    )
+    fig.add_trace(
+        go.Scatter(x=steps, y=smooth(losses, smoothing), name="smoothed", mode="lines",
+                   line=dict(width=2, color=TRAIN_COLOR))
+    )
+    fig.update_layout(
+        template=TEMPLATE,
+        height=280,
+        margin=MARGIN,
+        xaxis_title="step",
+        yaxis_title="loss",
+        legend=dict(orientation="h", y=1.1),
+    )
+    return fig
+
+
+def compare_curves(runs: dict[str, Sequence[dict]], metric: str) -> go.Figure:
+    """One line per run of `metric` (an epoch-event key such as "val_acc") vs epoch."""
+    fig = go.Figure()
+    for name, epochs in runs.items():
+        epochs = [e for e in _latest_timeline(epochs, "epoch") if e.get(metric) is not None]
+        if epochs:
+            fig.add_trace(
+                go.Scatter(x=_values(epochs, "epoch"), y=_values(epochs, metric), name=name,
+                           mode="lines+markers")
+            )
+    if not fig.data:
+        return message_figure(f"no {metric.replace('_', ' ')} recorded yet")
+    fig.update_layout(
+        template=TEMPLATE,
+        height=340,
+        margin=MARGIN,
+        xaxis_title="epoch",
+        yaxis_title=metric.replace("_", " "),
+        yaxis_tickformat=".0%" if metric.endswith("acc") else None,
+        hovermode="x unified",
+    )
+    return fig
+
+
+def confusion_heatmap(confusion: np.ndarray, class_names: Sequence[str], normalized: bool) -> go.Figure:
+    """Heat map of the confusion matrix (K, K) of counts: rows = true class (top to bottom),
+    columns = predicted. `normalized` colours by the share of each true class instead of counts.
+    Hover shows the count and the row percentage; each cell is a clickable point."""
+    counts = np.asarray(confusion, dtype=np.int64)
+    k = len(counts)
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)  # (K, K) row-normalised
+    z = share if normalized else counts
+    names = [str(c) for c in class_names]
+    text = np.vectorize(lambda v: f"{v:.0%}")(share) if normalized else counts.astype(str)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=names,
+            y=names,
+            customdata=np.stack([counts, share * 100], axis=-1),  # (K, K, 2)
+            hovertemplate="true: %{y}<br>predicted: %{x}<br>count: %{customdata[0]}"
+            "<br>share of true: %{customdata[1]:.1f}%<extra></extra>",
+            text=text,
+            texttemplate="%{text}" if k <= 20 else None,  # unreadable beyond ~20 classes
+            colorscale="Blues",
+            zmin=0,
+            zmax=1 if normalized else None,
+            colorbar=dict(title="share" if normalized else "count", tickformat=".0%" if normalized else None),
+        )
+    )
+    side = min(900, max(350, 26 * k + 150))
+    fig.update_layout(
+        template=TEMPLATE,
+        height=side,
+        margin=dict(l=10, r=10, t=10, b=10),
+        xaxis=dict(title="predicted", type="category", tickangle=-45 if k > 10 else 0),
+        yaxis=dict(title="true", type="category", autorange="reversed"),
+    )
+    return fig
+
+
+def probability_bars(top: Sequence[tuple[str, float]]) -> go.Figure:
+    """Horizontal bars of (class name, probability), the first item on top."""
+    names = [str(name) for name, _ in top]
+    probs = [float(p) for _, p in top]
+    fig = go.Figure(
+        go.Bar(
+            x=probs,
+            y=names,
+            orientation="h",
+            text=[f"{p:.1%}" for p in probs],
+            textposition="auto",
+            marker_color=[VAL_COLOR] + [TRAIN_COLOR] * (len(probs) - 1) if probs else None,
+            hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        template=TEMPLATE,
+        height=40 * len(names) + 60,
+        margin=MARGIN,
+        xaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
+        yaxis=dict(type="category", autorange="reversed"),
+    )
+    return fig
+
+
+def feature_map_grid(maps: Any, max_maps: int = 32, cols: int = 8) -> go.Figure:
+    """Activations (C, H, W) of one layer: the first `max_maps` channels, each min-max scaled and
+    coloured with viridis, titled by channel index."""
+    x = torch.as_tensor(maps).detach().float().cpu().numpy()[:max_maps]  # (N, H, W)
+    scaled = _min_max(x, axes=(1, 2))  # (N, H, W) in [0, 1]
+    rgb = viridis(scaled).transpose(0, 3, 1, 2)  # (N, 3, H, W) uint8
+    return image_grid(rgb, titles=[str(i) for i in range(len(rgb))], cols=cols, upscale_to=64)
+
+
+def filter_grid(filters: Any, max_filters: int = 64, cols: int = 8) -> go.Figure:
+    """Conv kernels (F, C, kH, kW), each min-max scaled on its own: shown in colour when C = 3,
+    else the mean over input channels in gray."""
+    w = torch.as_tensor(filters).detach().float().cpu().numpy()[:max_filters]  # (F, C, kH, kW)
+    if w.shape[1] != 3:
+        w = w.mean(axis=1, keepdims=True)  # (F, 1, kH, kW)
+    scaled = (_min_max(w, axes=(1, 2, 3)) * 255 + 0.5).astype(np.uint8)
+    return image_grid(scaled, titles=[str(i) for i in range(len(scaled))], cols=cols, upscale_to=48)
+
+
+def _box_color(label: str) -> str:
+    text = label.lower()
+    for words, color in (
+        (("conv",), "#c6dbef"),
+        (("pool",), "#c7e9c0"),
+        (("linear", "dense", "fc", "classifier"), "#fdd0a2"),
+        (("input",), "#eeeeee"),
+    ):
+        if any(word in text for word in words):
+            return color
+    return "#f2f2f2"
+
+
+def layer_stack_figure(rows: Sequence[tuple[str, str]]) -> go.Figure:
+    """A column of boxes, one per layer from the input at the top, each labelled with its name and
+    output shape text, joined by arrows (layout shapes + annotations, no traces)."""
+    if not rows:
+        return message_figure("no layers")
+    step = 1.5  # box height 1 plus a gap of 0.5, data units
+    fig = go.Figure()
+    for i, (label, shape) in enumerate(rows):
+        top = -i * step
+        fig.add_shape(
+            type="rect", x0=0, x1=1, y0=top - 1, y1=top, line=dict(color="#555", width=1),
+            fillcolor=_box_color(label), layer="below",
+        )
+        fig.add_annotation(
+            x=0.5, y=top - 0.5, text=f"<b>{label}</b>  {shape}", showarrow=False, font=dict(size=12)
+        )
+        if i:
+            fig.add_annotation(  # arrow from the previous box's bottom to this box's top
+                x=0.5, y=top, ax=0.5, ay=top + step - 1, xref="x", yref="y", axref="x", ayref="y",
+                text="", showarrow=True, arrowhead=2, arrowsize=1, arrowwidth=1.2,
+                arrowcolor="#555",
+            )
+    bottom = -(len(rows) - 1) * step - 1
+    fig.update_xaxes(visible=False, range=[-0.05, 1.05], fixedrange=True)
+    fig.update_yaxes(visible=False, range=[bottom - 0.1, 0.1], fixedrange=True)
+    fig.update_layout(
+        template=TEMPLATE, height=int(42 * len(rows) * step) + 20, margin=dict(l=5, r=5, t=5, b=5)
+    )
+    return fig

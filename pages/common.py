@@ -1,0 +1,185 @@
+"""What every page shares: session state (ids and selections only), cached resources, the sidebar.
+
+Not a page itself (app.py routes only the files it names). Caching matches lifetime:
+`st.cache_resource` for read-only shared things (datasets, loaded models, the job manager),
+never mutated; `st.session_state` holds configs (small frozen dataclasses) and run ids.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from cnnlab.config import DataConfig, ModelConfig, ModelSpec, default_cache_dir, default_runs_dir
+from cnnlab.datasets import DATASETS, DatasetUnavailable, ImageDataset, load_dataset
+from cnnlab.jobs import JobManager
+from cnnlab.recipes import default_run_config
+from cnnlab.runs import LoadedModel, RunInfo, WeightsError, list_runs, load_model
+
+MAX_UPLOAD_MB = 200  # keep equal to server.maxUploadSize in .streamlit/config.toml
+FINISHED = ("finished", "stopped", "interrupted", "diverged")  # runs that may have weights
+
+STATUS_ICONS = {"queued": "⏳", "running": "🏃", "finished": "✅", "stopped": "⏹️",
+                "diverged": "💥", "failed": "❌", "interrupted": "⚠️"}
+
+
+def init_state() -> None:
+    """Every session_state key the app uses, with its default; called once per script run."""
+    defaults = {
+        "data_cfg": DataConfig(),  # the current dataset selection
+        "model_cfg": default_run_config(DataConfig().name).model,  # the current architecture
+        "custom_spec": ModelSpec(),  # the network being edited on the Model page
+        "run_id": None,  # the run the Train page follows / other pages default to
+        "upload_note": "",  # message about the last dataset upload
+    }
+    for key, value in defaults.items():
+        st.session_state.setdefault(key, value)
+
+
+# -- shared, cached resources -------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def _job_manager(runs_dir: str) -> JobManager:
+    return JobManager(runs_dir)
+
+
+def job_manager() -> JobManager:
+    """The one job manager of this server (shared by every session), for the current runs dir."""
+    return _job_manager(str(default_runs_dir()))
+
+
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
+def _dataset(cfg: DataConfig) -> ImageDataset:
+    return load_dataset(cfg)
+
+
+def current_dataset(stop: bool = True) -> ImageDataset | None:
+    """The session's dataset, loaded once per server; shows a clear message when it cannot load."""
+    cfg: DataConfig = st.session_state.data_cfg
+    try:
+        return _dataset(cfg)
+    except DatasetUnavailable as exc:
+        st.error(str(exc), icon=":material/cloud_off:")
+    except ValueError as exc:  # a folder/zip that is not a usable dataset
+        st.error(f"This dataset cannot be used: {exc}", icon=":material/error:")
+    st.page_link("pages/data.py", label="Choose another dataset", icon=":material/photo_library:")
+    if stop:
+        st.stop()
+    return None
+
+
+def dataset_for(cfg: DataConfig) -> ImageDataset:
+    """A dataset by config (cached); raises like `load_dataset`."""
+    return _dataset(cfg)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=8)
+def _model(run_id: str, runs_dir: str, weights_mtime: float) -> LoadedModel:
+    return load_model(run_id, runs_dir)
+
+
+def loaded_model(run_id: str) -> LoadedModel:
+    """A run's trained model, cached per (run, weights file version). Never mutate it."""
+    runs_dir = default_runs_dir()
+    weights = runs_dir / run_id / "weights.safetensors"
+    mtime = weights.stat().st_mtime if weights.is_file() else 0.0
+    return _model(run_id, str(runs_dir), mtime)
+
+
+def save_upload(data: bytes, suffix: str = ".zip") -> Path:
+    """Store uploaded bytes under the cache folder, named by content hash (same upload = same file)."""
+    digest = hashlib.sha256(data).hexdigest()[:24]
+    folder = default_cache_dir() / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{digest}{suffix}"
+    if not path.is_file():
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
+
+
+def upload_too_large(size_bytes: int) -> bool:
+    """The server checks uploads too, but AppTest and other entry points bypass that check."""
+    if size_bytes > MAX_UPLOAD_MB * 2**20:
+        st.error(f"That file is {size_bytes / 2**20:.0f} MB; the limit is {MAX_UPLOAD_MB} MB. "
+                 "Upload a smaller file (for datasets: fewer or smaller images).")
+        return True
+    return False
+
+
+# -- runs ---------------------------------------------------------------------------------------
+def runs_with_weights() -> list[RunInfo]:
+    return [r for r in list_runs() if r.status in FINISHED
+            and (default_runs_dir() / r.run_id / "weights.safetensors").is_file()]
+
+
+def run_label(info: RunInfo) -> str:
+    acc = f" · val {info.best_val_acc:.1%}" if info.best_val_acc is not None else ""
+    when = time.strftime("%d %b %H:%M", time.localtime(info.created))
+    return f"{STATUS_ICONS.get(info.status, '')} {info.dataset} · {info.model}{acc} · {when}"
+
+
+def pick_trained_run(key: str) -> LoadedModel:
+    """A selectbox of runs that have weights (default: the session's run, else the newest).
+
+    Stops the page with a helpful message when there is none or it cannot be loaded.
+    """
+    runs = runs_with_weights()
+    if not runs:
+        st.info("No trained model yet. Train one first — it takes a few seconds on the "
+                "built-in shapes data.", icon=":material/info:")
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/play_circle:")
+        st.stop()
+    ids = [r.run_id for r in runs]
+    labels = {r.run_id: run_label(r) for r in runs}
+    current = st.session_state.run_id
+    index = ids.index(current) if current in ids else 0
+    run_id = st.selectbox("Run", ids, index=index, format_func=labels.get, key=key)
+    try:
+        loaded = loaded_model(run_id)
+    except WeightsError as exc:
+        st.error(str(exc))
+        st.stop()
+    meta = loaded.meta
+    st.caption(f"Dataset **{meta.get('dataset_title', loaded.config.data.name)}** · architecture "
+               f"**{meta.get('model_title', loaded.config.model.name)}** · "
+               f"{meta.get('params', 0):,} parameters · {len(loaded.class_names)} classes")
+    return loaded
+
+
+def model_label(cfg: ModelConfig) -> str:
+    from cnnlab.models import MODELS
+
+    if cfg.name == "custom":
+        return f"custom ({len(cfg.spec.blocks)} conv blocks)"
+    return MODELS.get(cfg.name).title if cfg.name in MODELS else cfg.name
+
+
+def data_label(cfg: DataConfig) -> str:
+    if cfg.name == "folder":
+        return f"your images ({Path(cfg.path).name})"
+    return DATASETS.get(cfg.name).title if cfg.name in DATASETS else cfg.name
+
+
+def sidebar() -> None:
+    """Current dataset, model and latest run, on every page."""
+    with st.sidebar:
+        st.markdown("**Current setup**")
+        st.markdown(f":material/photo_library: {data_label(st.session_state.data_cfg)}  \n"
+                    f":material/account_tree: {model_label(st.session_state.model_cfg)}")
+        runs = list_runs()
+        if runs:
+            latest = runs[0]
+            st.markdown(f":material/history: latest run: {STATUS_ICONS.get(latest.status, '')} "
+                        f"{latest.status}")
+        else:
+            st.caption("No runs yet.")
+
+
+def replace_cfg(key: str, **changes: object) -> None:
+    """Replace fields of a frozen config held in session_state."""
+    st.session_state[key] = dataclasses.replace(st.session_state[key], **changes)

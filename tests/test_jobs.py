@@ -1,0 +1,108 @@
+"""Background jobs in real child processes: queue order, stop, crash, restart recovery, resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+import pytest
+
+from cnnlab.config import DataConfig, RunConfig, TrainConfig
+from cnnlab.jobs import JobManager
+from cnnlab.recipes import default_run_config
+from cnnlab.runs import get_run
+
+
+def _cfg(epochs: int = 1, **train: object) -> RunConfig:
+    cfg = default_run_config("digits")
+    return replace(cfg, data=DataConfig(name="digits"),
+                   train=replace(cfg.train, epochs=epochs, threads=1, **train))
+
+
+def _slow_cfg() -> RunConfig:
+    # Many tiny batches so a run lasts long enough to be stopped/killed mid-epoch.
+    return _cfg(epochs=30, batch_size=2)
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for a job state")
+
+
+def status(run_id: str) -> str:
+    return get_run(run_id).status().get("status", "")
+
+
+@pytest.fixture
+def manager() -> Iterator[JobManager]:
+    jm = JobManager(max_parallel=1)
+    yield jm
+    jm.close()
+
+
+def test_job_trains_saves_and_queue_keeps_order(manager: JobManager) -> None:
+    first = manager.submit(_cfg(epochs=2))
+    second = manager.submit(_cfg())
+    third = manager.submit(_cfg())
+    wait_for(lambda: status(first) == "running")
+    assert manager.queue_position(second) == 1 and manager.queue_position(third) == 2
+    manager.stop(third)  # a queued run can be cancelled
+    assert status(third) == "stopped"
+    wait_for(lambda: status(second) == "finished")
+    run = get_run(first)
+    assert status(first) == "finished"
+    assert run.weights_path.is_file() and run.metrics()["test_acc"] > 0.5
+    kinds = [e["type"] for e in run.read_events()[0]]
+    assert kinds[0] == "start" and kinds.count("epoch") == 2 and kinds[-1] == "end"
+    assert run.status()["started"] <= get_run(second).status()["started"]
+
+
+def test_stop_running_job_quickly_keeps_weights(manager: JobManager) -> None:
+    run_id = manager.submit(_slow_cfg())
+    wait_for(lambda: len(get_run(run_id).read_events()[0]) > 3)
+    asked = time.monotonic()
+    manager.stop(run_id)
+    wait_for(lambda: status(run_id) == "stopped", timeout=30)
+    assert time.monotonic() - asked < 10  # within a batch (+ saving); generous for a busy CI box
+    assert get_run(run_id).weights_path.is_file()
+
+
+def test_killed_job_is_marked_failed_and_server_survives(manager: JobManager) -> None:
+    run_id = manager.submit(_slow_cfg())
+    wait_for(lambda: len(get_run(run_id).read_events()[0]) > 3)
+    os.kill(get_run(run_id).status()["pid"], signal.SIGKILL)
+    wait_for(lambda: status(run_id) == "failed", timeout=30)
+    message = get_run(run_id).status()["message"]
+    assert "ended unexpectedly" in message and "signal 9" in message
+    assert get_run(run_id).read_events()[0]  # metrics so far kept
+    after = manager.submit(_cfg())  # the manager still works
+    wait_for(lambda: status(after) == "finished")
+
+
+def test_restart_marks_interrupted_and_resume_continues() -> None:
+    first = JobManager(max_parallel=1)
+    run_id = first.submit(_cfg(epochs=40, batch_size=8))
+    wait_for(lambda: get_run(run_id).checkpoint_path.is_file())
+    first.close()  # the server goes away: its job gets SIGTERM and records "interrupted"
+    wait_for(lambda: status(run_id) == "interrupted", timeout=30)
+    get_run(run_id).update_status(status="running")  # as if the job had died without a word
+    second = JobManager(max_parallel=1)
+    try:
+        assert status(run_id) == "interrupted"
+        done_before = get_run(run_id).load_checkpoint()["epoch"]
+        second.resume(run_id)
+        wait_for(lambda: get_run(run_id).read_events()[0][-1].get("epoch", 0) > done_before + 1)
+        second.stop(run_id)
+        wait_for(lambda: status(run_id) == "stopped", timeout=30)
+        events = get_run(run_id).read_events()[0]
+        starts = [e for e in events if e["type"] == "start"]
+        assert starts[-1]["resumed_epoch"] == done_before
+    finally:
+        second.close()

@@ -1,0 +1,127 @@
+"""The training engine on small in-memory data: learning, determinism, stop, divergence, resume."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from cnnlab.config import AugmentConfig, RunConfig, TrainConfig
+from cnnlab.training import OPTIMIZERS, SCHEDULES, train
+
+
+def _split(n: int, seed: int) -> SimpleNamespace:
+    """Two learnable classes of 1x8x8 uint8 images: bright left half vs bright right half."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = torch.randint(0, 60, (n, 1, 8, 8), generator=g, dtype=torch.uint8)
+    x[y == 0, :, :, :4] += 150
+    x[y == 1, :, :, 4:] += 150
+    return SimpleNamespace(x=x, y=y)
+
+
+def _dataset(n: int = 256) -> SimpleNamespace:
+    return SimpleNamespace(train=_split(n, 0), val=_split(64, 1), test=_split(64, 2),
+                           hflip_ok=False)
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Dropout(0.1), nn.Flatten(), nn.Linear(4 * 16, 2))
+
+
+def _cfg(**train: object) -> RunConfig:
+    base = TrainConfig(optimizer="adamw", lr=1e-2, epochs=3, batch_size=32, threads=1,
+                       batch_events_per_s=0)
+    return RunConfig(train=replace(base, **train))
+
+
+def test_learns_and_reports_events() -> None:
+    events: list[dict] = []
+    result = train(_cfg(), _dataset(), _model(), emit=events.append)
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "end"
+    assert kinds.count("epoch") == 3
+    assert kinds.count("batch") == 3 * math.ceil(256 / 32)  # one per batch when unthrottled
+    assert result.status == "finished" and result.best_val_acc > 0.9
+    batch = next(e for e in events if e["type"] == "batch")
+    assert {"loss", "acc", "lr", "images_per_s", "eta", "elapsed"} <= batch.keys()
+    epoch = [e for e in events if e["type"] == "epoch"][-1]
+    assert epoch["eta"] == pytest.approx(0.0)
+
+
+def test_same_seed_same_result() -> None:
+    cfg = _cfg(seed=3)
+    cfg = replace(cfg, augment=AugmentConfig(translate=0.1))
+    a = train(cfg, _dataset(), _model(), emit=lambda e: None).best_state
+    b = train(cfg, _dataset(), _model(), emit=lambda e: None).best_state
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_stop_ends_within_one_batch_and_keeps_weights() -> None:
+    steps = []
+
+    def should_stop() -> bool:
+        return len(steps) >= 3
+
+    def emit(event: dict) -> None:
+        if event["type"] == "batch":
+            steps.append(event["step"])
+
+    model = _model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = train(_cfg(), _dataset(), model, emit=emit, should_stop=should_stop)
+    assert result.status == "stopped"
+    assert len(steps) == 3  # no batch ran after the request
+    assert any(not torch.equal(before[k], result.best_state[k]) for k in before)
+
+
+def test_divergence_keeps_last_good_weights() -> None:
+    events: list[dict] = []
+    result = train(_cfg(optimizer="sgd", lr=1e6, schedule="constant"), _dataset(), _model(),
+                   emit=events.append)
+    assert result.status == "diverged"
+    assert "learning rate" in result.message
+    assert all(torch.isfinite(v).all() for v in result.best_state.values())
+    assert events[-1]["type"] == "end" and events[-1]["status"] == "diverged"
+
+
+def test_batch_larger_than_dataset_and_zero_epochs() -> None:
+    result = train(_cfg(batch_size=10_000, epochs=1), _dataset(40), _model(), emit=lambda e: None)
+    assert result.status == "finished" and result.epochs_done == 1
+    result = train(_cfg(epochs=0), _dataset(40), _model(), emit=lambda e: None)
+    assert result.status == "finished" and result.epochs_done == 0
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS.names())
+@pytest.mark.parametrize("schedule", SCHEDULES.names())
+def test_every_optimizer_and_schedule_trains(optimizer: str, schedule: str) -> None:
+    lr = 0.05 if optimizer == "sgd" else 5e-3
+    result = train(_cfg(optimizer=optimizer, schedule=schedule, lr=lr, epochs=2), _dataset(),
+                   _model(), emit=lambda e: None)
+    assert result.status == "finished" and result.best_val_acc > 0.75
+
+
+def test_early_stopping_stops_when_val_loss_stalls() -> None:
+    # lr 0: validation loss never improves after epoch 1, so patience 2 ends at epoch 3.
+    result = train(_cfg(lr=0.0, epochs=10, early_stopping=2, schedule="constant"), _dataset(),
+                   _model(), emit=lambda e: None)
+    assert result.epochs_done == 3 and result.best_epoch == 1
+    assert "early stopping" in result.message
+
+
+def test_resume_from_checkpoint_matches_uninterrupted_run() -> None:
+    checkpoints: list[dict] = []
+    full = train(_cfg(epochs=3), _dataset(), _model(), emit=lambda e: None,
+                 checkpoint=checkpoints.append)
+    assert [c["epoch"] for c in checkpoints] == [1, 2, 3]
+    resumed = train(_cfg(epochs=3), _dataset(), _model(), emit=lambda e: None,
+                    resume=checkpoints[0])
+    assert resumed.epochs_done == 3  # history carried over
+    for k, v in full.best_state.items():
+        assert torch.allclose(v.float(), resumed.best_state[k].float(), atol=1e-6), k
