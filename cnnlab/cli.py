@@ -67,8 +67,8 @@ class _Progress:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from cnnlab.datasets import DATASETS, DatasetUnavailable, dataset_status, load_dataset
     from cnnlab.config import DataConfig
+    from cnnlab.datasets import DATASETS, DatasetUnavailable, dataset_status, load_dataset
 
     if args.download:
         try:
@@ -134,7 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"{_fmt(metrics.get('best_val_acc'))} (epoch {metrics.get('best_epoch')})")
     else:
         print(f"{status}: {final.get('message', '')}", file=sys.stderr)
-    if status == "failed" and "unavailable" in str(final.get("message", "")).lower():
+    if status == "failed" and final.get("error_kind") == "data_unavailable":
         return EXIT_NO_DATA
     return {"finished": EXIT_OK, "stopped": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(
         status, EXIT_FAILED)

@@ -176,7 +176,7 @@ class Preprocess:
     light_background: bool = False  # True when training images are dark-on-light (not MNIST-like)
 
     @staticmethod
-    def from_dict(data: dict[str, Any]) -> "Preprocess":
+    def from_dict(data: dict[str, Any]) -> Preprocess:
         return Preprocess(
             input_shape=tuple(int(v) for v in data["input_shape"]),  # type: ignore[arg-type]
             mean=tuple(float(v) for v in data["mean"]),

@@ -124,7 +124,9 @@ def _last_conv_called(model: nn.Module, x: torch.Tensor) -> str:
     return names[-1]
 
 
-def grad_cam(model: nn.Module, x: torch.Tensor, target: int, layer: str | None = None) -> np.ndarray:
+def grad_cam(
+    model: nn.Module, x: torch.Tensor, target: int, layer: str | None = None
+) -> np.ndarray:
     """Grad-CAM heat map float32 (H, W) in [0, 1] for class `target` on uint8 image x (C, H, W).
 
     `layer` is a qualified module name (default: the last conv layer). The map is upsampled

@@ -21,8 +21,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_PIXELS = 40_000_000  # width * height; about 7300 x 5500, bigger than any phone photo
 MAX_FILE_BYTES = 50 * 2**20  # bytes read from one file before giving up
 
-# Pillow format names we decode. Phone JPEGs often open as "MPO" (JPEG with extra frames).
-FORMATS = ("PNG", "JPEG", "MPO", "BMP", "GIF", "WEBP", "TIFF")
+# Pillow format names we decode (phone JPEGs that open as "MPO" come through the JPEG entry).
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 FORMATS_TEXT = "PNG, JPEG, BMP, GIF, WebP or TIFF"
 
 # `warnings.catch_warnings` swaps the process-wide filter list, so two threads inside it at once
@@ -31,6 +31,8 @@ FORMATS_TEXT = "PNG, JPEG, BMP, GIF, WebP or TIFF"
 _OPEN_LOCK = threading.Lock()
 
 _EXIF_ORIENTATION = 0x0112
+# File signatures of FORMATS: such bytes are a damaged image, not some other kind of file.
+_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
 
 
 class ImageError(ValueError):
@@ -51,7 +53,7 @@ def open_image(
     Raises `ImageError` and nothing else.
     """
     data = _read_bytes(source, max_bytes)
-    img = _open_header(data)
+    img = _open_header(data, max_pixels)
     width, height = img.size
     if width < 1 or height < 1:
         raise ImageError(f"The image is {width}x{height} pixels (empty). Use a real image.")
@@ -64,8 +66,6 @@ def open_image(
     img = _apply_orientation(img)
     try:
         return _to_rgb_or_l(img)
-    except ImageError:
-        raise
     except Exception as err:
         raise ImageError(
             f"Could not convert the {img.format} image (colour mode {img.mode}) to RGB: {err}. "
@@ -100,7 +100,7 @@ def image_to_array(img: Image.Image, size: tuple[int, int], channels: int) -> np
         img = img.convert(target)
     pixels = np.asarray(img)  # (H, W) or (H, W, 3) uint8
     if channels == 1:
-        return np.ascontiguousarray(pixels[None])  # (1, H, W)
+        return pixels[None].copy()  # (1, H, W); a copy, as np.asarray(img) is read-only
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))  # (3, H, W)
 
 
@@ -149,7 +149,7 @@ def _read_bytes(source: bytes | str | Path | BinaryIO, max_bytes: int) -> bytes:
     return data
 
 
-def _open_header(data: bytes) -> Image.Image:
+def _open_header(data: bytes, max_pixels: int) -> Image.Image:
     """Image.open (header only) with Pillow's decompression-bomb warning raised as an error."""
     try:
         with _OPEN_LOCK, warnings.catch_warnings():
@@ -158,15 +158,13 @@ def _open_header(data: bytes) -> Image.Image:
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
         raise ImageError(
             f"The image has too many pixels to open safely ({err}). Downscale it to at most "
-            f"{MAX_PIXELS / 1e6:.0f} megapixels and try again."
+            f"{min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels) / 1e6:g} megapixels "
+            "and try again."
         ) from err
     except UnidentifiedImageError as err:
         raise ImageError(_describe_unknown(data)) from err
-    except Exception as err:
-        raise ImageError(
-            f"The image header is damaged ({type(err).__name__}: {err}). The file is probably "
-            f"corrupted or incomplete; re-export it as {FORMATS_TEXT}."
-        ) from err
+    except Exception as err:  # a damaged header: SyntaxError, OSError, ValueError, ...
+        raise _decode_failed(None, err) from err
 
 
 def _too_many_pixels(width: int, height: int, max_pixels: int) -> ImageError:
@@ -186,7 +184,7 @@ def _decode_failed(image_format: str | None, err: Exception) -> ImageError:
         what = "the file is truncated (incomplete download or upload)"
         todo = "download or export it again"
     else:
-        what = f"the pixel data is corrupted ({type(err).__name__}: {text})"
+        what = f"the file is corrupted ({type(err).__name__}: {text})"
         todo = f"re-export it as {FORMATS_TEXT}"
     return ImageError(
         f"Could not decode the {image_format or 'image'} file: {what}. Please {todo}."
@@ -194,33 +192,47 @@ def _decode_failed(image_format: str | None, err: Exception) -> ImageError:
 
 
 def _describe_unknown(data: bytes) -> str:
-    """A message for bytes that are not an image format we read, naming what they look like."""
+    """A message for bytes Pillow did not recognise, naming what they look like."""
+    if _looks_like_damaged_image(data):
+        return (
+            "This file starts like an image but its header is damaged, so it cannot be read. "
+            f"Re-export or download it again ({FORMATS_TEXT})."
+        )
+    return f"This file is {_kind_of_file(data)}. Please use a {FORMATS_TEXT} image instead."
+
+
+def _looks_like_damaged_image(data: bytes) -> bool:
+    if data.startswith(b"RIFF"):  # RIFF also wraps WAV and AVI
+        return data[8:12] == b"WEBP"
+    return data.startswith(_SIGNATURES) and not _looks_like_text(data[:512])
+
+
+def _kind_of_file(data: bytes) -> str:
     head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()  # skip a UTF-8 BOM and whitespace
     if head.startswith(b"<"):
         if b"<svg" in head:
-            what = "an SVG drawing (vector graphics, not pixels)"
-        elif b"<html" in head or b"<!doctype html" in head:
-            what = "a web page (HTML), perhaps saved from a browser instead of the image itself"
-        else:
-            what = "XML/HTML text"
-    elif data.startswith(b"MZ"):
-        what = "a Windows program (.exe/.dll), not an image"
-    elif data.startswith(b"%PDF"):
-        what = "a PDF document"
-    elif data.startswith(b"PK\x03\x04"):
-        what = "a zip archive"
-    elif _looks_like_text(data[:512]):
-        what = "plain text"
-    else:
-        what = "not an image format cnnlab reads"
-    return f"This file is {what}. Please use a {FORMATS_TEXT} image (export or convert it first)."
+            return "an SVG drawing (vector graphics, not pixels); export it as PNG"
+        if b"<html" in head or b"<!doctype html" in head:
+            return "a web page (HTML), perhaps saved from a browser instead of the image itself"
+        return "XML/HTML text"
+    if data.startswith(b"MZ"):
+        return "a Windows program (.exe/.dll), not an image"
+    if data.startswith(b"%PDF"):
+        return "a PDF document"
+    if data.startswith(b"PK\x03\x04"):
+        return "a zip archive"
+    if _looks_like_text(data[:512]):
+        return "plain text"
+    return "not an image format cnnlab reads"
 
 
 def _looks_like_text(head: bytes) -> bool:
     try:
         text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
+    except UnicodeDecodeError as err:
+        if err.start < len(head) - 3:  # not just a character cut at the end of `head`
+            return False
+        text = head[: err.start].decode("utf-8")
     return all(c.isprintable() or c in "\r\n\t" for c in text)
 
 

@@ -412,11 +412,14 @@ def _load_imagenet(
         return f"trained from scratch: ImageNet weights are not in the local torch cache ({path})"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        own = body.state_dict()
+        if not isinstance(state, dict):
+            raise ValueError(f"expected a state dict, found {type(state).__name__}")
         new: dict[str, torch.Tensor] = {}
-        for key, value in own.items():
+        for key, value in body.state_dict().items():
             if key.startswith(head) or (key.endswith("num_batches_tracked") and key not in state):
                 continue
+            if key not in state:
+                raise ValueError(f"{key} is missing")
             src = state[key]
             if key == f"{conv}.weight":
                 src = _adapt_conv_weight(src, value.shape[1], value.shape[-1])

@@ -119,7 +119,9 @@ def image_grid(
         traces.append(
             go.Image(source=_png_uri(_to_hwc(x[i], upscale_to)), name=name, hoverinfo="name")
         )
-    fig.add_traces(traces, rows=[i // cols + 1 for i in range(n)], cols=[i % cols + 1 for i in range(n)])
+    fig.add_traces(
+        traces, rows=[i // cols + 1 for i in range(n)], cols=[i % cols + 1 for i in range(n)]
+    )
     fig.update_xaxes(visible=False, showgrid=False)
     fig.update_yaxes(visible=False, showgrid=False)
     fig.update_annotations(font_size=11)
@@ -127,7 +129,9 @@ def image_grid(
     return fig
 
 
-def class_counts_bar(class_names: Sequence[str], counts_by_split: dict[str, Sequence[int]]) -> go.Figure:
+def class_counts_bar(
+    class_names: Sequence[str], counts_by_split: dict[str, Sequence[int]]
+) -> go.Figure:
     """Grouped bars: images per class, one bar group per class and one colour per split."""
     fig = go.Figure()
     for split, counts in counts_by_split.items():
@@ -183,9 +187,11 @@ def training_curves(epochs: Sequence[dict]) -> go.Figure:
                 row=1,
                 col=col,
             )
-    fig.update_xaxes(title="epoch", tickmode="auto", rangemode="tozero" if len(x) == 1 else "normal")
+    fig.update_xaxes(title="epoch", dtick=1 if len(x) <= 12 else None)  # whole epochs
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
-    fig.update_layout(template=TEMPLATE, height=320, margin=dict(MARGIN, t=40), hovermode="x unified")
+    fig.update_layout(
+        template=TEMPLATE, height=320, margin=dict(MARGIN, t=40), hovermode="x unified"
+    )
     return fig
 
 
@@ -207,12 +213,23 @@ def batch_loss_curve(batches: Sequence[dict], smoothing: float = 0.9) -> go.Figu
     steps, losses = _values(batches, "step"), _values(batches, "loss")
     fig = go.Figure()
     fig.add_trace(
-        go.Scatter(x=steps, y=losses, name="loss", mode="lines", line=dict(width=1, color=TRAIN_COLOR),
-                   opacity=0.35)
+        go.Scatter(
+            x=steps,
+            y=losses,
+            name="loss",
+            mode="lines",
+            line=dict(width=1, color=TRAIN_COLOR),
+            opacity=0.35,
+        )
     )
     fig.add_trace(
-        go.Scatter(x=steps, y=smooth(losses, smoothing), name="smoothed", mode="lines",
-                   line=dict(width=2, color=TRAIN_COLOR))
+        go.Scatter(
+            x=steps,
+            y=smooth(losses, smoothing),
+            name="smoothed",
+            mode="lines",
+            line=dict(width=2, color=TRAIN_COLOR),
+        )
     )
     fig.update_layout(
         template=TEMPLATE,
@@ -232,8 +249,12 @@ def compare_curves(runs: dict[str, Sequence[dict]], metric: str) -> go.Figure:
         epochs = [e for e in _latest_timeline(epochs, "epoch") if e.get(metric) is not None]
         if epochs:
             fig.add_trace(
-                go.Scatter(x=_values(epochs, "epoch"), y=_values(epochs, metric), name=name,
-                           mode="lines+markers")
+                go.Scatter(
+                    x=_values(epochs, "epoch"),
+                    y=_values(epochs, metric),
+                    name=name,
+                    mode="lines+markers",
+                )
             )
     if not fig.data:
         return message_figure(f"no {metric.replace('_', ' ')} recorded yet")
@@ -249,7 +270,9 @@ def compare_curves(runs: dict[str, Sequence[dict]], metric: str) -> go.Figure:
     return fig
 
 
-def confusion_heatmap(confusion: np.ndarray, class_names: Sequence[str], normalized: bool) -> go.Figure:
+def confusion_heatmap(
+    confusion: np.ndarray, class_names: Sequence[str], normalized: bool
+) -> go.Figure:
     """Heat map of the confusion matrix (K, K) of counts: rows = true class (top to bottom),
     columns = predicted. `normalized` colours by the share of each true class instead of counts.
     Hover shows the count and the row percentage; each cell is a clickable point."""
@@ -272,7 +295,9 @@ def confusion_heatmap(confusion: np.ndarray, class_names: Sequence[str], normali
             colorscale="Blues",
             zmin=0,
             zmax=1 if normalized else None,
-            colorbar=dict(title="share" if normalized else "count", tickformat=".0%" if normalized else None),
+            colorbar=dict(
+                title="share" if normalized else "count", tickformat=".0%" if normalized else None
+            ),
         )
     )
     side = min(900, max(350, 26 * k + 150))
@@ -353,16 +378,33 @@ def layer_stack_figure(rows: Sequence[tuple[str, str]]) -> go.Figure:
     for i, (label, shape) in enumerate(rows):
         top = -i * step
         fig.add_shape(
-            type="rect", x0=0, x1=1, y0=top - 1, y1=top, line=dict(color="#555", width=1),
-            fillcolor=_box_color(label), layer="below",
+            type="rect",
+            x0=0,
+            x1=1,
+            y0=top - 1,
+            y1=top,
+            line=dict(color="#555", width=1),
+            fillcolor=_box_color(label),
+            layer="below",
         )
         fig.add_annotation(
             x=0.5, y=top - 0.5, text=f"<b>{label}</b>  {shape}", showarrow=False, font=dict(size=12)
         )
         if i:
             fig.add_annotation(  # arrow from the previous box's bottom to this box's top
-                x=0.5, y=top, ax=0.5, ay=top + step - 1, xref="x", yref="y", axref="x", ayref="y",
-                text="", showarrow=True, arrowhead=2, arrowsize=1, arrowwidth=1.2,
+                x=0.5,
+                y=top,
+                ax=0.5,
+                ay=top + step - 1,
+                xref="x",
+                yref="y",
+                axref="x",
+                ayref="y",
+                text="",
+                showarrow=True,
+                arrowhead=2,
+                arrowsize=1,
+                arrowwidth=1.2,
                 arrowcolor="#555",
             )
     bottom = -(len(rows) - 1) * step - 1

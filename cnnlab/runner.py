@@ -138,7 +138,7 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
                           best_val_acc=result.best_val_acc, test_acc=test_acc)
         return status
     except DatasetUnavailable as exc:
-        return _fail(run, sink, str(exc))
+        return _fail(run, sink, str(exc), kind="data_unavailable")
     except BaseException as exc:  # noqa: BLE001 - a job records every failure in its run folder
         (run.path / "error.log").write_text(traceback.format_exc())
         if isinstance(exc, KeyboardInterrupt):
@@ -148,10 +148,10 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
         return _fail(run, sink, _failure_message(exc))
 
 
-def _fail(run: Run, sink: _EventSink, message: str) -> str:
+def _fail(run: Run, sink: _EventSink, message: str, kind: str = "error") -> str:
     try:
         sink.flush()
     except OSError:
         pass  # the disk may be what failed; the status write below is the one that matters
-    run.update_status(status="failed", message=message, ended=time.time())
+    run.update_status(status="failed", message=message, ended=time.time(), error_kind=kind)
     return "failed"

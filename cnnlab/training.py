@@ -6,6 +6,7 @@ Progress flows out as plain dict events through `emit` (the runner appends them 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -266,10 +267,12 @@ def train(cfg: RunConfig, dataset: Any, model: nn.Module, *, emit: Emit,
         if status == "stopped":
             break
         if checkpoint and tc.checkpoint_every > 0 and epoch % tc.checkpoint_every == 0:
-            checkpoint({"model": _state_copy(model), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "generator": gen.get_state(),
+            # Deep copies: optimizer state tensors are updated in place by later steps.
+            checkpoint({"model": _state_copy(model),
+                        "optimizer": copy.deepcopy(optimizer.state_dict()),
+                        "scheduler": copy.deepcopy(scheduler.state_dict()), "generator": gen.get_state(),
                         "torch_rng": torch.get_rng_state(),
-                        "epoch": epoch, "history": history, "best_state": best_state,
+                        "epoch": epoch, "history": list(history), "best_state": best_state,
                         "best_val_loss": best_val_loss, "best_val_acc": best_val_acc,
                         "best_epoch": best_epoch, "bad_epochs": bad_epochs, "elapsed": elapsed})
         if tc.early_stopping > 0 and bad_epochs >= tc.early_stopping:

@@ -34,4 +34,4 @@ def real_data() -> Path:
 
 
 # Real-browser fixtures (server, browser, page) live in tests/browser.py.
-pytest_plugins = ["tests.browser"]
+from tests.browser import browser, page, server  # noqa: E402, F401

@@ -53,7 +53,7 @@ def report(split: SimpleNamespace) -> EvalReport:
 
 def test_predict_probs_matches_softmax_of_forward_and_restores_mode(split):
     model = small_net().train()
-    probs = predict_probs(model, split.x, batch_size=7)  # several uneven batches
+    probs = predict_probs(model, split.x, batch_size=70)  # 5 batches, the last one short
     assert model.training
     assert probs.dtype == np.float32 and probs.shape == (300, 4)
     with torch.no_grad():
@@ -100,7 +100,9 @@ def test_metrics_match_sklearn(report, split):
 
 def test_loss_matches_sklearn_log_loss_and_torch_cross_entropy(report, split):
     probs64 = report.probs.astype(np.float64)
-    ref = metrics.log_loss(split.y.numpy(), probs64 / probs64.sum(1, keepdims=True), labels=range(4))
+    ref = metrics.log_loss(
+        split.y.numpy(), probs64 / probs64.sum(1, keepdims=True), labels=range(4)
+    )
     assert report.loss == pytest.approx(ref, rel=1e-5)
     model = small_net().eval()
     with torch.no_grad():
@@ -157,7 +159,9 @@ def test_highest_loss_exact_beyond_float32_probabilities(split):
 
 
 def test_cell_indices_select_the_cell_by_confidence(report):
-    t, p = np.unravel_index(np.argmax(report.confusion - np.diag(np.diag(report.confusion))), (4, 4))
+    t, p = np.unravel_index(
+        np.argmax(report.confusion - np.diag(np.diag(report.confusion))), (4, 4)
+    )
     idx = cell_indices(report, int(t), int(p))
     assert len(idx) == report.confusion[t, p]
     assert (report.labels[idx] == t).all() and (report.preds[idx] == p).all()

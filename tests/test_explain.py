@@ -187,7 +187,9 @@ def test_grad_cam_all_zero_map_stays_zero():
 
 
 def test_jet_endpoints():
-    np.testing.assert_array_equal(jet(np.array([0.0, 0.5, 1.0])), [[0, 0, 128], [128, 255, 128], [128, 0, 0]])
+    np.testing.assert_array_equal(
+        jet(np.array([0.0, 0.5, 1.0])), [[0, 0, 128], [128, 255, 128], [128, 0, 0]]
+    )
 
 
 def test_overlay_blends_image_and_heat_colours():
@@ -195,7 +197,9 @@ def test_overlay_blends_image_and_heat_colours():
     heat = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
     only_image = overlay(gray, heat, alpha=0.0)
     assert only_image.mode == "RGB" and only_image.size == (8, 8)
-    np.testing.assert_array_equal(np.asarray(only_image), np.repeat(gray.numpy()[0, :, :, None], 3, 2))
+    np.testing.assert_array_equal(
+        np.asarray(only_image), np.repeat(gray.numpy()[0, :, :, None], 3, 2)
+    )
     np.testing.assert_array_equal(np.asarray(overlay(gray, heat, alpha=1.0)), jet(heat))
     rgb = image(channels=3, size=8)
     half = np.asarray(overlay(rgb, heat, alpha=0.5)).astype(int)

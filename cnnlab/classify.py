@@ -1,0 +1,132 @@
+"""Classifying user images (uploads, webcam photos, drawings) into one results table.
+
+Each file is decoded safely (`images.open_image`), prepared like the training data
+(`inference.prepare_image`) and all readable files are predicted in one batched forward pass. A file
+that cannot be read gets its own message and never stops the others. No streamlit here: the Classify
+page caches `classify_files` and draws what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import PIL.Image
+import torch
+from torch import nn
+
+from cnnlab.config import Preprocess
+from cnnlab.explain import grad_cam, overlay
+from cnnlab.images import ImageError, open_image, tensor_to_pil
+from cnnlab.inference import Prediction, predict_images, prepare_image
+
+THUMBNAIL_SIDE = 256  # pixels: the longer side of the kept copy of the original (for display)
+
+
+@dataclass(frozen=True, eq=False)
+class Classified:
+    """One file's outcome: either `error` is set, or the model input and prediction are."""
+
+    name: str  # the file name as uploaded ("drawing", "camera photo" for the other sources)
+    error: str = ""  # why the file could not be classified; "" when it was
+    thumbnail: PIL.Image.Image | None = None  # the decoded original, longer side <= THUMBNAIL_SIDE
+    size: tuple[int, int] | None = None  # (width, height) of the decoded original, pixels
+    x: torch.Tensor | None = None  # uint8 (C, H, W): the image as the network sees it
+    inverted: bool = False  # colours were inverted before predicting
+    prediction: Prediction | None = None
+    heat: np.ndarray | None = None  # float32 (H, W) in [0, 1]: Grad-CAM of the top class
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def prepare_file(
+    name: str, data: bytes, preprocess: Preprocess, invert: bool | None = None
+) -> Classified:
+    """Decode and prepare one file (no model needed); an unreadable file returns its error."""
+    try:
+        img = open_image(data)
+    except ImageError as exc:
+        return Classified(name, error=str(exc))
+    x = prepare_image(img, preprocess, invert=invert)  # (C, H, W) uint8
+    if invert is None:  # auto: did prepare_image invert? (re-preparing the small input is cheap)
+        plain = prepare_image(img, preprocess, invert=False)
+        inverted = not torch.equal(x, plain)
+    else:
+        inverted = invert
+    thumbnail = img.copy()
+    thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    return Classified(name, thumbnail=thumbnail, size=img.size, x=x, inverted=inverted)
+
+
+def classify_files(
+    model: nn.Module,
+    files: Iterable[tuple[str, bytes]],
+    class_names: list[str],
+    preprocess: Preprocess,
+    *,
+    invert: bool | None = None,
+    k: int = 3,
+    with_grad_cam: bool = True,
+) -> list[Classified]:
+    """(file name, bytes) pairs -> one Classified each, in the same order.
+
+    Readable files are predicted together (one forward pass); `k` classes are kept per prediction.
+    `with_grad_cam` adds the Grad-CAM heat map of each file's top class (last conv layer).
+    """
+    prepared = [prepare_file(name, data, preprocess, invert) for name, data in files]
+    good = [item for item in prepared if item.ok]
+    predictions = predict_images(model, [item.x for item in good], class_names, k=k)
+    done = {}
+    for item, prediction in zip(good, predictions, strict=True):
+        top = int(np.argmax(prediction.probs))
+        heat = grad_cam(model, item.x, top) if with_grad_cam else None
+        done[id(item)] = Classified(
+            item.name,
+            thumbnail=item.thumbnail,
+            size=item.size,
+            x=item.x,
+            inverted=item.inverted,
+            prediction=prediction,
+            heat=heat,
+        )
+    return [done.get(id(item), item) for item in prepared]
+
+
+def results_table(results: Iterable[Classified], top: int = 3) -> pd.DataFrame:
+    """One row per file: file, top class, confidence (0..1), top-3 text, error ("" when fine)."""
+    rows = []
+    for item in results:
+        pred = item.prediction
+        rows.append(
+            {
+                "file": item.name,
+                "top class": pred.top[0][0] if pred else None,
+                "confidence": pred.top[0][1] if pred else None,
+                f"top-{top}": ", ".join(f"{c} {p:.1%}" for c, p in pred.top[:top]) if pred else "",
+                "error": item.error,
+            }
+        )
+    return pd.DataFrame(rows, columns=["file", "top class", "confidence", f"top-{top}", "error"])
+
+
+def enlarge(x: torch.Tensor | PIL.Image.Image, side: int = 160) -> PIL.Image.Image:
+    """A small uint8 (C, H, W) image (or PIL image) enlarged by an integer factor (nearest
+    neighbour, so pixels stay sharp) until its longer side is at least `side` pixels."""
+    img = tensor_to_pil(x) if isinstance(x, torch.Tensor) else x
+    factor = max(1, -(-side // max(img.size)))  # ceil(side / longer side)
+    if factor == 1:
+        return img
+    return img.resize((img.width * factor, img.height * factor), PIL.Image.Resampling.NEAREST)
+
+
+def cam_picture(x: torch.Tensor, heat: np.ndarray, alpha: float, side: int = 192) -> PIL.Image.Image:
+    """Grad-CAM `heat` (H, W) in [0, 1] over uint8 image x (C, H, W), enlarged to about `side`
+    pixels: image pixels stay sharp (nearest), the heat map is smoothed (bilinear)."""
+    pixels = torch.as_tensor(x).numpy()  # (C, H, W)
+    factor = max(1, -(-side // max(pixels.shape[1:])))
+    big = pixels.repeat(factor, axis=1).repeat(factor, axis=2)  # (C, H * f, W * f)
+    return overlay(big, heat, alpha)

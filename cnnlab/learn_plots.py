@@ -1,0 +1,251 @@
+"""Plotly figures of the Learn page: feature maps side by side, the kernel sliding over a patch,
+activation curves, the dense layer, class probabilities, gradient descent on a loss surface.
+
+Built for a projector: large fonts, few colours, numbers written in the cells where they fit.
+Signed maps use a red (positive) / blue (negative) scale centred on white = 0; images are gray.
+Every builder returns a `go.Figure` and never shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from cnnlab import learn
+from cnnlab.plots import TEMPLATE, TRAIN_COLOR, VAL_COLOR
+
+FONT = dict(size=16)
+SIGNED = "RdBu_r"  # blue < 0 < red, white at 0 (with zmid=0)
+GRAY = "gray"
+HIGHLIGHT = "#f59e0b"  # amber: the kernel window and the output cell it makes
+
+
+def _layout(fig: go.Figure, height: int, top: int = 50, **kw: object) -> go.Figure:
+    """House look: white template, large font, slim margins (`top` leaves room for titles)."""
+    fig.update_layout(template=TEMPLATE, height=height, font=FONT,
+                      margin=dict(l=10, r=10, t=top, b=10), **kw)
+    return fig
+
+
+def _limit(values: np.ndarray) -> float:
+    """Half-range of a symmetric colour scale (never 0, so a flat map still draws)."""
+    finite = np.abs(values[np.isfinite(values)])
+    return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+
+
+def _image_axes(fig: go.Figure, n: int) -> None:
+    """Pixels square, row 0 on top, no ticks, for subplots 1..n."""
+    for i in range(1, n + 1):
+        suffix = "" if i == 1 else str(i)
+        fig.update_layout({
+            f"xaxis{suffix}": dict(visible=False, constrain="domain"),
+            f"yaxis{suffix}": dict(visible=False, autorange="reversed", constrain="domain",
+                                   scaleanchor=f"x{suffix}", scaleratio=1),
+        })
+
+
+def maps_figure(
+    panels: Sequence[tuple[str, np.ndarray]], signed: Sequence[bool], height: int = 400,
+    same_scale: bool = False, box: tuple[int, int, int] | None = None,
+) -> go.Figure:
+    """Maps (H, W) side by side, each titled, drawn at the same size per pixel (a smaller map
+    looks smaller). `signed[i]` False = gray image in [0, 1]; True = red/blue around 0 with a
+    colour bar. `same_scale` gives all signed maps one colour range (to compare before/after).
+    `box` = (top, left, size) outlines a square of the first map with a dashed line."""
+    widths = [max(int(values.shape[1]), 1) for _, values in panels]
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for t, _ in panels],
+                        column_widths=[w / sum(widths) for w in widths], horizontal_spacing=0.1)
+    shared = max((_limit(v) for (_, v), s in zip(panels, signed, strict=True) if s), default=1.0)
+    for i, ((_, values), is_signed) in enumerate(zip(panels, signed, strict=True), start=1):
+        x = np.asarray(values, dtype=np.float64)
+        domain = fig.layout[f"xaxis{'' if i == 1 else i}"].domain
+        if is_signed:
+            limit = shared if same_scale else _limit(x)
+            trace = go.Heatmap(z=x, colorscale=SIGNED, zmin=-limit, zmax=limit,
+                               colorbar=dict(x=domain[1] + 0.01, len=0.9, thickness=14),
+                               hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>")
+        else:
+            trace = go.Heatmap(z=x, colorscale=GRAY, zmin=0, zmax=1, showscale=False,
+                               hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>")
+        fig.add_trace(trace, row=1, col=i)
+    if box is not None:
+        top, left, size = box
+        rows, cols = panels[0][1].shape
+        _box(fig, 1, top, left, min(size, rows - top), min(size, cols - left), dash="dash",
+             width=3)
+    _image_axes(fig, len(panels))
+    return _layout(fig, height)
+
+
+def _number(v: float) -> str:
+    """A weight or pixel for a formula: 3 significant digits, negatives in brackets."""
+    text = f"{v + 0.0:.3g}"
+    return f"({text})" if v < 0 else text
+
+
+def multiply_add_latex(step: learn.ConvStep, weights: np.ndarray) -> str:
+    """LaTeX of the multiply-add for one kernel position: one line per kernel row for kernels up
+    to 3 wide (pixel · weight + ...), just the sum for larger ones."""
+    k_h, k_w = weights.shape
+    head = rf"\text{{output}}[{step.row}, {step.col}] = "
+    if k_w > 3:
+        return head + rf"\text{{sum of the {k_h * k_w} products}} = \mathbf{{{step.value:.2f}}}"
+    lines = [" + ".join(rf"{step.window[r, c]:.2f} \cdot {_number(weights[r, c])}"
+                        for c in range(k_w)) for r in range(k_h)]
+    body = r" \\ +\ & ".join(lines)
+    return (rf"\begin{{aligned}} {head} & {body} \\ =\ & \mathbf{{{step.value:.2f}}} "
+            r"\end{aligned}")
+
+
+def _cell_text(values: np.ndarray) -> np.ndarray:
+    """Numbers to write in heat-map cells: 2 decimals, blanks for NaN, no '-0.00'."""
+    out = np.full(values.shape, "", dtype=object)
+    for index, v in np.ndenumerate(values):
+        if np.isfinite(v):
+            out[index] = f"{v + 0.0:.2f}".replace("-0.00", "0.00")
+    return out
+
+
+def _box(fig: go.Figure, col: int, top: float, left: float, rows: int, cols: int, **line: object) -> None:
+    """A rectangle around cells [top, top + rows) x [left, left + cols) of subplot `col`."""
+    fig.add_shape(type="rect", x0=left - 0.5, x1=left + cols - 0.5, y0=top - 0.5,
+                  y1=top + rows - 0.5, line=dict(color=HIGHLIGHT, width=4) | line,
+                  row=1, col=col)
+
+
+def step_figure(
+    patch: np.ndarray, weights: np.ndarray, step: learn.ConvStep, padding: int,
+    output: np.ndarray, shown: int,
+) -> go.Figure:
+    """The kernel at one position: padded input patch (window outlined), the kernel, their
+    elementwise products, and the output filled in up to this position (`shown` cells, row-major)."""
+    padded = learn.pad(patch, padding)  # (h + 2p, w + 2p)
+    k_h, k_w = weights.shape
+    so_far = np.full(output.shape, np.nan)
+    so_far.reshape(-1)[:shown] = output.reshape(-1)[:shown]
+    panels = [
+        ("input patch", padded, GRAY, (0.0, 1.0)),
+        ("× kernel", weights, SIGNED, (-_limit(weights), _limit(weights))),
+        (f"= products, sum {step.value:.2f}", step.products, SIGNED,
+         (-_limit(step.products), _limit(step.products))),
+        ("output", so_far, SIGNED, (-_limit(output), _limit(output))),
+    ]
+    widths = [p[1].shape[1] for p in panels]
+    fig = make_subplots(rows=1, cols=4, subplot_titles=[p[0] for p in panels],
+                        column_widths=[w / sum(widths) for w in widths], horizontal_spacing=0.04)
+    for i, (_, values, scale, (low, high)) in enumerate(panels, start=1):
+        cells = values.size
+        fig.add_trace(go.Heatmap(
+            z=values, colorscale=scale, zmin=low, zmax=high, showscale=False,
+            text=_cell_text(values), texttemplate="%{text}" if cells <= 400 else None,
+            textfont=dict(size=13 if cells > 64 else 15), xgap=1, ygap=1,
+            hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"), row=1, col=i)
+    if padding:  # the real image inside the zeros
+        _box(fig, 1, padding, padding, patch.shape[0], patch.shape[1], color="#2563eb", width=2,
+             dash="dash")
+    _box(fig, 1, step.top, step.left, k_h, k_w)
+    _box(fig, 3, 0, 0, k_h, k_w)
+    _box(fig, 4, step.row, step.col, 1, 1)
+    _image_axes(fig, 4)
+    return _layout(fig, 420)
+
+
+def activation_curves(selected: str, x_range: float = 4.0) -> go.Figure:
+    """All activation functions on [-x_range, x_range]; `selected` bold, the others faint."""
+    x = np.linspace(-x_range, x_range, 401)
+    fig = go.Figure()
+    for name, fn in learn.ACTIVATIONS.items():
+        chosen = name == selected
+        fig.add_trace(go.Scatter(
+            x=x, y=fn(x), name=name, mode="lines",
+            line=dict(width=5 if chosen else 2, color=VAL_COLOR if chosen else "#b0b7c3"),
+            opacity=1.0 if chosen else 0.8))
+    fig.update_xaxes(title="input x", zeroline=True, zerolinecolor="#444")
+    fig.update_yaxes(title="output", zeroline=True, zerolinecolor="#444", range=[-1.5, x_range])
+    return _layout(fig, 380, legend=dict(orientation="h", y=1.12), top=40)
+
+
+def dense_figure(features: np.ndarray, weights: np.ndarray, class_names: Sequence[str]) -> go.Figure:
+    """The flattened feature map (1, N) above the dense weights (K, N): each logit is the sum of
+    its weight row times the feature row."""
+    x = np.asarray(features, dtype=np.float64).reshape(1, -1)  # (1, N)
+    n, k = x.shape[1], len(class_names)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.18,
+                        row_heights=[1, k], subplot_titles=[
+                            f"flattened feature map: {n} numbers",
+                            f"dense layer weights: {k} rows × {n} (random, untrained)"])
+    fig.add_trace(go.Heatmap(z=x, colorscale=SIGNED, zmid=0, showscale=False,
+                             hovertemplate="feature %{x}: %{z:.2f}<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Heatmap(z=weights, y=list(class_names), colorscale=SIGNED, zmid=0,
+                             showscale=False,
+                             hovertemplate="%{y}, weight %{x}: %{z:.2f}<extra></extra>"),
+                  row=2, col=1)
+    fig.update_yaxes(visible=False, row=1, col=1)
+    fig.update_yaxes(autorange="reversed", row=2, col=1)
+    fig.update_xaxes(title="feature number", row=2, col=1)
+    return _layout(fig, 120 + 40 * k)
+
+
+def probability_figure(class_names: Sequence[str], probs: np.ndarray, target: int) -> go.Figure:
+    """Vertical probability bars, the true class in orange."""
+    colors = [VAL_COLOR if i == target else TRAIN_COLOR for i in range(len(class_names))]
+    fig = go.Figure(go.Bar(
+        x=[str(c) for c in class_names], y=probs, marker_color=colors,
+        text=[f"{p:.1%}" for p in probs], textposition="outside", textfont=dict(size=18),
+        hovertemplate="%{x}: %{y:.2%}<extra></extra>"))
+    fig.update_yaxes(range=[0, 1.15], tickformat=".0%", title="probability")
+    fig.update_xaxes(type="category")
+    return _layout(fig, 360, top=20)
+
+
+def _clipped(path: np.ndarray, extent: float) -> tuple[np.ndarray, np.ndarray]:
+    """Path points pushed back onto the plot box (a diverging run leaves it) and which were."""
+    outside = np.abs(path).max(axis=1) > extent
+    return np.clip(path, -extent, extent), outside
+
+
+def descent_figure(surface: learn.Surface, descent: learn.Descent) -> go.Figure:
+    """Contours of the loss with the path of the iterates from the start (green) to the last point
+    (red); points that left the plot are drawn on its edge as crosses."""
+    e = surface.extent
+    grid = np.linspace(-e, e, 121)
+    w1, w2 = np.meshgrid(grid, grid)  # (121, 121) each
+    loss = surface.loss(np.stack([w1, w2], axis=-1))  # (121, 121)
+    path, outside = _clipped(descent.path, e)
+    fig = go.Figure()
+    fig.add_trace(go.Contour(  # sqrt spaces the ellipses evenly; hover shows the real loss
+        x=grid, y=grid, z=np.sqrt(loss), customdata=loss, colorscale="Blues", reversescale=True,
+        ncontours=18, showscale=False, contours=dict(coloring="heatmap", showlines=True),
+        line=dict(color="rgba(255,255,255,0.6)", width=1),
+        hovertemplate="w1 %{x:.2f}, w2 %{y:.2f}<br>loss %{customdata:.3g}<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=path[:, 0], y=path[:, 1], mode="lines+markers", name="path",
+        line=dict(color=VAL_COLOR, width=3),
+        marker=dict(size=8, color=VAL_COLOR, symbol=np.where(outside, "x", "circle")),
+        customdata=np.stack([np.arange(len(path)), descent.losses], axis=-1),
+        hovertemplate="step %{customdata[0]}<br>loss %{customdata[1]:.3g}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[path[0, 0]], y=[path[0, 1]], mode="markers", name="start",
+                             marker=dict(size=16, color="#16a34a", line=dict(color="white", width=2))))
+    fig.add_trace(go.Scatter(x=[path[-1, 0]], y=[path[-1, 1]], mode="markers", name="end",
+                             marker=dict(size=16, color="#dc2626", line=dict(color="white", width=2))))
+    fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", name="minimum",
+                             marker=dict(size=20, color="white", symbol="star",
+                                         line=dict(color="black", width=1))))
+    fig.update_xaxes(title="weight w1", range=[-e, e], constrain="domain")
+    fig.update_yaxes(title="weight w2", range=[-e, e], scaleanchor="x", scaleratio=1,
+                     constrain="domain")
+    return _layout(fig, 520, top=40, legend=dict(orientation="h", y=1.08))
+
+
+def loss_curve(descent: learn.Descent) -> go.Figure:
+    """Loss after each step, log scale (zeros drawn at 1e-12)."""
+    fig = go.Figure(go.Scatter(
+        x=np.arange(len(descent.losses)), y=np.maximum(descent.losses, 1e-12),
+        mode="lines+markers", line=dict(color=VAL_COLOR, width=3), marker=dict(size=6),
+        hovertemplate="step %{x}: loss %{y:.3g}<extra></extra>"))
+    fig.update_xaxes(title="step")
+    fig.update_yaxes(title="loss (log scale)", type="log", exponentformat="power")
+    return _layout(fig, 520, top=40)

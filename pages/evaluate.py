@@ -1,0 +1,185 @@
+"""Evaluate: how a trained run does on its test images — scores, confusion matrix, worst mistakes.
+
+Evaluating takes a forward pass over the whole test split, so the report is cached per run and
+weights file version. A confusion cell is chosen by clicking the heat map, clicking a row of the
+most-confused table, or with the two selectboxes; the clicks only set the selectboxes' state.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import streamlit as st
+
+from cnnlab import plots
+from cnnlab.datasets import DatasetUnavailable
+from cnnlab.evaluate import EvalReport, cell_indices, evaluate, highest_loss, most_confused
+from cnnlab.gallery import display_upscale
+from cnnlab.runs import get_run
+from pages import common
+
+GALLERY_MAX = 40  # images shown for one confusion cell (most confident first)
+WORST = 12  # highest-loss images shown
+SCORE = st.column_config.ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0)
+SCORES = {"precision": SCORE, "recall": SCORE, "f1": SCORE}
+
+
+@st.cache_data(show_spinner="Evaluating on the test set…", max_entries=8)
+def test_report(run_id: str, runs_dir: str, weights_mtime: float) -> EvalReport:
+    loaded = common.loaded_model(run_id)
+    dataset = common.dataset_for(loaded.config.data)
+    return evaluate(
+        loaded.model,
+        dataset.test,
+        loaded.class_names,
+        batch_size=loaded.config.train.eval_batch_size,
+    )
+
+
+def pick_cell(true_name: str, pred_name: str) -> None:
+    st.session_state.evaluate_true, st.session_state.evaluate_pred = true_name, pred_name
+
+
+def on_matrix_click() -> None:
+    points = st.session_state.evaluate_matrix.selection.points
+    if points:  # heat map cells are points with the category names as x (predicted), y (true)
+        pick_cell(str(points[0]["y"]), str(points[0]["x"]))
+
+
+def on_pair_click(pairs: list[tuple[str, str]]) -> None:
+    rows = st.session_state.evaluate_pairs.selection.rows
+    if rows:
+        pick_cell(*pairs[rows[0]])
+
+
+st.title("Evaluate")
+loaded = common.pick_trained_run("evaluate_run")
+run = get_run(loaded.run_id)
+try:
+    report = test_report(loaded.run_id, str(run.path.parent), run.weights_path.stat().st_mtime)
+    test_x = common.dataset_for(loaded.config.data).test.x  # uint8 (N, C, H, W), read-only
+except (DatasetUnavailable, ValueError) as exc:
+    st.error(f"Cannot evaluate this run on its test images: {exc}", icon=":material/error:")
+    st.stop()
+names = report.class_names
+pairs = most_confused(report, k=10)
+pair_names = list(zip(pairs["true"], pairs["predicted"], strict=True))  # [(true, predicted)]
+if not {st.session_state.get("evaluate_true"), st.session_state.get("evaluate_pred")} <= set(names):
+    pick_cell(*(pair_names[0] if pair_names else (names[0], names[0])))  # start at the worst mix-up
+
+macro = report.per_class.iloc[-2]
+cols = st.columns(4)
+cols[0].metric("Test accuracy", f"{report.accuracy:.2%}", border=True)
+cols[1].metric(
+    "Test loss",
+    f"{report.loss:.4f}",
+    border=True,
+    help="Mean cross-entropy on the test images, in nats (lower is better).",
+)
+cols[2].metric(
+    "Macro F1",
+    f"{macro['f1']:.3f}",
+    border=True,
+    help="F1 averaged over classes, each class counting equally.",
+)
+cols[3].metric("Test images", f"{len(report.labels):,}", border=True)
+
+matrix_col, scores_col = st.columns([3, 2], gap="large")
+with matrix_col:
+    st.subheader("Confusion matrix")
+    normalized = st.toggle("Row-normalised (share of each true class)", key="evaluate_normalized")
+    fig = plots.confusion_heatmap(report.confusion, names, normalized)
+    st.plotly_chart(
+        fig,
+        key="evaluate_matrix",
+        on_select=on_matrix_click,
+        selection_mode="points",
+        config={"displayModeBar": False},
+    )
+    st.caption(
+        "Rows are the true classes, columns the predictions; the diagonal is correct. "
+        "Click a cell to see its images below."
+    )
+with scores_col:
+    st.subheader("Per-class scores")
+    st.dataframe(
+        report.per_class.iloc[:-2], hide_index=True, column_config=SCORES, key="evaluate_scores"
+    )
+    st.dataframe(
+        report.per_class.iloc[-2:],
+        hide_index=True,
+        key="evaluate_averages",
+        column_config={k: st.column_config.NumberColumn(format="%.3f") for k in SCORES},
+    )
+    st.caption(
+        "Precision: of the images predicted as a class, the share that are it. Recall: of "
+        "a class's images, the share found. Support: test images of the class. Click a "
+        "column header to sort."
+    )
+
+st.subheader("Images of one cell")
+left, right, _ = st.columns([1, 1, 2])
+true_name = left.selectbox("True class", names, key="evaluate_true")
+pred_name = right.selectbox("Predicted class", names, key="evaluate_pred")
+t, p = names.index(true_name), names.index(pred_name)
+idx = cell_indices(report, t, p)  # most confident first
+what = "correctly classified" if t == p else f"predicted as **{pred_name}**"
+st.markdown(
+    f"**{len(idx)}** test images of class **{true_name}** {what}"
+    + (f" — the {GALLERY_MAX} most confident shown" if len(idx) > GALLERY_MAX else "")
+)
+if len(idx):
+    shown = idx[:GALLERY_MAX]
+    st.plotly_chart(
+        plots.image_grid(
+            test_x[shown],
+            titles=[f"{report.probs[i, p]:.0%}" for i in shown],
+            cols=10,
+            upscale_to=display_upscale(test_x.shape[-1]),
+        ),
+        config={"displayModeBar": False},
+        key="evaluate_gallery",
+    )
+    st.caption(f"Titles: the probability the network gave to **{pred_name}**.")
+
+pairs_col, worst_col = st.columns([1, 2], gap="large")
+with pairs_col:
+    st.subheader("Most confused pairs")
+    if len(pairs):
+        st.dataframe(
+            pairs,
+            hide_index=True,
+            key="evaluate_pairs",
+            on_select=partial(on_pair_click, pair_names),
+            selection_mode="single-row",
+            column_config={
+                "share_of_true": st.column_config.NumberColumn("share of true", format="percent")
+            },
+        )
+        st.caption("Select a row to see its images above.")
+    else:
+        st.success("No mistakes on the test set.")
+with worst_col:
+    st.subheader("Highest-loss images")
+    worst = highest_loss(report, k=WORST)
+    titles = [f"{r.true}→{r.predicted} {r.confidence:.0%}" for r in worst.itertuples()]
+    st.plotly_chart(
+        plots.image_grid(
+            test_x[worst["index"].tolist()],
+            titles=titles,
+            cols=6,
+            upscale_to=display_upscale(test_x.shape[-1]),
+        ),
+        config={"displayModeBar": False},
+        key="evaluate_worst",
+    )
+    st.caption(
+        "The test images the network got most wrong. Titles: true → predicted class, "
+        "and its confidence in the prediction."
+    )
+
+st.subheader("Training curves")
+epochs = [e for e in run.read_events()[0] if e.get("type") == "epoch"]
+st.plotly_chart(
+    plots.training_curves(epochs), config={"displayModeBar": False}, key="evaluate_curves"
+)

@@ -1,0 +1,117 @@
+"""Inspect: look inside a trained network for one image — prediction, Grad-CAM, feature maps, filters.
+
+The image is a test image (class + number) or an upload, prepared exactly like the Classify page
+does. Everything here is one small forward (and backward, for Grad-CAM) pass, so nothing is cached
+but the model and the dataset.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from cnnlab import plots
+from cnnlab.classify import cam_picture, enlarge, prepare_file
+from cnnlab.datasets import DatasetUnavailable
+from cnnlab.explain import feature_maps, first_layer_filters, grad_cam
+from cnnlab.inference import predict_images
+from cnnlab.runs import LoadedModel
+from pages import common
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
+SIDE = 192  # pixels on screen for the input image and the heat maps
+CHART = {"displayModeBar": False}
+
+
+def test_image(loaded: LoadedModel):
+    """A test image chosen by class and number: (uint8 (C, H, W), caption), or None."""
+    try:
+        test = common.dataset_for(loaded.config.data).test
+    except (DatasetUnavailable, ValueError) as exc:
+        st.warning(f"The run's test images are not available ({exc}). Upload an image instead.")
+        return None
+    names = loaded.class_names
+    left, right, _ = st.columns([1, 1, 2])
+    name = left.selectbox("Class", names, key="inside_class")
+    members = np.flatnonzero(np.asarray(test.y) == names.index(name))  # split indices
+    if not len(members):
+        st.info(f"The test set has no image of class {name}.")
+        return None
+    if st.session_state.get("inside_number", 1) > len(members):  # another class: start again
+        st.session_state.inside_number = 1
+    number = right.number_input(f"Image (1–{len(members)})", 1, len(members), key="inside_number")
+    index = int(members[number - 1])
+    return test.x[index], f"test image #{index}, true class **{name}**"
+
+
+def uploaded_image(loaded: LoadedModel):
+    """An uploaded image prepared for the model: (uint8 (C, H, W), caption), or None."""
+    upload = st.file_uploader("Image", type=IMAGE_TYPES, key="inside_upload")
+    if upload is None or common.upload_too_large(upload.size):
+        return None
+    item = prepare_file(upload.name, upload.getvalue(), loaded.preprocess)
+    if not item.ok:
+        st.error(f"**{upload.name}**: {item.error}", icon=":material/broken_image:")
+        return None
+    return item.x, f"**{upload.name}**" + (" (colours inverted)" if item.inverted else "")
+
+
+st.title("Inspect")
+loaded = common.pick_trained_run("inside_run")
+model, names = loaded.model, loaded.class_names
+source = st.segmented_control("Image from", ["Test set", "Upload"], default="Test set",
+                              required=True, key="inside_source")
+chosen = test_image(loaded) if source == "Test set" else uploaded_image(loaded)
+if chosen is None:
+    st.info("Choose a test image or upload one to look inside the network.")
+    st.stop()
+x, caption = chosen  # uint8 (C, H, W), as the network sees it
+
+prediction = predict_images(model, [x], names, k=min(5, len(names)))[0]
+probs = prediction.probs  # (K,)
+ranked = np.argsort(-probs, kind="stable")  # class indices, most likely first
+maps = feature_maps(model, x)  # [(layer name, (C', H', W'))] in forward order
+layers = [name for name, _ in maps]
+
+st.subheader("Prediction")
+image_col, bars_col = st.columns([1, 3])
+image_col.image(enlarge(x, SIDE), caption=caption)
+with bars_col:
+    st.plotly_chart(plots.probability_bars(prediction.top), config=CHART, key="inside_bars")
+
+st.subheader("Grad-CAM: where the network looks")
+controls = st.columns(3)
+layer = controls[0].selectbox("Target layer", layers, index=len(layers) - 1, key="inside_layer")
+other = controls[1].selectbox("Compare with class", ranked, index=min(1, len(names) - 1),
+                              format_func=lambda i: f"{names[i]} ({probs[i]:.1%})")
+alpha = controls[2].slider("Heat map opacity", 0.0, 1.0, 0.5, 0.05, key="inside_alpha")
+pictures = st.columns(3)
+pictures[0].image(enlarge(x, SIDE), caption="input")
+for column, target in zip(pictures[1:], (int(ranked[0]), int(other)), strict=True):
+    heat = grad_cam(model, x, target, layer=layer)  # (H, W) in [0, 1]
+    label = "predicted" if target == ranked[0] else "chosen"
+    column.image(cam_picture(x, heat, alpha, SIDE),
+                 caption=f"{label}: **{names[target]}** ({probs[target]:.1%})")
+st.caption("Warm colours mark the pixels that raise the class's score most, measured at the "
+           "target layer (Grad-CAM). Earlier layers give finer but noisier maps.")
+
+st.subheader("Feature maps")
+shown = st.slider("Channels per layer", 4, 64, 16, 4, key="inside_channels")
+grid = st.columns(2)
+for i, (name, activation) in enumerate(maps):  # activation: (C', H', W') after the activation
+    channels, height, width = activation.shape
+    with grid[i % 2]:
+        st.markdown(f"**{name}** · {channels} channels of {height}×{width}")
+        st.plotly_chart(plots.feature_map_grid(activation, max_maps=shown), config=CHART,
+                        key=f"inside_maps_{i}")
+st.caption("Each tile is one channel after the layer's activation, scaled to its own range: "
+           "bright = strong response. Deeper layers are smaller and more abstract.")
+
+st.subheader("First-layer filters")
+filters = first_layer_filters(model)  # (F, C, k, k)
+st.markdown(f"**{layers[0] if layers else 'first conv'}** · {filters.shape[0]} filters of "
+            f"{filters.shape[1]}×{filters.shape[2]}×{filters.shape[3]}")
+st.plotly_chart(plots.filter_grid(filters, cols=16), config=CHART, key="inside_filters")
+st.caption("The learned kernels, each scaled to its own range"
+           + (" (colour: the three input channels)." if filters.shape[1] == 3 else
+              " (grey: averaged over input channels)."))

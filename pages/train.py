@@ -1,0 +1,310 @@
+"""Train: hyperparameters in a form, one background job per run, a live view that follows it.
+
+No training happens in this script: the form builds a RunConfig and hands it to the server's job
+manager (a child process per run). The live panel is a fragment that re-reads the run folder every
+REFRESH_S seconds while the run is queued or running and renders once, statically, when it has
+ended. The session keeps only the run id, so leaving the page, refreshing or closing the tab loses
+nothing: coming back shows the run live again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import streamlit as st
+
+from cnnlab import plots
+from cnnlab.augment import default_augment
+from cnnlab.config import AugmentConfig, RunConfig
+from cnnlab.live import LiveView, format_duration, read_live
+from cnnlab.models import InvalidSpecError, check_spec
+from cnnlab.recipes import default_run_config
+from cnnlab.runs import ACTIVE, RunInfo, RunNotFound, get_run, list_runs
+from cnnlab.training import OPTIMIZERS, SCHEDULES
+from pages.common import STATUS_ICONS, current_dataset, data_label, job_manager, model_label
+from pages.common import run_label
+
+REFRESH_S = 0.75  # seconds between live updates while a run is queued or running
+BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
+CHART = {"displayModeBar": False}
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def describe_augment(aug: AugmentConfig) -> str:
+    parts = []
+    if aug.crop_padding:
+        parts.append(f"random crop (pad {aug.crop_padding} px)")
+    if aug.hflip:
+        parts.append("horizontal flip")
+    if aug.rotate_degrees:
+        parts.append(f"rotation ±{aug.rotate_degrees:g}°")
+    if aug.translate:
+        parts.append(f"shift ±{aug.translate:.0%}")
+    if aug.color_jitter:
+        parts.append(f"colour jitter {aug.color_jitter:g}")
+    if aug.erasing:
+        parts.append(f"random erasing p={aug.erasing:g}")
+    return ", ".join(parts) or "none"
+
+
+def starting_config(dataset_name: str) -> tuple[RunConfig, str]:
+    """The form's starting values: the session's last run when it used this dataset (so edits
+    survive leaving the page), else the dataset's recipe. Returns (config, where it came from)."""
+    run_id = st.session_state.run_id
+    if run_id:
+        try:
+            cfg = get_run(run_id).config()
+            if cfg.data.name == dataset_name:
+                return cfg, run_id
+        except (RunNotFound, ValueError, TypeError):
+            pass
+    return default_run_config(dataset_name), "recipe"
+
+
+def followed_run(runs: list[RunInfo]) -> str | None:
+    """The session's run; else the newest running, then queued run; else the newest run."""
+    ids = [r.run_id for r in runs]
+    if st.session_state.run_id in ids:
+        return st.session_state.run_id
+    for status in ("running", "queued"):
+        for info in runs:
+            if info.status == status:
+                return info.run_id
+    return ids[0] if ids else None
+
+
+def queue_text(run_id: str) -> str:
+    jobs = job_manager()
+    place, training = jobs.queue_position(run_id), len(jobs.running())
+    where = f"{ordinal(place)} in the queue" if place else "waiting to start"
+    runs = "run" if training == 1 else "runs"
+    return (f"{where}; {training} {runs} training (at most {jobs.max_parallel} at a time on this "
+            "server)")
+
+
+def model_problem(input_shape: tuple[int, int, int], num_classes: int) -> str | None:
+    cfg = st.session_state.model_cfg
+    if cfg.name != "custom":
+        return None
+    try:
+        check_spec(cfg.spec, input_shape, num_classes=num_classes)
+    except (InvalidSpecError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+# -- the form -------------------------------------------------------------------------------------
+def train_form(dataset_ready: bool, problem: str | None) -> None:
+    data_cfg = st.session_state.data_cfg
+    base, source = starting_config(data_cfg.name)
+    recipe = default_run_config(data_cfg.name)
+    dataset_aug = next((a for a in (base.augment, recipe.augment, default_augment(data_cfg.name))
+                        if a != AugmentConfig()), AugmentConfig())
+    tc = base.train
+    k = f"{data_cfg.name}_{source}"  # new starting values = fresh widgets
+    with st.form("train_form", border=True):
+        st.markdown("**Hyperparameters**")
+        st.caption("Starting values: " + ("the recipe for this dataset" if source == "recipe"
+                                          else "your last run on this dataset"))
+        left, right = st.columns(2)
+        optimizers, schedules = list(OPTIMIZERS.names()), list(SCHEDULES.names())
+        optimizer = left.selectbox("Optimizer", optimizers, key=f"tr_opt_{k}",
+                                   index=optimizers.index(tc.optimizer)
+                                   if tc.optimizer in optimizers else 0)
+        schedule = right.selectbox("Learning-rate schedule", schedules, key=f"tr_sched_{k}",
+                                   index=schedules.index(tc.schedule)
+                                   if tc.schedule in schedules else 0)
+        lr = left.number_input("Learning rate", 1e-6, 1e6, float(min(max(tc.lr, 1e-6), 1e6)),
+                               format="%g", key=f"tr_lr_{k}", help="peak learning rate")
+        weight_decay = right.number_input("Weight decay", 0.0, 1.0, float(tc.weight_decay),
+                                          step=1e-4, format="%g", key=f"tr_wd_{k}")
+        sizes = sorted(set(BATCH_SIZES) | {tc.batch_size})
+        batch_size = left.selectbox("Batch size", sizes, index=sizes.index(tc.batch_size),
+                                    key=f"tr_bs_{k}", help="images per optimiser step")
+        epochs = right.number_input("Epochs", 1, 500, int(tc.epochs), key=f"tr_ep_{k}")
+        label_smoothing = st.slider("Label smoothing", 0.0, 0.5, float(tc.label_smoothing), 0.05,
+                                    key=f"tr_ls_{k}")
+        augment = st.toggle("Augmentation", base.augment != AugmentConfig(), key=f"tr_aug_{k}",
+                            help="random changes to each training image, different every epoch")
+        st.caption(f"This dataset's augmentation: {describe_augment(dataset_aug)}.")
+        left, right = st.columns(2)
+        seed = left.number_input("Seed", 0, 2**31 - 1, int(tc.seed), key=f"tr_seed_{k}")
+        early_stopping = right.number_input(
+            "Early stopping", 0, 100, int(tc.early_stopping), key=f"tr_es_{k}",
+            help="stop when the validation loss has not improved for this many epochs (0 = off)")
+        submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:",
+                                          disabled=not dataset_ready or problem is not None,
+                                          key="train_submit", width="stretch")
+    if not submitted:
+        return
+    train = dataclasses.replace(tc, optimizer=optimizer, schedule=schedule, lr=float(lr),
+                                weight_decay=float(weight_decay), batch_size=int(batch_size),
+                                epochs=int(epochs), label_smoothing=float(label_smoothing),
+                                seed=int(seed), early_stopping=int(early_stopping))
+    cfg = dataclasses.replace(recipe, data=data_cfg, model=st.session_state.model_cfg,
+                              augment=dataset_aug if augment else AugmentConfig(), train=train)
+    st.session_state.run_id = job_manager().submit(cfg)
+
+
+def setup_summary() -> tuple[bool, str | None]:
+    """What the next run trains: dataset, model, split sizes. Returns (dataset ok, model problem)."""
+    st.markdown(f":material/photo_library: **{data_label(st.session_state.data_cfg)}**  \n"
+                f":material/account_tree: **{model_label(st.session_state.model_cfg)}**")
+    dataset = current_dataset(stop=False)
+    if dataset is None:
+        return False, None
+    c, h, w = dataset.input_shape
+    st.caption(f"{len(dataset.train):,} train · {len(dataset.val):,} validation · "
+               f"{len(dataset.test):,} test images · {dataset.num_classes} classes · "
+               f"{c}×{h}×{w} input")
+    problem = model_problem(dataset.input_shape, dataset.num_classes)
+    if problem:
+        st.error(f"The custom network does not fit this data: {problem}",
+                 icon=":material/error:")
+        st.page_link("pages/model.py", label="Fix it on the Model page",
+                     icon=":material/account_tree:")
+    return True, problem
+
+
+# -- the live panel -------------------------------------------------------------------------------
+def stop_run(run_id: str) -> None:
+    job_manager().stop(run_id)
+    st.toast("Stopping… the best weights so far are kept.", icon=":material/stop_circle:")
+
+
+def resume_run(run_id: str) -> None:
+    try:
+        job_manager().resume(run_id)
+    except ValueError as exc:
+        st.toast(str(exc), icon=":material/error:")
+
+
+def show_progress(view: LiveView) -> None:
+    if view.status == "queued":
+        st.info(f"Queued: {queue_text(view.run_id)}.", icon=":material/hourglass_top:")
+        st.progress(0.0, text="waiting for a free slot")
+    elif not view.start:
+        st.progress(0.0, text=f"starting: {view.message or 'launching the job'}…")
+    else:
+        parts = [view.epoch_text, f"step {view.step:,}/{view.total_steps:,}",
+                 f"{view.progress:.0%}", view.eta_text]
+        st.progress(view.progress, text=" · ".join(p for p in parts if p))
+    cols = st.columns(5)
+    speed = f"{view.images_per_s:,.0f}" if view.images_per_s else "–"
+    cols[0].metric("Images/s", speed)
+    cols[1].metric("Learning rate", f"{view.lr:.3g}" if view.lr is not None else "–")
+    cols[2].metric("Batch loss", f"{view.loss:.3f}" if view.loss is not None else "–")
+    cols[3].metric("Best val accuracy",
+                   f"{view.best_val_acc:.1%}" if view.best_val_acc is not None else "–")
+    cols[4].metric("Elapsed", format_duration(view.elapsed_s) or "–")
+    st.button("Stop", icon=":material/stop:", key=f"stop_{view.run_id}", on_click=stop_run,
+              args=(view.run_id,), help="ends within about a second and keeps the best weights")
+
+
+def show_outcome(view: LiveView) -> None:
+    icon = STATUS_ICONS.get(view.status, "")
+    took = format_duration(view.elapsed_s)
+    best = f"best validation accuracy {view.best_val_acc:.1%}" if view.best_val_acc else ""
+    if view.status == "finished":
+        test = f"test accuracy **{view.test_acc:.1%}**" if view.test_acc is not None else ""
+        st.success(f"{icon} Finished: " + " · ".join(p for p in (test, best, took and f"took {took}")
+                                                  if p))
+    elif view.status == "stopped":
+        st.info(f"{icon} Stopped ({view.message or 'by request'}). The best weights were kept"
+                + (f"; test accuracy {view.test_acc:.1%}." if view.test_acc is not None else "."))
+    elif view.status == "diverged":
+        st.error(f"{icon} **Diverged.** {view.message}", icon=":material/warning:")
+    elif view.status == "failed":
+        st.error(f"{icon} **Failed.** {view.message}", icon=":material/error:")
+        log = get_run(view.run_id).path / "error.log"
+        if log.is_file():
+            with st.expander("Error details"):
+                st.code("\n".join(log.read_text(errors="replace").splitlines()[-25:]))
+    elif view.status == "interrupted":
+        st.warning(f"{icon} **Interrupted.** {view.message}", icon=":material/warning:")
+    if view.status in ("interrupted", "failed", "stopped"):
+        if get_run(view.run_id).checkpoint_path.is_file():
+            st.button("Resume from the last checkpoint", icon=":material/replay:",
+                      key=f"resume_{view.run_id}", on_click=resume_run, args=(view.run_id,))
+    if view.status in ("finished", "stopped", "interrupted") and view.epochs:
+        cols = st.columns(3)
+        cols[0].page_link("pages/evaluate.py", label="Evaluate it", icon=":material/fact_check:")
+        cols[1].page_link("pages/inside.py", label="Look inside", icon=":material/visibility:")
+        cols[2].page_link("pages/classify.py", label="Classify images",
+                          icon=":material/image_search:")
+
+
+def show_charts(view: LiveView) -> None:
+    st.plotly_chart(plots.batch_loss_curve(view.batches), config=CHART, key="live_batch_loss")
+    st.plotly_chart(plots.training_curves(view.epochs), config=CHART, key="live_epoch_curves")
+    if view.epochs and not view.active:
+        with st.expander("Per-epoch numbers"):
+            st.dataframe(view.epoch_frame(), hide_index=True, column_config={
+                "epoch": st.column_config.NumberColumn(format="%d"),
+                **{c: st.column_config.NumberColumn(format="percent")
+                   for c in ("train_acc", "val_acc")},
+                "lr": st.column_config.NumberColumn(format="%.3g"),
+                "elapsed": st.column_config.NumberColumn("elapsed (s)", format="%.1f")})
+
+
+def live_panel(run_id: str) -> None:
+    """The followed run; refreshes itself only while the run is queued or running."""
+    try:
+        was_active = get_run(run_id).status().get("status") in ACTIVE
+    except RunNotFound:
+        st.warning("That run no longer exists.")
+        return
+
+    @st.fragment(run_every=REFRESH_S if was_active else None)
+    def panel() -> None:
+        try:
+            view = read_live(run_id)
+        except RunNotFound:
+            st.warning("That run was deleted.")
+            return
+        if view.active != was_active:
+            st.rerun()  # started or ended: re-render the whole page (and stop refreshing)
+        if view.active:
+            show_progress(view)
+        else:
+            show_outcome(view)
+        show_charts(view)
+
+    panel()
+
+
+# -- the page -------------------------------------------------------------------------------------
+st.title("Train")
+st.caption("Pick hyperparameters and press **Train**: the run trains in the background, so you can "
+           "leave this page, queue more runs, or close the tab and come back.")
+
+setup_col, live_col = st.columns([1, 2], gap="large")
+with setup_col:
+    ready, problem = setup_summary()
+    train_form(ready, problem)
+
+with live_col:
+    runs = list_runs()
+    run_id = followed_run(runs)
+    if run_id is None:
+        st.info("No runs yet. Choose the settings on the left and press **Train**; the loss "
+                "appears here within seconds.", icon=":material/info:")
+    else:
+        st.session_state.run_id = run_id
+        if st.session_state.get("train_watch") != run_id:
+            st.session_state.train_watch = run_id
+        labels = {r.run_id: run_label(r) for r in runs}
+        st.selectbox("Run", list(labels), format_func=labels.get, key="train_watch",
+                     on_change=lambda: st.session_state.update(
+                         run_id=st.session_state.train_watch))
+        active = [r for r in runs if r.status in ACTIVE]
+        if len(active) > 1 or any(r.status == "queued" for r in active):
+            training = sum(r.status == "running" for r in active)
+            st.caption(f"{training} training, {len(active) - training} queued · at most "
+                       f"{job_manager().max_parallel} at a time on this server")
+        live_panel(run_id)
