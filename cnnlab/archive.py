@@ -124,6 +124,7 @@ def _open_zip(source: str | Path | BinaryIO, limits: ArchiveLimits) -> Iterator[
     else:
         file = source
     try:
+        file.seek(0)  # the whole file is the zip, wherever an upload's position was left
         head = file.read(4)
         file.seek(0)
         if not head:
@@ -133,8 +134,8 @@ def _open_zip(source: str | Path | BinaryIO, limits: ArchiveLimits) -> Iterator[
             raise _too_many_entries(declared, limits)
         try:
             archive = zipfile.ZipFile(file)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as err:
-            raise _not_a_zip(head, err) from err
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as err:
+            raise _not_a_zip(head, err) from err  # NotImplementedError: "zip file version 14.8"
         with archive:
             infos = archive.infolist()
             if len(infos) > limits.max_entries:
@@ -294,9 +295,11 @@ def _not_a_zip(head: bytes, err: Exception) -> ArchiveError:
 
 
 def _size(num_bytes: int) -> str:
-    """Human-readable size: '1.0 GB', '50 MB', '12 KB'."""
+    """Human-readable size: '1.0 GB', '50 MB', '12 KB', '80 bytes'."""
     if num_bytes >= 2**30:
         return f"{num_bytes / 2**30:.1f} GB"
     if num_bytes >= 2**20:
         return f"{num_bytes / 2**20:.0f} MB"
-    return f"{num_bytes / 2**10:.0f} KB"
+    if num_bytes >= 2**10:
+        return f"{num_bytes / 2**10:.0f} KB"
+    return f"{num_bytes} bytes"

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from cnnlab.config import Preprocess
-from cnnlab.explain import grad_cam, overlay
-from cnnlab.images import ImageError, open_image, tensor_to_pil
+from cnnlab.explain import grad_cam
+from cnnlab.images import ImageError, open_image
 from cnnlab.inference import Prediction, predict_images, prepare_image
 
 THUMBNAIL_SIDE = 256  # pixels: the longer side of the kept copy of the original (for display)
@@ -111,22 +111,3 @@ def results_table(results: Iterable[Classified], top: int = 3) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=["file", "top class", "confidence", f"top-{top}", "error"])
-
-
-def enlarge(x: torch.Tensor | PIL.Image.Image, side: int = 160) -> PIL.Image.Image:
-    """A small uint8 (C, H, W) image (or PIL image) enlarged by an integer factor (nearest
-    neighbour, so pixels stay sharp) until its longer side is at least `side` pixels."""
-    img = tensor_to_pil(x) if isinstance(x, torch.Tensor) else x
-    factor = max(1, -(-side // max(img.size)))  # ceil(side / longer side)
-    if factor == 1:
-        return img
-    return img.resize((img.width * factor, img.height * factor), PIL.Image.Resampling.NEAREST)
-
-
-def cam_picture(x: torch.Tensor, heat: np.ndarray, alpha: float, side: int = 192) -> PIL.Image.Image:
-    """Grad-CAM `heat` (H, W) in [0, 1] over uint8 image x (C, H, W), enlarged to about `side`
-    pixels: image pixels stay sharp (nearest), the heat map is smoothed (bilinear)."""
-    pixels = torch.as_tensor(x).numpy()  # (C, H, W)
-    factor = max(1, -(-side // max(pixels.shape[1:])))
-    big = pixels.repeat(factor, axis=1).repeat(factor, axis=2)  # (C, H * f, W * f)
-    return overlay(big, heat, alpha)

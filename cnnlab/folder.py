@@ -5,8 +5,9 @@ Layouts, optionally wrapped in one top-level folder (`mydata/...`):
 - `train/<class>/<image>` + optional `test/<class>/<image>`: the given split. Other top-level
   folders (`val/`, `valid/`, ...) are ignored and reported in `skipped`.
 Images in sub-folders of a class folder count for that class. Class order: sorted names.
-`__MACOSX/`, hidden files and non-image files are ignored; unreadable images, empty classes and
-symbolic links are reported in `skipped` as (file or folder/, reason) and never stop the load.
+`__MACOSX/`, hidden files and non-image files are ignored; unreadable images, empty classes,
+linked folders (never followed) and links leaving `root` are reported in `skipped` as
+(file or folder/, reason) and never stop the load.
 
 Every image is decoded once with `images.open_image` (in a 2-thread pool: Pillow releases the GIL
 while decoding), resized to `image_size` squared, and the result cached under `cache_dir` keyed by
@@ -34,10 +35,8 @@ from cnnlab.images import ImageError, image_to_array, open_image
 
 _CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused
 _WORKERS = 2  # decode threads
-_BATCH = 256  # images per pool task (fewer futures, less overhead per image)
-_ZIP_IN_MEMORY_BYTES = (
-    512 * 2**20
-)  # zips up to this size are read into memory first (see _open_zip)
+_BATCH = 32  # images per pool task: few futures, yet work for both threads in small sets
+_ZIP_IN_MEMORY_BYTES = 512 * 2**20  # smaller zips are read into memory first (see _open_zip)
 _SPLITS = ("train", "test")
 _LAYOUT_HELP = "<class>/<image> or train/<class>/<image> + test/<class>/<image>"
 
@@ -206,19 +205,24 @@ def _build(
             f".tif, .tiff files). Expected layout: {_LAYOUT_HELP}."
         )
     layout = _find_layout(list(decoded))
-    pixels: dict[str, np.ndarray] = {}  # readable, placed images: name -> (C, H, W)
+    pixels: dict[str, np.ndarray] = {}  # readable images: name -> (C, H, W)
     placed: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}  # split -> (name, class)
+    class_folders = _class_folders(listing.folders, layout) if listing is not None else set()
     for name, value in decoded.items():
         where = _place(name, layout, skipped)
         if where is None:
             continue
+        if where[0] == "train":
+            class_folders.add(where[1])
         if isinstance(value, str):  # the ImageError message
             skipped.append((name, value))
             continue
         pixels[name] = value
         placed[where[0]].append((name, where[1]))
     class_names = sorted({cls for _, cls in placed["train"]})
-    _report_dropped_classes(decoded, listing, layout, class_names, skipped)
+    train_dir = layout.prefix + ("train/" if layout.has_splits else "")
+    for cls in sorted(class_folders - set(class_names)):
+        skipped.append((f"{train_dir}{cls}/", "no readable images; class dropped"))
     if len(class_names) < 2:
         unreadable = sum(1 for value in decoded.values() if isinstance(value, str))
         raise _too_few_classes(path, class_names, unreadable)
@@ -226,10 +230,11 @@ def _build(
     for name, cls in placed["test"]:
         if cls not in known:
             skipped.append((name, f"class {cls!r} has no training images; skipped"))
+    train = placed["train"]
     test = [(name, cls) for name, cls in placed["test"] if cls in known]
     if channels is None:  # auto: 1 only when every used image is grayscale
-        channels = 1 if all(p.shape[0] == 1 for p in pixels.values()) else 3
-    train_x, train_y = _stack(placed["train"], pixels, class_names, channels, image_size)
+        channels = 1 if all(pixels[name].shape[0] == 1 for name, _ in train + test) else 3
+    train_x, train_y = _stack(train, pixels, class_names, channels, image_size)
     test_x, test_y = None, None
     if test:
         test_x, test_y = _stack(test, pixels, class_names, channels, image_size)
@@ -309,19 +314,20 @@ def _find_layout(names: list[str]) -> _Layout:
 
 def _place(name: str, layout: _Layout, skipped: list[tuple[str, str]]) -> tuple[str, str] | None:
     """(split, class) of an image, or None after recording why it is not used."""
-    parts = name[len(layout.prefix) :].split("/") if name.startswith(layout.prefix) else []
+    parts = name[len(layout.prefix) :].split("/")
     if not layout.has_splits:
         if len(parts) < 2:
             skipped.append((name, f"not inside a class folder (expected {_LAYOUT_HELP})"))
             return None
         return "train", parts[0]
-    split = parts[0].lower() if parts else ""
+    split = parts[0].lower()
+    if len(parts) < 2:
+        skipped.append((name, "not inside train/<class>/ or test/<class>/"))
+        return None
     if split not in _SPLITS:
-        note = (layout.prefix + parts[0] + "/", "only train/ and test/ are read; folder ignored")
-        if len(parts) >= 2 and note not in skipped:
+        note = (f"{layout.prefix}{parts[0]}/", "only train/ and test/ are read; folder ignored")
+        if note not in skipped:
             skipped.append(note)
-        elif len(parts) < 2:
-            skipped.append((name, "not inside train/<class>/ or test/<class>/"))
         return None
     if len(parts) < 3:
         skipped.append((name, f"not inside a class folder of {parts[0]}/"))
@@ -329,26 +335,18 @@ def _place(name: str, layout: _Layout, skipped: list[tuple[str, str]]) -> tuple[
     return split, parts[1]
 
 
-def _report_dropped_classes(
-    decoded: dict[str, np.ndarray | str],
-    listing: _Listing | None,
-    layout: _Layout,
-    class_names: list[str],
-    skipped: list[tuple[str, str]],
-) -> None:
-    """Record class folders left without a readable training image."""
-    split = "train/" if layout.has_splits else ""
-    folders = set(listing.folders) if listing is not None else set()
-    candidates: set[str] = set()
-    for name in [*decoded, *folders]:
-        rest = name[len(layout.prefix) :] if name.startswith(layout.prefix) else ""
-        if split and not rest.lower().startswith(split):
+def _class_folders(folders: list[str], layout: _Layout) -> set[str]:
+    """Names of the class-level folders among a directory's sub-folders (empty ones included)."""
+    classes = set()
+    for folder in folders:
+        if not folder.startswith(layout.prefix):
             continue
-        parts = rest[len(split) :].split("/")
-        if parts[0] and (len(parts) >= 2 or name in folders):
-            candidates.add(parts[0])
-    for cls in sorted(candidates - set(class_names)):
-        skipped.append((f"{layout.prefix}{split}{cls}/", "no readable images; class dropped"))
+        parts = folder[len(layout.prefix) :].split("/")
+        if layout.has_splits and len(parts) == 2 and parts[0].lower() == "train":
+            classes.add(parts[1])
+        elif not layout.has_splits and len(parts) == 1 and parts[0]:
+            classes.add(parts[0])
+    return classes
 
 
 def _too_few_classes(path: Path, class_names: list[str], unreadable: int) -> FolderError:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-MAX_PIXELS = 40_000_000  # width * height; about 7300 x 5500, bigger than any phone photo
+MAX_PIXELS = 40_000_000  # width * height, e.g. 8000 x 5000: room for a 24-megapixel camera photo
 MAX_FILE_BYTES = 50 * 2**20  # bytes read from one file before giving up
 
 # Pillow format names we decode (phone JPEGs that open as "MPO" come through the JPEG entry).
@@ -117,9 +117,10 @@ def tensor_to_pil(x: torch.Tensor) -> Image.Image:
 
 
 def _read_bytes(source: bytes | str | Path | BinaryIO, max_bytes: int) -> bytes:
-    """All bytes of `source`, reading at most `max_bytes + 1` of them (to detect too-big files)."""
+    """All bytes of `source` (a file object is read from its current position), reading at most
+    `max_bytes + 1` of them to detect too-big files."""
     if isinstance(source, bytes | bytearray | memoryview):
-        data = bytes(source[: max_bytes + 1])
+        data = bytes(source)  # no copy for bytes
     elif isinstance(source, str | Path):
         try:
             with open(source, "rb") as f:
@@ -143,10 +144,14 @@ def _read_bytes(source: bytes | str | Path | BinaryIO, max_bytes: int) -> bytes:
         raise ImageError("The file is empty (0 bytes). Upload or pick the image again.")
     if len(data) > max_bytes:
         raise ImageError(
-            f"The file is larger than {max_bytes / 2**20:.0f} MB. Downscale or re-compress it "
+            f"The file is larger than {_megabytes(max_bytes)}. Downscale or re-compress it "
             "(for example save it as a JPEG of at most 4000 x 4000 pixels) and try again."
         )
     return data
+
+
+def _megabytes(num_bytes: int) -> str:
+    return f"{num_bytes / 2**20:.0f} MB" if num_bytes >= 2**20 else f"{num_bytes:,} bytes"
 
 
 def _open_header(data: bytes, max_pixels: int) -> Image.Image:

@@ -35,7 +35,7 @@ class LessonImage:
 
     gray: np.ndarray  # float64 (H, W) in [0, 1]: what the lessons convolve
     picture: PIL.Image.Image  # the original ("L" or "RGB"): shown, and fed to the user's model
-    caption: str  # where it came from, e.g. "test image 12 of Shapes: triangle"
+    caption: str  # markdown: what and where from, e.g. "a **triangle**, test image 12 (32×32)"
     label: int | None  # its class index in `class_names`, None for an upload
     class_names: list[str]  # the classes of its dataset (an upload borrows a dataset's)
 
@@ -45,13 +45,15 @@ def dataset_image(dataset: ImageDataset, index: int) -> LessonImage:
     index = index % len(dataset.test)
     x = dataset.test.x[index]  # uint8 (C, H, W)
     label = int(dataset.test.y[index])
-    caption = f"test image {index} of {dataset.title}: {dataset.class_names[label]}"
+    caption = f"a **{dataset.class_names[label]}**, test image {index} ({x.shape[1]}×{x.shape[2]})"
     return LessonImage(to_gray(x), tensor_to_pil(x), caption, label, list(dataset.class_names))
 
 
 def uploaded_image(img: PIL.Image.Image, name: str, class_names: list[str]) -> LessonImage:
     """A decoded upload (see `cnnlab.images.open_image`), shrunk for the lessons."""
-    return LessonImage(lesson_image(img), img, f"your image {name}", None, list(class_names))
+    gray = lesson_image(img)
+    caption = f"**{name}**, shown {gray.shape[0]}×{gray.shape[1]} in gray"
+    return LessonImage(gray, img, caption, None, list(class_names))
 
 
 def to_gray(x: torch.Tensor | np.ndarray) -> np.ndarray:

@@ -23,10 +23,12 @@ GRAY = "gray"
 HIGHLIGHT = "#f59e0b"  # amber: the kernel window and the output cell it makes
 
 
-def _layout(fig: go.Figure, height: int, top: int = 50, **kw: object) -> go.Figure:
+def _layout(
+    fig: go.Figure, height: int, top: int = 50, margin_b: int = 10, **kw: object
+) -> go.Figure:
     """House look: white template, large font, slim margins (`top` leaves room for titles)."""
     fig.update_layout(template=TEMPLATE, height=height, font=FONT,
-                      margin=dict(l=10, r=10, t=top, b=10), **kw)
+                      margin=dict(l=10, r=10, t=top, b=margin_b), **kw)
     return fig
 
 
@@ -47,65 +49,63 @@ def _image_axes(fig: go.Figure, n: int) -> None:
         })
 
 
+def _map_trace(values: np.ndarray, limit: float, signed: bool, colorbar: dict | None) -> go.Heatmap:
+    """A heat map of one map: red/blue around 0 when `signed`, else gray from 0 (black) to
+    `limit` (white). `colorbar` None hides the colour bar."""
+    low, scale = (-limit, SIGNED) if signed else (0.0, GRAY)
+    return go.Heatmap(z=values, colorscale=scale, zmin=low, zmax=limit, showscale=colorbar is not None,
+                      colorbar=colorbar, hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>")
+
+
 def maps_figure(
-    panels: Sequence[tuple[str, np.ndarray]], signed: Sequence[bool], height: int = 400,
-    same_scale: bool = False, box: tuple[int, int, int] | None = None,
+    panels: Sequence[tuple[str, np.ndarray]], image_first: bool = False, same_scale: bool = False,
+    box: tuple[int, int, int] | None = None, width: int = 680,
 ) -> go.Figure:
-    """Maps (H, W) side by side, each titled, drawn at the same size per pixel (a smaller map
-    looks smaller). `signed[i]` False = gray image in [0, 1]; True = red/blue around 0 with a
-    colour bar. `same_scale` gives all signed maps one colour range (to compare before/after).
-    `box` = (top, left, size) outlines a square of the first map with a dashed line."""
-    widths = [max(int(values.shape[1]), 1) for _, values in panels]
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for t, _ in panels],
-                        column_widths=[w / sum(widths) for w in widths], horizontal_spacing=0.1)
-    shared = max((_limit(v) for (_, v), s in zip(panels, signed, strict=True) if s), default=1.0)
-    for i, ((_, values), is_signed) in enumerate(zip(panels, signed, strict=True), start=1):
-        x = np.asarray(values, dtype=np.float64)
+    """Maps (H, W) side by side, each titled, at the same size per pixel (a smaller map looks
+    smaller). Feature maps are red (> 0) / blue (< 0) around white = 0, each with a colour bar;
+    `image_first`: the first map is an image in [0, 1], drawn gray. `same_scale`: the feature
+    maps share one colour range and one bar, to compare before/after. `box` = (top, left, size)
+    outlines a square of the first map (dashed). `width`: expected pixels on screen; the height
+    follows from it so the maps fill the figure."""
+    maps = [np.asarray(values, dtype=np.float64) for _, values in panels]
+    widths = [m.shape[1] for m in maps]
+    spacing = 0.12
+    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=[t for t, _ in panels],
+                        column_widths=[w / sum(widths) for w in widths], horizontal_spacing=spacing)
+    features = maps[1:] if image_first else maps
+    shared_limit = max(_limit(m) for m in features) if features else 1.0
+    for i, values in enumerate(maps, start=1):
+        if i == 1 and image_first:
+            fig.add_trace(_map_trace(values, 1.0, False, None), row=1, col=1)
+            continue
         domain = fig.layout[f"xaxis{'' if i == 1 else i}"].domain
-        if is_signed:
-            limit = shared if same_scale else _limit(x)
-            trace = go.Heatmap(z=x, colorscale=SIGNED, zmin=-limit, zmax=limit,
-                               colorbar=dict(x=domain[1] + 0.01, len=0.9, thickness=14),
-                               hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>")
-        else:
-            trace = go.Heatmap(z=x, colorscale=GRAY, zmin=0, zmax=1, showscale=False,
-                               hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>")
-        fig.add_trace(trace, row=1, col=i)
+        bar = dict(x=domain[1] + 0.01, len=0.85, thickness=14)
+        if same_scale and i < len(maps):
+            bar = None  # one bar, on the last map
+        limit = shared_limit if same_scale else _limit(values)
+        fig.add_trace(_map_trace(values, limit, True, bar), row=1, col=i)
     if box is not None:
         top, left, size = box
-        rows, cols = panels[0][1].shape
+        rows, cols = maps[0].shape
         _box(fig, 1, top, left, min(size, rows - top), min(size, cols - left), dash="dash",
              width=3)
-    _image_axes(fig, len(panels))
-    return _layout(fig, height)
+    _image_axes(fig, len(maps))
+    plot_width = width * (1 - spacing * (len(maps) - 1)) - 20  # pixels left for the maps
+    height = 70 + plot_width * max(m.shape[0] for m in maps) / sum(widths)
+    return _layout(fig, int(np.clip(height, 220, 520)))
 
 
-def _number(v: float) -> str:
-    """A weight or pixel for a formula: 3 significant digits, negatives in brackets."""
-    text = f"{v + 0.0:.3g}"
-    return f"({text})" if v < 0 else text
-
-
-def multiply_add_latex(step: learn.ConvStep, weights: np.ndarray) -> str:
-    """LaTeX of the multiply-add for one kernel position: one line per kernel row for kernels up
-    to 3 wide (pixel · weight + ...), just the sum for larger ones."""
-    k_h, k_w = weights.shape
-    head = rf"\text{{output}}[{step.row}, {step.col}] = "
-    if k_w > 3:
-        return head + rf"\text{{sum of the {k_h * k_w} products}} = \mathbf{{{step.value:.2f}}}"
-    lines = [" + ".join(rf"{step.window[r, c]:.2f} \cdot {_number(weights[r, c])}"
-                        for c in range(k_w)) for r in range(k_h)]
-    body = r" \\ +\ & ".join(lines)
-    return (rf"\begin{{aligned}} {head} & {body} \\ =\ & \mathbf{{{step.value:.2f}}} "
-            r"\end{aligned}")
+def _two_decimals(v: float) -> str:
+    """2 decimals without the confusing '-0.00'."""
+    return f"{v:.2f}".replace("-0.00", "0.00")
 
 
 def _cell_text(values: np.ndarray) -> np.ndarray:
-    """Numbers to write in heat-map cells: 2 decimals, blanks for NaN, no '-0.00'."""
+    """Numbers to write in heat-map cells: 2 decimals, blanks for NaN."""
     out = np.full(values.shape, "", dtype=object)
     for index, v in np.ndenumerate(values):
         if np.isfinite(v):
-            out[index] = f"{v + 0.0:.2f}".replace("-0.00", "0.00")
+            out[index] = _two_decimals(float(v))
     return out
 
 
@@ -116,41 +116,62 @@ def _box(fig: go.Figure, col: int, top: float, left: float, rows: int, cols: int
                   row=1, col=col)
 
 
-def step_figure(
+def slide_figure(
     patch: np.ndarray, weights: np.ndarray, step: learn.ConvStep, padding: int,
     output: np.ndarray, shown: int,
 ) -> go.Figure:
-    """The kernel at one position: padded input patch (window outlined), the kernel, their
-    elementwise products, and the output filled in up to this position (`shown` cells, row-major)."""
+    """The kernel over the padded patch (its window outlined, the real pixels dashed inside the
+    zero padding) next to the output, filled in up to this position (`shown` cells, row-major)."""
     padded = learn.pad(patch, padding)  # (h + 2p, w + 2p)
-    k_h, k_w = weights.shape
     so_far = np.full(output.shape, np.nan)
     so_far.reshape(-1)[:shown] = output.reshape(-1)[:shown]
-    panels = [
-        ("input patch", padded, GRAY, (0.0, 1.0)),
-        ("× kernel", weights, SIGNED, (-_limit(weights), _limit(weights))),
-        (f"= products, sum {step.value:.2f}", step.products, SIGNED,
-         (-_limit(step.products), _limit(step.products))),
-        ("output", so_far, SIGNED, (-_limit(output), _limit(output))),
-    ]
-    widths = [p[1].shape[1] for p in panels]
-    fig = make_subplots(rows=1, cols=4, subplot_titles=[p[0] for p in panels],
-                        column_widths=[w / sum(widths) for w in widths], horizontal_spacing=0.04)
-    for i, (_, values, scale, (low, high)) in enumerate(panels, start=1):
-        cells = values.size
-        fig.add_trace(go.Heatmap(
-            z=values, colorscale=scale, zmin=low, zmax=high, showscale=False,
-            text=_cell_text(values), texttemplate="%{text}" if cells <= 400 else None,
-            textfont=dict(size=13 if cells > 64 else 15), xgap=1, ygap=1,
-            hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"), row=1, col=i)
-    if padding:  # the real image inside the zeros
+    widths = [padded.shape[1], output.shape[1]]
+    fig = make_subplots(rows=1, cols=2, column_widths=[w / sum(widths) for w in widths],
+                        horizontal_spacing=0.08, subplot_titles=[
+                            f"input patch {patch.shape[0]}×{patch.shape[1]}"
+                            + (f", padding {padding}" if padding else ""),
+                            f"output {output.shape[0]}×{output.shape[1]}"])
+    fig.add_trace(_map_trace(padded, 1.0, False, None), row=1, col=1)
+    fig.add_trace(go.Heatmap(  # light gray cells: not computed yet
+        z=np.zeros(output.shape), colorscale=[[0, "#e5e7eb"], [1, "#e5e7eb"]], showscale=False,
+        xgap=2, ygap=2, hoverinfo="skip"), row=1, col=2)
+    limit = _limit(output)
+    fig.add_trace(go.Heatmap(
+        z=so_far, colorscale=SIGNED, zmin=-limit, zmax=limit, showscale=False, xgap=2, ygap=2,
+        text=_cell_text(so_far), texttemplate="%{text}" if output.size <= 64 else None,
+        textfont=dict(size=14), hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"),
+        row=1, col=2)
+    if padding:
         _box(fig, 1, padding, padding, patch.shape[0], patch.shape[1], color="#2563eb", width=2,
              dash="dash")
-    _box(fig, 1, step.top, step.left, k_h, k_w)
-    _box(fig, 3, 0, 0, k_h, k_w)
-    _box(fig, 4, step.row, step.col, 1, 1)
-    _image_axes(fig, 4)
-    return _layout(fig, 420)
+    _box(fig, 1, step.top, step.left, *weights.shape)
+    _box(fig, 2, step.row, step.col, 1, 1)
+    _image_axes(fig, 2)
+    return _layout(fig, 380)
+
+
+def multiply_figure(step: learn.ConvStep, weights: np.ndarray) -> go.Figure:
+    """window × kernel = products, cell by cell with the numbers written in, and their sum."""
+    panels = [("pixels under the kernel", step.window, GRAY, 0.0, 1.0),
+              ("kernel", weights, SIGNED, -_limit(weights), _limit(weights)),
+              ("products", step.products, SIGNED, -_limit(step.products), _limit(step.products))]
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[p[0] for p in panels],
+                        horizontal_spacing=0.1)
+    size = 18 if weights.shape[1] <= 3 else 13
+    for i, (_, values, scale, low, high) in enumerate(panels, start=1):
+        fig.add_trace(go.Heatmap(
+            z=values, colorscale=scale, zmin=low, zmax=high, showscale=False, xgap=2, ygap=2,
+            text=_cell_text(values), texttemplate="%{text}", textfont=dict(size=size),
+            hovertemplate="%{z:.4f}<extra></extra>"), row=1, col=i)
+    for x, sign in ((0.295, "×"), (0.65, "=")):  # between the panels, paper coordinates
+        fig.add_annotation(x=x, y=0.5, xref="paper", yref="paper", text=f"<b>{sign}</b>",
+                           showarrow=False, font=dict(size=34))
+    fig.add_annotation(x=1.0, y=-0.12, xref="paper", yref="paper", xanchor="right",
+                       showarrow=False, font=dict(size=20),
+                       text=f"sum of the products = <b>{_two_decimals(step.value)}</b> = output[{step.row}, "
+                            f"{step.col}]")
+    _image_axes(fig, 3)
+    return _layout(fig, 330, margin_b=50)
 
 
 def activation_curves(selected: str, x_range: float = 4.0) -> go.Figure:
@@ -165,7 +186,8 @@ def activation_curves(selected: str, x_range: float = 4.0) -> go.Figure:
             opacity=1.0 if chosen else 0.8))
     fig.update_xaxes(title="input x", zeroline=True, zerolinecolor="#444")
     fig.update_yaxes(title="output", zeroline=True, zerolinecolor="#444", range=[-1.5, x_range])
-    return _layout(fig, 380, legend=dict(orientation="h", y=1.12), top=40)
+    return _layout(fig, 340, top=40, showlegend=False,
+                   title=dict(text=f"{selected} (the others in gray)", x=0.5, xanchor="center"))
 
 
 def dense_figure(features: np.ndarray, weights: np.ndarray, class_names: Sequence[str]) -> go.Figure:

@@ -14,6 +14,7 @@ Layout of `RUNS/<run_id>/`:
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -326,7 +327,10 @@ def load_model(run_id: str, runs_dir: str | Path | None = None) -> LoadedModel:
     cfg = run.config()
     preprocess = Preprocess.from_dict(meta["preprocess"])
     class_names = list(meta["class_names"])
-    model = build_model(cfg.model, preprocess, len(class_names))
+    # Saved weights replace everything: don't read cached ImageNet weights only to overwrite them.
+    model = build_model(dataclasses.replace(cfg.model, pretrained=False), preprocess,
+                        len(class_names))
+    model.pretrained_note = meta.get("pretrained_note", "")
     try:
         state = run.load_weights()
     except Exception as exc:  # safetensors raises its own error types for damaged files

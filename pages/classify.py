@@ -14,7 +14,8 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from cnnlab import plots
-from cnnlab.classify import Classified, cam_picture, classify_files, enlarge, results_table
+from cnnlab.classify import Classified, classify_files, results_table
+from cnnlab.display import cam_picture, enlarge
 from cnnlab.runs import get_run
 from pages import common
 
@@ -26,18 +27,36 @@ CHART = {"displayModeBar": False}
 
 
 @st.cache_data(show_spinner="Classifying…", max_entries=16)
-def classify(run_id: str, weights_mtime: float, ids: tuple[str, ...], invert: bool | None,
-             _files: tuple[tuple[str, bytes], ...]) -> list[Classified]:
+def classify(
+    run_id: str,
+    weights_mtime: float,
+    ids: tuple[str, ...],
+    invert: bool | None,
+    _files: tuple[tuple[str, bytes], ...],
+) -> list[Classified]:
     """Cached by upload ids (unique per upload), not by the bytes (not hashed: leading _)."""
     loaded = common.loaded_model(run_id)
-    return classify_files(loaded.model, _files, loaded.class_names, loaded.preprocess,
-                          invert=invert, k=len(loaded.class_names))
+    return classify_files(
+        loaded.model,
+        _files,
+        loaded.class_names,
+        loaded.preprocess,
+        invert=invert,
+        k=len(loaded.class_names),
+    )
 
 
 def drawing(pen: int) -> tuple[str, bytes] | None:
     """Black strokes on a white canvas (a digit model's auto-invert turns it white on black)."""
-    result = st_canvas(stroke_width=pen, stroke_color="#000000", background_color="#FFFFFF",
-                       height=280, width=280, return_image_data=True, key="classify_canvas")
+    result = st_canvas(
+        stroke_width=pen,
+        stroke_color="#000000",
+        background_color="#FFFFFF",
+        height=280,
+        width=280,
+        return_image_data=True,
+        key="classify_canvas",
+    )
     drawn = bool(result.json_data and result.json_data.get("objects"))
     return ("drawing", result.image_bytes) if drawn and result.image_bytes else None
 
@@ -54,8 +73,11 @@ def show(i: int, item: Classified, top_k: int, alpha: float) -> None:
         cols[1].image(enlarge(item.x, SIDE), caption=f"as the network sees it: {view}")
         cols[2].image(cam_picture(item.x, item.heat, alpha, SIDE), caption=f"Grad-CAM: {name}")
         with cols[3]:
-            st.plotly_chart(plots.probability_bars(item.prediction.top[:top_k]), config=CHART,
-                            key=f"classify_bars_{i}")
+            st.plotly_chart(
+                plots.probability_bars(item.prediction.top[:top_k]),
+                config=CHART,
+                key=f"classify_bars_{i}",
+            )
 
 
 st.title("Classify")
@@ -63,21 +85,36 @@ loaded = common.pick_trained_run("classify_run")
 channels, height, width = loaded.preprocess.input_shape
 num_classes = len(loaded.class_names)
 
-source = st.segmented_control("Image from", ["Upload", "Webcam", "Draw"], default="Upload",
-                              required=True, key="classify_source")
+source = st.segmented_control(
+    "Image from",
+    ["Upload", "Webcam", "Draw"],
+    default="Upload",
+    required=True,
+    key="classify_source",
+)
 settings = st.columns(3)
-invert = settings[0].segmented_control("Invert colours", list(INVERT), default="Auto",
-                                       required=True, key="classify_invert",
-                                       help="Auto inverts light-background images for models "
-                                       "trained on light strokes over black (like MNIST).")
-top_k = settings[1].slider("Classes shown", 1, min(10, num_classes), min(5, num_classes),
-                           key="classify_top_k")
+invert = settings[0].segmented_control(
+    "Invert colours",
+    list(INVERT),
+    default="Auto",
+    required=True,
+    key="classify_invert",
+    help="Auto inverts light-background images for models "
+    "trained on light strokes over black (like MNIST).",
+)
+top_k = settings[1].slider(
+    "Classes shown", 1, min(10, num_classes), min(5, num_classes), key="classify_top_k"
+)
 alpha = settings[2].slider("Heat map opacity", 0.0, 1.0, 0.45, 0.05, key="classify_alpha")
 
 ids, files = [], []  # upload ids (cache keys) and (name, bytes)
 if source == "Upload":
-    uploads = st.file_uploader("Drop one or many images", type=IMAGE_TYPES,
-                               accept_multiple_files=True, key="classify_upload")
+    uploads = st.file_uploader(
+        "Drop one or many images",
+        type=IMAGE_TYPES,
+        accept_multiple_files=True,
+        key="classify_upload",
+    )
     for upload in uploads or []:
         if common.upload_too_large(upload.size):
             st.caption(f"↑ {upload.name} was skipped.")
@@ -92,19 +129,24 @@ else:
     pen = st.slider("Pen width", 5, 50, 22, key="classify_pen")
     drawn = drawing(pen)
     if drawn is None:
-        st.info("Draw on the canvas first (a digit for digit models, a shape for shapes).",
-                icon=":material/draw:")
+        st.info(
+            "Draw on the canvas first (a digit for digit models, a shape for shapes).",
+            icon=":material/draw:",
+        )
     else:
         ids, files = [hashlib.sha256(drawn[1]).hexdigest()], [drawn]
 if not files:
-    st.caption(f"Images are resized to {width}×{height} "
-               f"{'greyscale' if channels == 1 else 'colour'} pixels, the size this network "
-               "was trained on.")
+    st.caption(
+        f"Images are resized to {width}×{height} "
+        f"{'greyscale' if channels == 1 else 'colour'} pixels, the size this network "
+        "was trained on."
+    )
     st.stop()
 
 run = get_run(loaded.run_id)
-results = classify(loaded.run_id, run.weights_path.stat().st_mtime, tuple(ids), INVERT[invert],
-                   tuple(files))
+results = classify(
+    loaded.run_id, run.weights_path.stat().st_mtime, tuple(ids), INVERT[invert], tuple(files)
+)
 for item in results:
     if not item.ok:
         st.error(f"**{item.name}**: {item.error}", icon=":material/broken_image:")
@@ -116,7 +158,21 @@ if len(good) > MAX_CARDS:
 if len(results) > 1:
     st.subheader("All results")
     table = results_table(results)
-    st.dataframe(table, hide_index=True, key="classify_table", column_config={
-        "confidence": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
-    st.download_button("Download CSV", table.to_csv(index=False).encode(), "predictions.csv",
-                       "text/csv", icon=":material/download:", key="classify_csv")
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="classify_table",
+        column_config={
+            "confidence": st.column_config.ProgressColumn(
+                format="percent", min_value=0, max_value=1
+            )
+        },
+    )
+    st.download_button(
+        "Download CSV",
+        table.to_csv(index=False).encode(),
+        "predictions.csv",
+        "text/csv",
+        icon=":material/download:",
+        key="classify_csv",
+    )

@@ -13,15 +13,23 @@ import streamlit as st
 
 from cnnlab import plots
 from cnnlab.datasets import DatasetUnavailable
+from cnnlab.display import image_uri
 from cnnlab.evaluate import EvalReport, cell_indices, evaluate, highest_loss, most_confused
 from cnnlab.gallery import display_upscale
 from cnnlab.runs import get_run
 from pages import common
 
 GALLERY_MAX = 40  # images shown for one confusion cell (most confident first)
-WORST = 12  # highest-loss images shown
-SCORE = st.column_config.ProgressColumn(format="%.3f", min_value=0.0, max_value=1.0)
+WORST = 8  # highest-loss images shown
+SCORE = st.column_config.NumberColumn(format="%.3f")
 SCORES = {"precision": SCORE, "recall": SCORE, "f1": SCORE}
+WORST_COLUMNS = {
+    "image": st.column_config.ImageColumn(width="small"),
+    "index": st.column_config.NumberColumn("test #"),
+    "confidence": st.column_config.NumberColumn(format="percent"),
+    "loss": st.column_config.NumberColumn(format="%.3f"),
+}
+CHART = {"displayModeBar": False}
 
 
 @st.cache_data(show_spinner="Evaluating on the test set…", max_entries=8)
@@ -94,7 +102,7 @@ with matrix_col:
         key="evaluate_matrix",
         on_select=on_matrix_click,
         selection_mode="points",
-        config={"displayModeBar": False},
+        config=CHART,
     )
     st.caption(
         "Rows are the true classes, columns the predictions; the diagonal is correct. "
@@ -109,7 +117,7 @@ with scores_col:
         report.per_class.iloc[-2:],
         hide_index=True,
         key="evaluate_averages",
-        column_config={k: st.column_config.NumberColumn(format="%.3f") for k in SCORES},
+        column_config=SCORES,
     )
     st.caption(
         "Precision: of the images predicted as a class, the share that are it. Recall: of "
@@ -137,49 +145,40 @@ if len(idx):
             cols=10,
             upscale_to=display_upscale(test_x.shape[-1]),
         ),
-        config={"displayModeBar": False},
+        config=CHART,
         key="evaluate_gallery",
+        width=min(len(shown), 10) * 90 + 20,  # pixels: tiles keep their size when few
     )
     st.caption(f"Titles: the probability the network gave to **{pred_name}**.")
 
-pairs_col, worst_col = st.columns([1, 2], gap="large")
+pairs_col, worst_col = st.columns([2, 3], gap="large")
 with pairs_col:
     st.subheader("Most confused pairs")
     if len(pairs):
+        share = st.column_config.NumberColumn("share of true", format="percent")
         st.dataframe(
             pairs,
             hide_index=True,
             key="evaluate_pairs",
-            on_select=partial(on_pair_click, pair_names),
             selection_mode="single-row",
-            column_config={
-                "share_of_true": st.column_config.NumberColumn("share of true", format="percent")
-            },
+            on_select=partial(on_pair_click, pair_names),
+            column_config={"share_of_true": share},
         )
         st.caption("Select a row to see its images above.")
     else:
         st.success("No mistakes on the test set.")
 with worst_col:
     st.subheader("Highest-loss images")
-    worst = highest_loss(report, k=WORST)
-    titles = [f"{r.true}→{r.predicted} {r.confidence:.0%}" for r in worst.itertuples()]
-    st.plotly_chart(
-        plots.image_grid(
-            test_x[worst["index"].tolist()],
-            titles=titles,
-            cols=6,
-            upscale_to=display_upscale(test_x.shape[-1]),
-        ),
-        config={"displayModeBar": False},
-        key="evaluate_worst",
+    worst = highest_loss(report, k=WORST)  # a fresh table: ours to extend
+    worst.insert(0, "image", [image_uri(test_x[i]) for i in worst["index"]])
+    st.dataframe(
+        worst, hide_index=True, row_height=56, key="evaluate_worst", column_config=WORST_COLUMNS
     )
     st.caption(
-        "The test images the network got most wrong. Titles: true → predicted class, "
-        "and its confidence in the prediction."
+        "The test images the network got most wrong (confidence: its probability for "
+        "the predicted class; loss: cross-entropy, nats)."
     )
 
 st.subheader("Training curves")
 epochs = [e for e in run.read_events()[0] if e.get("type") == "epoch"]
-st.plotly_chart(
-    plots.training_curves(epochs), config={"displayModeBar": False}, key="evaluate_curves"
-)
+st.plotly_chart(plots.training_curves(epochs), config=CHART, key="evaluate_curves")

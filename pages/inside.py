@@ -11,8 +11,9 @@ import numpy as np
 import streamlit as st
 
 from cnnlab import plots
-from cnnlab.classify import cam_picture, enlarge, prepare_file
+from cnnlab.classify import prepare_file
 from cnnlab.datasets import DatasetUnavailable
+from cnnlab.display import cam_picture, enlarge
 from cnnlab.explain import feature_maps, first_layer_filters, grad_cam
 from cnnlab.inference import predict_images
 from cnnlab.runs import LoadedModel
@@ -59,8 +60,9 @@ def uploaded_image(loaded: LoadedModel):
 st.title("Inspect")
 loaded = common.pick_trained_run("inside_run")
 model, names = loaded.model, loaded.class_names
-source = st.segmented_control("Image from", ["Test set", "Upload"], default="Test set",
-                              required=True, key="inside_source")
+source = st.segmented_control(
+    "Image from", ["Test set", "Upload"], default="Test set", required=True, key="inside_source"
+)
 chosen = test_image(loaded) if source == "Test set" else uploaded_image(loaded)
 if chosen is None:
     st.info("Choose a test image or upload one to look inside the network.")
@@ -82,18 +84,26 @@ with bars_col:
 st.subheader("Grad-CAM: where the network looks")
 controls = st.columns(3)
 layer = controls[0].selectbox("Target layer", layers, index=len(layers) - 1, key="inside_layer")
-other = controls[1].selectbox("Compare with class", ranked, index=min(1, len(names) - 1),
-                              format_func=lambda i: f"{names[i]} ({probs[i]:.1%})")
+other = controls[1].selectbox(
+    "Compare with class",
+    ranked,
+    index=min(1, len(names) - 1),
+    format_func=lambda i: f"{names[i]} ({probs[i]:.1%})",
+)
 alpha = controls[2].slider("Heat map opacity", 0.0, 1.0, 0.5, 0.05, key="inside_alpha")
 pictures = st.columns(3)
 pictures[0].image(enlarge(x, SIDE), caption="input")
 for column, target in zip(pictures[1:], (int(ranked[0]), int(other)), strict=True):
     heat = grad_cam(model, x, target, layer=layer)  # (H, W) in [0, 1]
     label = "predicted" if target == ranked[0] else "chosen"
-    column.image(cam_picture(x, heat, alpha, SIDE),
-                 caption=f"{label}: **{names[target]}** ({probs[target]:.1%})")
-st.caption("Warm colours mark the pixels that raise the class's score most, measured at the "
-           "target layer (Grad-CAM). Earlier layers give finer but noisier maps.")
+    column.image(
+        cam_picture(x, heat, alpha, SIDE),
+        caption=f"{label}: **{names[target]}** ({probs[target]:.1%})",
+    )
+st.caption(
+    "Warm colours mark the pixels that raise the class's score most, measured at the "
+    "target layer (Grad-CAM). Earlier layers give finer but noisier maps."
+)
 
 st.subheader("Feature maps")
 shown = st.slider("Channels per layer", 4, 64, 16, 4, key="inside_channels")
@@ -102,16 +112,26 @@ for i, (name, activation) in enumerate(maps):  # activation: (C', H', W') after 
     channels, height, width = activation.shape
     with grid[i % 2]:
         st.markdown(f"**{name}** · {channels} channels of {height}×{width}")
-        st.plotly_chart(plots.feature_map_grid(activation, max_maps=shown), config=CHART,
-                        key=f"inside_maps_{i}")
-st.caption("Each tile is one channel after the layer's activation, scaled to its own range: "
-           "bright = strong response. Deeper layers are smaller and more abstract.")
+        st.plotly_chart(
+            plots.feature_map_grid(activation, max_maps=shown), config=CHART, key=f"inside_maps_{i}"
+        )
+st.caption(
+    "Each tile is one channel after the layer's activation, scaled to its own range: "
+    "bright = strong response. Deeper layers are smaller and more abstract."
+)
 
 st.subheader("First-layer filters")
 filters = first_layer_filters(model)  # (F, C, k, k)
-st.markdown(f"**{layers[0] if layers else 'first conv'}** · {filters.shape[0]} filters of "
-            f"{filters.shape[1]}×{filters.shape[2]}×{filters.shape[3]}")
+st.markdown(
+    f"**{layers[0] if layers else 'first conv'}** · {filters.shape[0]} filters of "
+    f"{filters.shape[1]}×{filters.shape[2]}×{filters.shape[3]}"
+)
 st.plotly_chart(plots.filter_grid(filters, cols=16), config=CHART, key="inside_filters")
-st.caption("The learned kernels, each scaled to its own range"
-           + (" (colour: the three input channels)." if filters.shape[1] == 3 else
-              " (grey: averaged over input channels)."))
+st.caption(
+    "The learned kernels, each scaled to its own range"
+    + (
+        " (colour: the three input channels)."
+        if filters.shape[1] == 3
+        else " (grey: averaged over input channels)."
+    )
+)

@@ -43,7 +43,7 @@ sources = {"Shapes (32×32 colour)": DataConfig(), "Digits (8×8 gray)": DataCon
 if current.name not in ("shapes", "digits"):
     sources[f"Your dataset: {common.data_label(current)}"] = current
 sources[UPLOAD] = None
-pick, which, preview = st.columns([2, 2, 1], vertical_alignment="center")
+pick, which, preview, about = st.columns([3, 3, 1, 2], vertical_alignment="bottom")
 source = pick.selectbox("Image from", list(sources), key="learn_source")
 lesson: learn.LessonImage | None = None
 if source == UPLOAD:
@@ -67,7 +67,8 @@ else:
     number = which.number_input("Image number", 0, len(dataset.test) - 1, 0, key=f"learn_n_{source}")
     lesson = learn.dataset_image(dataset, int(number))
 image = lesson.gray  # float (H, W) in [0, 1]
-preview.image(learn.enlarged(lesson.picture, 96), caption=lesson.caption)
+preview.image(learn.enlarged(lesson.picture, 72))
+about.markdown(lesson.caption)
 
 tabs = st.tabs(["1 · Convolution", "2 · Activation", "3 · Pooling", "4 · From maps to classes",
                 "5 · Learning", "6 · Your model"])
@@ -75,8 +76,9 @@ tabs = st.tabs(["1 · Convolution", "2 · Activation", "3 · Pooling", "4 · Fro
 # -- 1. convolution -------------------------------------------------------------------------------
 with tabs[0]:
     text, result = st.columns([1, 2.3], gap="large")
-    controls = result.columns(4)
-    name = controls[0].selectbox("Kernel", learn.KERNEL_NAMES, key="learn_kernel")
+    controls = result.columns([1.3, 1, 1, 1])
+    name = controls[0].selectbox("Kernel", learn.KERNEL_NAMES, key="learn_kernel",
+                                 index=learn.KERNEL_NAMES.index("sobel x"))
     size = controls[1].radio("Kernel size", [3, 5], format_func=lambda k: f"{k}×{k}",
                              horizontal=True, key="learn_size")
     stride = controls[2].slider("Stride", 1, 3, 1, key="learn_stride")
@@ -87,11 +89,9 @@ with tabs[0]:
                     "position the pixels under it are multiplied by its numbers and added up, "
                     "giving one output pixel. The result is a **feature map**: strong where the "
                     "image looks like the kernel.")
-        st.info(f"**{name}**: {learn.KERNEL_NOTES[name]}. Edit its numbers to make your own.")
-    edit, maps = result.columns([1, 3])
-    edit.caption("The kernel's numbers")
-    table = edit.data_editor(pd.DataFrame(learn.kernel(name, size), columns=[*"ABCDE"][:size]),
-                             key=f"learn_weights_{name}_{size}", hide_index=True)
+        st.markdown(f"**{name}** {learn.KERNEL_NOTES[name]}. Its numbers (edit them):")
+        table = st.data_editor(pd.DataFrame(learn.kernel(name, size), columns=[*"ABCDE"][:size]),
+                               key=f"learn_weights_{name}_{size}", hide_index=True)
     weights = table.fillna(0.0).to_numpy(dtype=float)  # (k, k); a cleared cell counts as 0
     (h, w), (top, left) = image.shape, learn.busiest_patch(image, 8)
     out_h, out_w = learn.output_size(h, size, stride, padding), learn.output_size(w, size, stride, padding)
@@ -104,34 +104,34 @@ with tabs[0]:
     if min(out_h, out_w) >= 1:
         feature = learn.conv2d(image, weights, stride, padding)  # (out_h, out_w)
     else:
-        maps.error(f"A {size}×{size} kernel does not fit in this {h}×{w} image with padding "
-                   f"{padding}: add padding or use a smaller kernel. The next tabs use the image.")
+        result.error(f"A {size}×{size} kernel does not fit in this {h}×{w} image with padding "
+                     f"{padding}: add padding or use a smaller kernel. The next tabs use the image.")
         feature = image
-    maps.plotly_chart(lp.maps_figure([(f"input {dims(image)}", image),
-                                      (f"feature map {dims(feature)}", feature)],
-                                     [False, True], box=(top, left, 8)), **PLOT)
+    result.plotly_chart(lp.maps_figure([(f"input {dims(image)}", image),
+                                        (f"feature map {dims(feature)}", feature)],
+                                       image_first=True, box=(top, left, 8)), **PLOT)
 
     st.divider()
     text, result = st.columns([1, 2.3], gap="large")
     patch = image[top : top + 8, left : left + 8]  # (8, 8) or smaller; outlined above
-    patch_out = learn.conv2d(patch, weights, stride, padding) if min(
-        learn.output_size(n, size, stride, padding) for n in patch.shape) >= 1 else None
+    fits = min(learn.output_size(n, size, stride, padding) for n in patch.shape) >= 1
     with text:
         st.subheader("Step by step")
         st.markdown(f"The dashed square above, {dims(patch)} pixels, up close. Move the kernel "
-                    f"with the slider: the {size * size} products under it add up to one output "
-                    "number. Stride moves it further each step; padding adds a frame of zeros.")
-    if patch_out is None:
+                    f"with the slider: the {size * size} pixels under it are multiplied by the "
+                    "kernel's numbers and the products added up, giving one output number. "
+                    "**Stride** is how far it jumps; **padding** adds a frame of zeros.")
+    if not fits:
         result.warning("The kernel does not fit in this patch: lower the kernel size.")
     else:
-        positions = patch_out.size
-        position = result.slider("Kernel position", 1, positions, 1,
+        patch_out = learn.conv2d(patch, weights, stride, padding)  # (h', w')
+        position = result.slider("Kernel position", 1, patch_out.size, 1,
                                  key=f"learn_position_{patch_out.shape}")
         row, col = divmod(position - 1, patch_out.shape[1])
         step = learn.conv_step(patch, weights, row, col, stride, padding)
-        result.plotly_chart(lp.step_figure(patch, weights, step, padding, patch_out, position),
+        result.plotly_chart(lp.slide_figure(patch, weights, step, padding, patch_out, position),
                             **PLOT)
-        result.latex(lp.multiply_add_latex(step, weights))
+        result.plotly_chart(lp.multiply_figure(step, weights), **PLOT)
 
 # -- 2. activation --------------------------------------------------------------------------------
 with tabs[1]:
@@ -145,9 +145,8 @@ with tabs[1]:
     activated = learn.ACTIVATIONS[act](feature)  # (out_h, out_w)
     text.latex(learn.ACTIVATION_FORMULAS[act])
     text.plotly_chart(lp.activation_curves(act), **PLOT)
-    result.plotly_chart(lp.maps_figure([(f"before ({dims(feature)})", feature),
-                                        (f"after {act}", activated)], [True, True],
-                                       same_scale=True), **PLOT)
+    result.plotly_chart(lp.maps_figure([(f"feature map {dims(feature)}", feature),
+                                        (f"after {act}", activated)], same_scale=True), **PLOT)
     negative, zeroed = float((feature < 0).mean()), learn.zero_share(activated)
     left_metric, right_metric = result.columns(2)
     left_metric.metric("Negative values before", f"{negative:.0%}")
@@ -166,8 +165,8 @@ with tabs[2]:
                              format_func={"max": "max", "avg": "average"}.get)
     window = controls[1].slider("Window", 2, 4, 2, key="learn_window")
     pool_stride = controls[2].slider("Stride", 1, 4, 2, key="learn_pool_stride")
-    text.latex(r"\text{out} = \left\lfloor \frac{n - k}{s} \right\rfloor + 1 = "
-               + size_latex(activated.shape[0], window, pool_stride, None))
+    result.latex(r"\text{out} = \left\lfloor \frac{n - k}{s} \right\rfloor + 1 = "
+                 + size_latex(activated.shape[0], window, pool_stride, None))
     if window <= min(activated.shape):
         pooled = learn.pool2d(activated, kind, window, pool_stride)  # (H', W')
     else:
@@ -175,7 +174,7 @@ with tabs[2]:
                      "use a smaller window. The next tab uses the map as it is.")
         pooled = activated
     result.plotly_chart(lp.maps_figure([(f"after {act}: {dims(activated)}", activated),
-                                        (f"{kind} pool: {dims(pooled)}", pooled)], [True, True],
+                                        (f"{kind} pool: {dims(pooled)}", pooled)],
                                        same_scale=True), **PLOT)
     result.markdown(f"**{activated.size:,}** numbers → **{pooled.size:,}** numbers "
                     f"({activated.size / pooled.size:.1f}× fewer)")
@@ -223,7 +222,8 @@ with tabs[4]:
                     "the slope of the loss and steps downhill; the **learning rate** is the step "
                     "size. Too small crawls; too large overshoots and blows up. **Momentum** keeps "
                     "part of the last step, which speeds travel along a narrow valley.")
-        st.latex(r"v \leftarrow \beta\, v + \nabla L(w) \qquad w \leftarrow w - \eta\, v")
+        st.latex(r"\begin{aligned} v &\leftarrow \beta\, v + \nabla L(w) \\ w &\leftarrow w - \eta\, v"
+                 r"\end{aligned}")
         st.caption("η = learning rate, β = momentum. Here the loss has just two weights, w1 "
                    "and w2; a real CNN has thousands, but the rule is the same.")
     controls = result.columns([1.2, 1.6, 1, 1])
@@ -268,9 +268,9 @@ with tabs[5]:
         st.markdown("A real CNN does all of the above, with many kernels per layer whose numbers "
                     "were **learned** by gradient descent instead of chosen by hand. Its first "
                     "layer often finds edges and colours, like the kernels in tab 1.")
-        st.page_link("pages/model.py", label="Model: its layers and their output sizes",
+        st.page_link("pages/model.py", label="Model: its layer table",
                      icon=":material/account_tree:")
-        st.page_link("pages/inside.py", label="Inspect: look inside a trained model",
+        st.page_link("pages/inside.py", label="Inspect: inside a trained model",
                      icon=":material/visibility:")
     with result:
         if not common.runs_with_weights():

@@ -21,8 +21,14 @@ from cnnlab.models import InvalidSpecError, check_spec
 from cnnlab.recipes import default_run_config
 from cnnlab.runs import ACTIVE, RunInfo, RunNotFound, get_run, list_runs
 from cnnlab.training import OPTIMIZERS, SCHEDULES
-from pages.common import STATUS_ICONS, current_dataset, data_label, job_manager, model_label
-from pages.common import run_label
+from pages.common import (
+    STATUS_ICONS,
+    current_dataset,
+    data_label,
+    job_manager,
+    model_label,
+    run_label,
+)
 
 REFRESH_S = 0.75  # seconds between live updates while a run is queued or running
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]

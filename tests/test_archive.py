@@ -271,6 +271,23 @@ def test_not_a_zip_says_so_and_shows_the_layout(content: bytes) -> None:
     assert "class folders" in str(info.value)
 
 
+def test_any_damaged_byte_gives_images_or_archive_error_only() -> None:
+    data = make_zip([("a/1.png", b"hello" * 20), ("b/2.png", b"world" * 20)])
+    outcomes = {"read": 0, "error": 0}
+    for i in range(len(data)):
+        for bit in (0x01, 0x80):
+            damaged = bytearray(data)
+            damaged[i] ^= bit
+            try:
+                images, _ = read_all(bytes(damaged))
+            except ArchiveError:
+                outcomes["error"] += 1
+            else:
+                assert set(images) <= {"a/1.png", "b/2.png"}
+                outcomes["read"] += 1
+    assert outcomes["error"] > 0 and outcomes["read"] > 0
+
+
 def test_path_source_works_and_file_objects_are_left_open(tmp_path: Path) -> None:
     data = make_zip([("a/x.png", b"1")])
     path = tmp_path / "upload.zip"

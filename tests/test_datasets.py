@@ -262,6 +262,7 @@ def test_missing_dataset_offline_raises_a_helpful_error_and_leaves_nothing(
         str(root / "MNIST" / "raw" / "train-images-idx3-ubyte"),
         "t10k-labels-idx1-ubyte",
         "no network",
+        "offline",
         "python -m cnnlab datasets --download mnist",
         "CNNLAB_DATA",
         "'shapes'",
@@ -319,6 +320,25 @@ def test_download_moves_files_into_place_only_when_complete(
         "MNIST/raw/train-labels-idx1-ubyte",
     ]
     assert dataset_status("mnist", root) == (True, f"found in {root}")
+
+
+def test_truncated_files_are_not_taken_for_a_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    _write_idx(raw, "train", 100)
+    _write_idx(raw, "t10k", 20)
+    images = raw / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:5000])  # e.g. an interrupted copy
+
+    def no_network(self: object) -> None:
+        raise URLError("no network")
+
+    monkeypatch.setattr(tvd.MNIST, "download", no_network)
+    with pytest.raises(DatasetUnavailable, match="could not be read"):
+        load_dataset(DataConfig(name="mnist", root=str(tmp_path / "data")))
+    assert images.stat().st_size == 5000  # the user's files are left alone
+    assert not list((tmp_path / "cache").rglob("*.pt"))
 
 
 def test_dataset_status_is_cheap_and_explains(tmp_path: Path) -> None:

@@ -174,7 +174,8 @@ def test_auto_channels_is_three_when_any_image_has_colour(tmp_path: Path) -> Non
 def test_explicit_channels_convert_colour_to_luma(tmp_path: Path) -> None:
     result = load(write_tree(tmp_path / "d", dict(COLOURS)), tmp_path, channels=1)
     assert result.train_x.shape == (3, 1, 4, 4)
-    assert result.train_x[0, 0, 0, 0] == Image.new("RGB", (1, 1), BLUE).convert("L").getpixel((0, 0))
+    luma = Image.new("RGB", (1, 1), BLUE).convert("L").getpixel((0, 0))  # ITU-R 601: 29
+    assert result.train_x[0, 0, 0, 0] == luma
 
 
 # ---- paths and root confinement ---------------------------------------------------------------
