@@ -11,6 +11,7 @@ import io
 
 import numpy as np
 import PIL.Image
+import plotly.graph_objects as go
 import torch
 
 from cnnlab.explain import overlay
@@ -44,3 +45,30 @@ def image_uri(x: torch.Tensor, side: int = 48) -> str:
     buffer = io.BytesIO()
     enlarge(x, side).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def clickable_cells(fig: go.Figure) -> go.Figure:
+    """Make each cell of a heat map figure (`plots.confusion_heatmap`) a clickable point.
+
+    Streamlit's `on_select` reports no points for clicks on a go.Heatmap, so an invisible scatter
+    point sits at every cell centre and takes over the heat map's hover text; with
+    `hoverdistance=-1` the nearest centre (the cell under the pointer) is always the one hovered
+    and clicked. Selected points come back with x = column (predicted), y = row (true) names.
+    """
+    heat = fig.data[0]
+    xs, ys = np.meshgrid(list(heat.x), list(heat.y))  # (K, K) column and row names per cell
+    custom = np.asarray(heat.customdata)
+    fig.add_trace(
+        go.Scatter(
+            x=xs.ravel(),
+            y=ys.ravel(),
+            mode="markers",
+            marker=dict(size=20, opacity=0, symbol="square"),
+            customdata=custom.reshape(-1, custom.shape[-1]) if custom.ndim == 3 else None,
+            hovertemplate=heat.hovertemplate,
+            showlegend=False,
+        )
+    )
+    heat.hoverinfo, heat.hovertemplate = "skip", None
+    fig.update_layout(hoverdistance=-1, clickmode="event+select")
+    return fig

@@ -232,8 +232,8 @@ def _build(
             skipped.append((name, f"class {cls!r} has no training images; skipped"))
     train = placed["train"]
     test = [(name, cls) for name, cls in placed["test"] if cls in known]
-    if channels is None:  # auto: 1 only when every used image is grayscale
-        channels = 1 if all(pixels[name].shape[0] == 1 for name, _ in train + test) else 3
+    if channels is None:  # auto: 1 only when every used image is grayscale (stops at a colour one)
+        channels = 1 if all(_is_gray(pixels[name]) for name, _ in train + test) else 3
     train_x, train_y = _stack(train, pixels, class_names, channels, image_size)
     test_x, test_y = None, None
     if test:
@@ -271,7 +271,7 @@ def _batches(items: Iterable[tuple[str, Source]], size: int) -> Iterator[list[tu
 def _decode_batch(
     batch: list[tuple[str, Source]], image_size: int, channels: int | None
 ) -> list[tuple[str, np.ndarray | str]]:
-    """Decode and resize each image; auto channels keep grayscale images as 1 channel."""
+    """Decode and resize each image to uint8 (C, H, W), or keep the ImageError message."""
     size = (image_size, image_size)
     out: list[tuple[str, np.ndarray | str]] = []
     for name, source in batch:
@@ -280,17 +280,15 @@ def _decode_batch(
         except ImageError as err:
             out.append((name, str(err)))
             continue
-        if channels is not None:
-            out.append((name, image_to_array(img, size, channels)))
-            continue
-        pixels = image_to_array(img, size, 1 if img.mode == "L" else 3)  # (C, H, W)
-        if pixels.shape[0] == 3 and _is_gray(pixels):
-            pixels = pixels[:1].copy()
-        out.append((name, pixels))
+        num_channels = channels or (1 if img.mode == "L" else 3)  # auto: decided in _build
+        out.append((name, image_to_array(img, size, num_channels)))
     return out
 
 
 def _is_gray(pixels: np.ndarray) -> bool:
+    """True for (1, H, W), and for (3, H, W) with equal R, G and B (gray saved as RGB)."""
+    if pixels.shape[0] == 1:
+        return True
     return bool(np.array_equal(pixels[0], pixels[1]) and np.array_equal(pixels[1], pixels[2]))
 
 
@@ -370,7 +368,8 @@ def _stack(
     index = {cls: i for i, cls in enumerate(class_names)}
     x = np.empty((len(items), channels, image_size, image_size), dtype=np.uint8)
     for i, (name, _) in enumerate(items):
-        x[i] = pixels[name]  # a (1, H, W) grayscale image broadcasts to 3 channels
+        # (1, H, W) broadcasts to 3 channels; a gray (3, H, W) gives 1 channel as R = G = B.
+        x[i] = pixels[name][:channels]
     y = torch.tensor([index[cls] for _, cls in items], dtype=torch.int64)
     return torch.from_numpy(x), y
 

@@ -62,6 +62,17 @@ def _pid_alive(pid: int | None) -> bool:
         return True
 
 
+def _is_job_process(pid: int | None) -> bool:
+    """Alive and running cnnlab: after a reboot a dead job's pid may belong to any process."""
+    if not _pid_alive(pid):
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"cnnlab" in f.read()
+    except OSError:
+        return not Path("/proc/self").exists()  # no /proc (not Linux): trust the pid
+
+
 @dataclass
 class _Job:
     run: Run
@@ -172,7 +183,7 @@ class JobManager:
             run = get_run(info.run_id, self.runs_dir)
             if info.status == "running":
                 pid = run.status().get("pid")
-                if _pid_alive(pid):
+                if _is_job_process(pid):
                     self._active[info.run_id] = _Job(run, None, pid)  # still training elsewhere
                 else:
                     run.update_status(status="interrupted", ended=time.time(),

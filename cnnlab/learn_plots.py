@@ -24,11 +24,12 @@ HIGHLIGHT = "#f59e0b"  # amber: the kernel window and the output cell it makes
 
 
 def _layout(
-    fig: go.Figure, height: int, top: int = 50, margin_b: int = 10, **kw: object
+    fig: go.Figure, height: int, top: int = 50, margin_b: int = 10, margin_r: int = 10,
+    **kw: object,
 ) -> go.Figure:
     """House look: white template, large font, slim margins (`top` leaves room for titles)."""
     fig.update_layout(template=TEMPLATE, height=height, font=FONT,
-                      margin=dict(l=10, r=10, t=top, b=margin_b), **kw)
+                      margin=dict(l=10, r=margin_r, t=top, b=margin_b), **kw)
     return fig
 
 
@@ -163,9 +164,11 @@ def multiply_figure(step: learn.ConvStep, weights: np.ndarray) -> go.Figure:
             z=values, colorscale=scale, zmin=low, zmax=high, showscale=False, xgap=2, ygap=2,
             text=_cell_text(values), texttemplate="%{text}", textfont=dict(size=size),
             hovertemplate="%{z:.4f}<extra></extra>"), row=1, col=i)
-    for x, sign in ((0.295, "×"), (0.65, "=")):  # between the panels, paper coordinates
-        fig.add_annotation(x=x, y=0.5, xref="paper", yref="paper", text=f"<b>{sign}</b>",
-                           showarrow=False, font=dict(size=34))
+    for i, sign in ((1, "×"), (2, "=")):  # in the gap after panel i, paper coordinates
+        after, before = fig.layout[f"xaxis{'' if i == 1 else i}"].domain[1], fig.layout[
+            f"xaxis{i + 1}"].domain[0]
+        fig.add_annotation(x=(after + before) / 2, y=0.5, xref="paper", yref="paper",
+                           text=f"<b>{sign}</b>", showarrow=False, font=dict(size=34))
     fig.add_annotation(x=1.0, y=-0.12, xref="paper", yref="paper", xanchor="right",
                        showarrow=False, font=dict(size=20),
                        text=f"sum of the products = <b>{_two_decimals(step.value)}</b> = output[{step.row}, "
@@ -190,25 +193,33 @@ def activation_curves(selected: str, x_range: float = 4.0) -> go.Figure:
                    title=dict(text=f"{selected} (the others in gray)", x=0.5, xanchor="center"))
 
 
-def dense_figure(features: np.ndarray, weights: np.ndarray, class_names: Sequence[str]) -> go.Figure:
-    """The flattened feature map (1, N) above the dense weights (K, N): each logit is the sum of
-    its weight row times the feature row."""
+def dense_figure(
+    features: np.ndarray, weights: np.ndarray, logits: np.ndarray, class_names: Sequence[str]
+) -> go.Figure:
+    """The flattened feature map (1, N) above the dense weights (K, N), and each class's logit =
+    the sum of its weight row times the feature row, written at the end of the row."""
     x = np.asarray(features, dtype=np.float64).reshape(1, -1)  # (1, N)
     n, k = x.shape[1], len(class_names)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.18,
+    names = [str(c) for c in class_names]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.2,
                         row_heights=[1, k], subplot_titles=[
                             f"flattened feature map: {n} numbers",
-                            f"dense layer weights: {k} rows × {n} (random, untrained)"])
-    fig.add_trace(go.Heatmap(z=x, colorscale=SIGNED, zmid=0, showscale=False,
+                            f"dense layer: {k} × {n} weights (random, untrained) → logits"])
+    limit = _limit(x)
+    fig.add_trace(go.Heatmap(z=x, colorscale=SIGNED, zmin=-limit, zmax=limit, showscale=False,
                              hovertemplate="feature %{x}: %{z:.2f}<extra></extra>"), row=1, col=1)
-    fig.add_trace(go.Heatmap(z=weights, y=list(class_names), colorscale=SIGNED, zmid=0,
+    limit = _limit(weights)
+    fig.add_trace(go.Heatmap(z=weights, y=names, colorscale=SIGNED, zmin=-limit, zmax=limit,
                              showscale=False,
                              hovertemplate="%{y}, weight %{x}: %{z:.2f}<extra></extra>"),
                   row=2, col=1)
+    for name, logit in zip(names, logits, strict=True):
+        fig.add_annotation(x=1.01, xref="paper", xanchor="left", y=name, yref="y2",
+                           text=f"→ <b>{_two_decimals(float(logit))}</b>", showarrow=False)
     fig.update_yaxes(visible=False, row=1, col=1)
     fig.update_yaxes(autorange="reversed", row=2, col=1)
     fig.update_xaxes(title="feature number", row=2, col=1)
-    return _layout(fig, 120 + 40 * k)
+    return _layout(fig, 150 + 40 * k, margin_r=80)
 
 
 def probability_figure(class_names: Sequence[str], probs: np.ndarray, target: int) -> go.Figure:
@@ -249,17 +260,21 @@ def descent_figure(surface: learn.Surface, descent: learn.Descent) -> go.Figure:
         marker=dict(size=8, color=VAL_COLOR, symbol=np.where(outside, "x", "circle")),
         customdata=np.stack([np.arange(len(path)), descent.losses], axis=-1),
         hovertemplate="step %{customdata[0]}<br>loss %{customdata[1]:.3g}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=[path[0, 0]], y=[path[0, 1]], mode="markers", name="start",
-                             marker=dict(size=16, color="#16a34a", line=dict(color="white", width=2))))
-    fig.add_trace(go.Scatter(x=[path[-1, 0]], y=[path[-1, 1]], mode="markers", name="end",
-                             marker=dict(size=16, color="#dc2626", line=dict(color="white", width=2))))
-    fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", name="minimum",
-                             marker=dict(size=20, color="white", symbol="star",
-                                         line=dict(color="black", width=1))))
-    fig.update_xaxes(title="weight w1", range=[-e, e], constrain="domain")
-    fig.update_yaxes(title="weight w2", range=[-e, e], scaleanchor="x", scaleratio=1,
+    low = path[-1, 1] < -0.7 * e  # an end near the bottom edge gets its label above
+    for (x, y), name, color, symbol, where in (
+        (path[0], "start", "#16a34a", "circle", "top center"),
+        (path[-1], "end", "#dc2626", "circle", "top center" if low else "bottom center"),
+        ((0.0, 0.0), "minimum", "white", "star", "top center"),
+    ):
+        fig.add_trace(go.Scatter(
+            x=[x], y=[y], mode="markers+text", name=name, text=[f"<b>{name}</b>"],
+            textposition=where, textfont=dict(size=16, color="black"),
+            marker=dict(size=18, color=color, symbol=symbol, line=dict(color="black", width=1))))
+    view = 1.06 * e  # a little margin, so points clipped to the edge stay visible
+    fig.update_xaxes(title="weight w1", range=[-view, view], constrain="domain")
+    fig.update_yaxes(title="weight w2", range=[-view, view], scaleanchor="x", scaleratio=1,
                      constrain="domain")
-    return _layout(fig, 520, top=40, legend=dict(orientation="h", y=1.08))
+    return _layout(fig, 460, top=20, showlegend=False)
 
 
 def loss_curve(descent: learn.Descent) -> go.Figure:
@@ -270,4 +285,4 @@ def loss_curve(descent: learn.Descent) -> go.Figure:
         hovertemplate="step %{x}: loss %{y:.3g}<extra></extra>"))
     fig.update_xaxes(title="step")
     fig.update_yaxes(title="loss (log scale)", type="log", exponentformat="power")
-    return _layout(fig, 520, top=40)
+    return _layout(fig, 460, top=20)

@@ -7,6 +7,7 @@ status says what went wrong and what to do.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import time
@@ -66,6 +67,10 @@ def _failure_message(exc: BaseException) -> str:
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         return ("out of memory while training: lower the batch size, the image size or the model "
                 f"width, or close other runs ({text})")
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ("the disk is full, so the run's files could not be written (the last saved "
+                "weights and checkpoint are kept): free some space, e.g. delete old runs, then "
+                f"resume the run or start it again ({text})")
     return text
 
 
@@ -140,7 +145,10 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
     except DatasetUnavailable as exc:
         return _fail(run, sink, str(exc), kind="data_unavailable")
     except BaseException as exc:  # noqa: BLE001 - a job records every failure in its run folder
-        (run.path / "error.log").write_text(traceback.format_exc())
+        try:
+            (run.path / "error.log").write_text(traceback.format_exc())
+        except OSError:
+            pass  # e.g. the disk is full: the status below matters more
         if isinstance(exc, KeyboardInterrupt):
             run.update_status(status="interrupted", ended=time.time(),
                               message="training was interrupted; resume it from the Runs page")
@@ -153,5 +161,8 @@ def _fail(run: Run, sink: _EventSink, message: str, kind: str = "error") -> str:
         sink.flush()
     except OSError:
         pass  # the disk may be what failed; the status write below is the one that matters
-    run.update_status(status="failed", message=message, ended=time.time(), error_kind=kind)
+    try:
+        run.update_status(status="failed", message=message, ended=time.time(), error_kind=kind)
+    except OSError:
+        pass  # nothing can be written: the job manager marks the run failed when we exit
     return "failed"

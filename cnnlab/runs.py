@@ -90,6 +90,12 @@ def read_json(path: Path, default: Any = None) -> Any:
         return default
 
 
+def _read_dict(path: Path) -> dict[str, Any]:
+    """A JSON object file as a dict; {} when missing, damaged or not an object."""
+    value = read_json(path)
+    return value if isinstance(value, dict) else {}
+
+
 def resolve_runs_dir(runs_dir: str | Path | None = None) -> Path:
     path = Path(runs_dir) if runs_dir else default_runs_dir()
     path.mkdir(parents=True, exist_ok=True)
@@ -117,17 +123,27 @@ class Run:
         return self.path / "STOP"
 
     def config(self) -> RunConfig:
-        return run_config_from_dict(read_json(self.path / "config.json", {}))
+        """The run's config; ValueError when config.json is damaged (never silent defaults)."""
+        data = read_json(self.path / "config.json")
+        try:
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            return run_config_from_dict(data)
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            raise ValueError(f"config.json of run {self.run_id} is damaged ({exc}), so the run "
+                             "cannot be rebuilt: delete it") from exc
 
     def meta(self) -> dict[str, Any]:
-        return read_json(self.path / "meta.json", {}) or {}
+        return _read_dict(self.path / "meta.json")
 
     def status(self) -> dict[str, Any]:
-        return read_json(self.path / "status.json", {}) or {"status": "failed",
-                                                            "message": "status file missing"}
+        status = read_json(self.path / "status.json")
+        if not isinstance(status, dict) or not status:
+            return {"status": "failed", "message": "status.json is missing or damaged"}
+        return status
 
     def metrics(self) -> dict[str, Any]:
-        return read_json(self.path / "metrics.json", {}) or {}
+        return _read_dict(self.path / "metrics.json")
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         atomic_write_json(self.path / "meta.json", meta)
@@ -137,7 +153,7 @@ class Run:
 
     def update_status(self, **fields: Any) -> dict[str, Any]:
         """Merge `fields` into status.json (atomic); returns the new status."""
-        status = read_json(self.path / "status.json", {}) or {}
+        status = _read_dict(self.path / "status.json")
         status.update(fields)
         status["updated"] = time.time()
         atomic_write_json(self.path / "status.json", status)
@@ -146,10 +162,14 @@ class Run:
     # -- events -------------------------------------------------------------------------------
     def append_events(self, events: Iterable[dict[str, Any]]) -> None:
         """Append events as JSON lines; one write call so a reader never sees a torn line."""
-        text = "".join(json.dumps(_clean(e)) + "\n" for e in events)
-        if text:
-            with open(self.path / "events.jsonl", "a", encoding="utf-8") as f:
-                f.write(text)
+        data = "".join(json.dumps(_clean(e)) + "\n" for e in events).encode()
+        if data:
+            with open(self.path / "events.jsonl", "a+b") as f:
+                if f.seek(0, os.SEEK_END) > 0:
+                    f.seek(-1, os.SEEK_END)
+                    if f.read(1) != b"\n":  # a killed writer left a torn line: end it first
+                        data = b"\n" + data
+                f.write(data)
                 f.flush()
 
     def read_events(self, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
@@ -165,9 +185,11 @@ class Run:
         events = []
         for line in chunk[:end].splitlines():
             try:
-                events.append(json.loads(line))
+                event = json.loads(line)
             except ValueError:
                 continue  # a damaged line never breaks the reader
+            if isinstance(event, dict):
+                events.append(event)
         return events, offset + end
 
     # -- weights ------------------------------------------------------------------------------
@@ -259,8 +281,9 @@ def _info(run: Run) -> RunInfo:
     status = run.status()
     try:
         cfg = run.config()
-    except (ValueError, TypeError):
+    except ValueError as exc:  # garbage or ill-typed config.json
         cfg = RunConfig()
+        status = {**status, "status": "failed", "message": str(exc)}
     metrics = run.metrics()
     meta = run.meta()
     started, ended = status.get("started"), status.get("ended")
@@ -282,13 +305,25 @@ def _info(run: Run) -> RunInfo:
     )
 
 
+def _damaged_info(run: Run, exc: Exception) -> RunInfo:
+    return RunInfo(run.run_id, "failed", run.path.stat().st_mtime, "?", "?", "?", 0.0, 0, 0,
+                   None, None, None, f"the run folder is damaged ({type(exc).__name__}: {exc}); "
+                   "delete it")
+
+
 def list_runs(runs_dir: str | Path | None = None) -> list[RunInfo]:
     """Every run, newest first; unreadable folders are skipped."""
     root = resolve_runs_dir(runs_dir)
     infos = []
     for path in root.iterdir():
-        if path.is_dir() and (path / "config.json").is_file() and _RUN_ID.match(path.name):
-            infos.append(_info(Run(path.name, path)))
+        # Symlinked folders are skipped, as get_run refuses them (they may point anywhere).
+        if (path.is_dir() and not path.is_symlink() and (path / "config.json").is_file()
+                and _RUN_ID.match(path.name)):
+            run = Run(path.name, path)
+            try:
+                infos.append(_info(run))
+            except Exception as exc:  # noqa: BLE001 - one damaged folder never hides the others
+                infos.append(_damaged_info(run, exc))
     return sorted(infos, key=lambda i: i.created, reverse=True)
 
 
@@ -379,6 +414,7 @@ def export_run_zip(run_id: str, runs_dir: str | Path | None = None) -> bytes:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in ("config.json", "meta.json", "metrics.json", "status.json", "events.jsonl",
                      "weights.safetensors"):
-            if (run.path / name).is_file():
+            path = run.path / name
+            if path.is_file() and not path.is_symlink():  # a link may point anywhere
                 zf.write(run.path / name, f"{run_id}/{name}")
     return buffer.getvalue()

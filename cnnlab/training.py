@@ -77,7 +77,8 @@ def _cosine(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) 
 
 @SCHEDULES.register("onecycle")
 def _onecycle(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> Any:
-    total = max(2, cfg.epochs * steps_per_epoch)
+    # OneCycleLR divides by (pct_start * total - 1): 0/0 at exactly 4 steps, so plan at least 5.
+    total = max(5, cfg.epochs * steps_per_epoch)
     return torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=total, pct_start=0.25, anneal_strategy="linear",
         cycle_momentum=False, div_factor=10.0, final_div_factor=100.0)

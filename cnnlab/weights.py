@@ -25,16 +25,23 @@ from safetensors.torch import load as load_safetensors
 from cnnlab.config import Preprocess
 from cnnlab.runs import LoadedModel, WeightsError, get_run, load_state
 
-__all__ = ["MAX_HEADER_BYTES", "MAX_WEIGHTS_BYTES", "WeightsError", "load_into_run",
-           "load_weights_file"]
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "MAX_WEIGHTS_BYTES",
+    "WeightsError",
+    "load_into_run",
+    "load_weights_file",
+]
 
 MAX_WEIGHTS_BYTES = 200 * 2**20  # largest accepted file; resnet18 is ~45 MB
 MAX_HEADER_BYTES = 16 * 2**20  # safetensors JSON header; ~100 bytes per tensor, so plenty
 # Keys under which training scripts commonly nest the state dict (ours: checkpoint.pt "model").
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
 PREFIXES = ("module.", "_orig_mod.")  # added by DataParallel/DDP and torch.compile
-EXPECTED = ("expected a PyTorch state dict (saved with torch.save(model.state_dict(), "
-            "'weights.pt')) or a .safetensors file")
+EXPECTED = (
+    "expected a PyTorch state dict (saved with torch.save(model.state_dict(), "
+    "'weights.pt')) or a .safetensors file"
+)
 
 
 def _mb(n: int) -> str:
@@ -48,16 +55,21 @@ def _read(data: bytes | bytearray | memoryview | str | Path, max_bytes: int) -> 
         try:
             size = path.stat().st_size
             if size > max_bytes:
-                raise WeightsError(f"the weights file is {_mb(size)}, more than the "
-                                   f"{_mb(max_bytes)} limit: use a smaller model's weights")
+                raise WeightsError(
+                    f"the weights file is {_mb(size)}, more than the "
+                    f"{_mb(max_bytes)} limit: use a smaller model's weights"
+                )
             data = path.read_bytes()
         except OSError as exc:
-            raise WeightsError(f"cannot read the weights file {path.name}: {exc.strerror or exc}"
-                               ) from exc
+            raise WeightsError(
+                f"cannot read the weights file {path.name}: {exc.strerror or exc}"
+            ) from exc
     data = bytes(data)
     if len(data) > max_bytes:
-        raise WeightsError(f"the weights file is {_mb(len(data))}, more than the "
-                           f"{_mb(max_bytes)} limit: use a smaller model's weights")
+        raise WeightsError(
+            f"the weights file is {_mb(len(data))}, more than the "
+            f"{_mb(max_bytes)} limit: use a smaller model's weights"
+        )
     return data
 
 
@@ -76,27 +88,35 @@ def _parse_safetensors(data: bytes) -> dict[str, torch.Tensor]:
     # Layout: 8 bytes little-endian header length N, N bytes of JSON, then the raw tensor data.
     header_len = int.from_bytes(data[:8], "little")
     if header_len > MAX_HEADER_BYTES:
-        raise WeightsError(f"the safetensors header claims {header_len:,} bytes (the limit is "
-                           f"{_mb(MAX_HEADER_BYTES)}): the file is damaged or not a safetensors "
-                           "file; export the weights again")
+        raise WeightsError(
+            f"the safetensors header claims {header_len:,} bytes (the limit is "
+            f"{_mb(MAX_HEADER_BYTES)}): the file is damaged or not a safetensors "
+            "file; export the weights again"
+        )
     if 8 + header_len > len(data):
-        raise WeightsError(f"the safetensors file is truncated: its header needs {header_len:,} "
-                           f"bytes but the file has {len(data):,}; download or copy it again")
+        raise WeightsError(
+            f"the safetensors file is truncated: its header needs {header_len:,} "
+            f"bytes but the file has {len(data):,}; download or copy it again"
+        )
     try:
-        header = json.loads(data[8:8 + header_len])
+        header = json.loads(data[8 : 8 + header_len])
         ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-        raise WeightsError(f"the safetensors header is damaged ({exc}); export the weights "
-                           "again") from exc
+        raise WeightsError(
+            f"the safetensors header is damaged ({exc}); export the weights again"
+        ) from exc
     needed = 8 + header_len + max(ends, default=0)
     if needed > len(data):
-        raise WeightsError(f"the safetensors file is truncated: it needs {needed:,} bytes but "
-                           f"has {len(data):,}; download or copy it again")
+        raise WeightsError(
+            f"the safetensors file is truncated: it needs {needed:,} bytes but "
+            f"has {len(data):,}; download or copy it again"
+        )
     try:
         return load_safetensors(data)  # always CPU tensors: the format stores no device
     except Exception as exc:  # safetensors raises its own (Rust) error type
-        raise WeightsError(f"the safetensors file is damaged ({exc}); export the weights again"
-                           ) from exc
+        raise WeightsError(
+            f"the safetensors file is damaged ({exc}); export the weights again"
+        ) from exc
 
 
 def _unpickling_message(exc: Exception) -> str:
@@ -108,9 +128,11 @@ def _unpickling_message(exc: Exception) -> str:
         what = f"a whole pickled model ({name}, from torch.save(model))"
     else:
         what = f"Python objects besides tensors ({name})"
-    return (f"the file holds {what}. For safety only tensors are loaded (unpickling other "
-            "objects can run code), so save the weights alone: "
-            "torch.save(model.state_dict(), 'weights.pt'), or a .safetensors file")
+    return (
+        f"the file holds {what}. For safety only tensors are loaded (unpickling other "
+        "objects can run code), so save the weights alone: "
+        "torch.save(model.state_dict(), 'weights.pt'), or a .safetensors file"
+    )
 
 
 def _parse_torch(data: bytes) -> Any:
@@ -121,8 +143,9 @@ def _parse_torch(data: bytes) -> Any:
         raise WeightsError(_unpickling_message(exc)) from exc
     except Exception as exc:  # zip/EOF/key errors of a damaged file
         detail = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
-        raise WeightsError(f"the PyTorch file is damaged or truncated ({detail}); save or copy "
-                           "it again") from exc
+        raise WeightsError(
+            f"the PyTorch file is damaged or truncated ({detail}); save or copy it again"
+        ) from exc
 
 
 def _flat_state(obj: Any) -> dict[str, torch.Tensor]:
@@ -135,8 +158,10 @@ def _flat_state(obj: Any) -> dict[str, torch.Tensor]:
             break
         obj = inner
     if isinstance(obj, torch.Tensor):
-        raise WeightsError(f"the file holds a single tensor of shape {tuple(obj.shape)}, not a "
-                           f"state dict; {EXPECTED}")
+        raise WeightsError(
+            f"the file holds a single tensor of shape {tuple(obj.shape)}, not a "
+            f"state dict; {EXPECTED}"
+        )
     if not isinstance(obj, Mapping):
         raise WeightsError(f"the file holds a {type(obj).__name__}, not a state dict; {EXPECTED}")
     if not obj:
@@ -145,19 +170,23 @@ def _flat_state(obj: Any) -> dict[str, torch.Tensor]:
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
             raise WeightsError(
                 f"the file is a dict, but {key!r} holds a {type(value).__name__}, not a tensor; "
-                f"{EXPECTED}, or a checkpoint with it under one of {', '.join(WRAPPER_KEYS)}")
+                f"{EXPECTED}, or a checkpoint with it under one of {', '.join(WRAPPER_KEYS)}"
+            )
         if value.layout != torch.strided or value.device.type != "cpu":
-            raise WeightsError(f"tensor {key!r} is {value.layout} on {value.device}, not a plain "
-                               f"CPU tensor; {EXPECTED}")
+            raise WeightsError(
+                f"tensor {key!r} is {value.layout} on {value.device}, not a plain "
+                f"CPU tensor; {EXPECTED}"
+            )
     state = dict(obj)
     for prefix in PREFIXES:
         if all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
+            state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
 
 
-def load_weights_file(data: bytes | str | Path, *,
-                      max_bytes: int = MAX_WEIGHTS_BYTES) -> dict[str, torch.Tensor]:
+def load_weights_file(
+    data: bytes | str | Path, *, max_bytes: int = MAX_WEIGHTS_BYTES
+) -> dict[str, torch.Tensor]:
     """A flat `{name: CPU tensor}` state dict from a `.safetensors` or `.pt`/`.pth` file.
 
     `data` is the file's bytes (an upload) or its path. Raises `WeightsError` only: the message
@@ -185,8 +214,13 @@ def _align(state: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, 
     return state
 
 
-def load_into_run(run_id: str, data: bytes | str | Path, *, runs_dir: str | Path | None = None,
-                  max_bytes: int = MAX_WEIGHTS_BYTES) -> LoadedModel:
+def load_into_run(
+    run_id: str,
+    data: bytes | str | Path,
+    *,
+    runs_dir: str | Path | None = None,
+    max_bytes: int = MAX_WEIGHTS_BYTES,
+) -> LoadedModel:
     """The run's architecture (its config, classes, preprocessing) with weights from a user file.
 
     Nothing is written: the run's own weights stay as they are. Raises `RunNotFound` for an
@@ -197,18 +231,25 @@ def load_into_run(run_id: str, data: bytes | str | Path, *, runs_dir: str | Path
     run = get_run(run_id, runs_dir)
     meta = run.meta()
     if "preprocess" not in meta or "class_names" not in meta:
-        raise WeightsError(f"run {run.run_id} has not started training yet, so its classes and "
-                           "input size are unknown: choose a run that has trained")
+        raise WeightsError(
+            f"run {run.run_id} has not started training yet, so its classes and "
+            "input size are unknown: choose a run that has trained"
+        )
     state = load_weights_file(data, max_bytes=max_bytes)
     cfg = run.config()
     preprocess = Preprocess.from_dict(meta["preprocess"])
     class_names = list(meta["class_names"])
-    model = build_model(dataclasses.replace(cfg.model, pretrained=False), preprocess,
-                        len(class_names))
+    model = build_model(
+        dataclasses.replace(cfg.model, pretrained=False), preprocess, len(class_names)
+    )
     source = Path(data).name if isinstance(data, (str, Path)) else "the uploaded file"
-    load_state(model, _align(state, model),
-               f"{source} (for run {run.run_id}: {cfg.model.name}, {len(class_names)} classes)")
+    load_state(
+        model,
+        _align(state, model),
+        f"{source} (for run {run.run_id}: {cfg.model.name}, {len(class_names)} classes)",
+    )
     model.pretrained_note = f"weights loaded from {source}"
     model.eval()
-    return LoadedModel(run.run_id, model, class_names, preprocess, cfg,
-                       {**meta, "weights_source": source})
+    return LoadedModel(
+        run.run_id, model, class_names, preprocess, cfg, {**meta, "weights_source": source}
+    )

@@ -13,7 +13,7 @@ import streamlit as st
 
 from cnnlab import plots
 from cnnlab.datasets import DatasetUnavailable
-from cnnlab.display import image_uri
+from cnnlab.display import clickable_cells, image_uri
 from cnnlab.evaluate import EvalReport, cell_indices, evaluate, highest_loss, most_confused
 from cnnlab.gallery import display_upscale
 from cnnlab.runs import get_run
@@ -96,7 +96,7 @@ matrix_col, scores_col = st.columns([3, 2], gap="large")
 with matrix_col:
     st.subheader("Confusion matrix")
     normalized = st.toggle("Row-normalised (share of each true class)", key="evaluate_normalized")
-    fig = plots.confusion_heatmap(report.confusion, names, normalized)
+    fig = clickable_cells(plots.confusion_heatmap(report.confusion, names, normalized))
     st.plotly_chart(
         fig,
         key="evaluate_matrix",
@@ -172,7 +172,12 @@ with worst_col:
     worst = highest_loss(report, k=WORST)  # a fresh table: ours to extend
     worst.insert(0, "image", [image_uri(test_x[i]) for i in worst["index"]])
     st.dataframe(
-        worst, hide_index=True, row_height=56, key="evaluate_worst", column_config=WORST_COLUMNS
+        worst,
+        hide_index=True,
+        row_height=56,
+        height="content",
+        key="evaluate_worst",
+        column_config=WORST_COLUMNS,
     )
     st.caption(
         "The test images the network got most wrong (confidence: its probability for "

@@ -33,6 +33,11 @@ def dims(x: np.ndarray) -> str:
     return f"{x.shape[0]}×{x.shape[1]}"
 
 
+def loss_text(v: float) -> str:
+    """A loss for a sentence: 3 significant digits, big ones with thousands separators."""
+    return f"{v:,.0f}" if v >= 1000 else f"{v:.3g}"
+
+
 st.title("Learn: how a CNN works")
 st.caption("Six ideas behind every convolutional network. Pick an image, then go through the tabs: "
            "each one takes the result of the one before.")
@@ -195,7 +200,7 @@ with tabs[3]:
                     "confident and wrong.")
     dense_w, dense_b = learn.dense_weights(pooled.size, len(classes))  # (K, N), (K,)
     logits = learn.dense(pooled, dense_w, dense_b)  # (K,)
-    result.plotly_chart(lp.dense_figure(pooled, dense_w, classes), **PLOT)
+    result.plotly_chart(lp.dense_figure(pooled, dense_w, logits, classes), **PLOT)
     edit, bars = result.columns([1, 2], gap="medium")
     edit.caption("The logits (edit them)")
     table = edit.data_editor(pd.DataFrame({"class": classes, "logit": logits.round(2)}),
@@ -245,15 +250,15 @@ with tabs[4]:
     descent = learn.gradient_descent(surface, lr, steps, momentum)
     if descent.diverged:
         result.error(f"**Diverged** after {descent.steps} steps: the loss grew from "
-                     f"{descent.losses[0]:.3g} to {descent.final_loss:.3g}. Each step overshoots "
+                     f"{loss_text(descent.losses[0])} to {loss_text(descent.final_loss)}. Each step overshoots "
                      f"the valley further; above η = {surface.max_stable_lr:.3g} plain gradient "
                      "descent cannot settle here.", icon=":material/error:")
     elif descent.final_loss < 1e-3 * descent.losses[0]:
-        result.success(f"**Converged**: loss {descent.losses[0]:.3g} → {descent.final_loss:.2g} "
+        result.success(f"**Converged**: loss {loss_text(descent.losses[0])} → {descent.final_loss:.2g} "
                        f"in {descent.steps} steps.", icon=":material/check_circle:")
     else:
-        result.warning(f"**Still on the way**: loss {descent.losses[0]:.3g} → "
-                       f"{descent.final_loss:.3g} after {descent.steps} steps. More steps, a "
+        result.warning(f"**Still on the way**: loss {loss_text(descent.losses[0])} → "
+                       f"{loss_text(descent.final_loss)} after {descent.steps} steps. More steps, a "
                        "larger learning rate or momentum would get further.",
                        icon=":material/hourglass_top:")
     path_col, curve_col = result.columns([3, 2])

@@ -24,6 +24,7 @@ that the caller (the "server") keeps working, and that nothing already saved is 
 | divergence (lr 1e6) | status diverged, "lower the learning rate", saved weights finite | test_divergence_marks_the_run_diverged_with_finite_weights |
 | batch size larger than the dataset | finished, one full batch per epoch | test_batch_larger_than_the_dataset_trains |
 | 0 epochs | finished, 0 epochs done, initial weights saved and loadable | test_zero_epochs_finishes_with_initial_weights |
+| onecycle schedule with 1-5 steps in all (4 steps used to divide 0/0) | finishes, lr finite and <= peak | test_one_cycle_schedule_with_very_few_steps_trains |
 | out of memory mid-epoch (RuntimeError) / MemoryError | failed "lower the batch size", events kept, the same process trains the next run | test_out_of_memory_fails_the_run_not_the_server |
 | disk full while saving weights | failed, message mentions the disk, previous weights intact, no temp files | test_disk_full_while_saving_weights_keeps_the_previous_weights |
 | disk full while writing a checkpoint | failed, disk message, previous checkpoint intact | test_disk_full_while_checkpointing_keeps_the_previous_checkpoint |
@@ -44,13 +45,16 @@ import dataclasses
 import io
 import os
 import pickle
+import random
 import re
 import signal
 import struct
+import subprocess
 import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -61,13 +65,24 @@ from torch import nn
 import cnnlab.runs as runs_module
 import cnnlab.training as training_module
 import cnnlab.weights as weights_module
-from cnnlab.config import DataConfig, ModelConfig, Preprocess, RunConfig
+from cnnlab.config import DataConfig, ModelConfig, Preprocess, RunConfig, TrainConfig
 from cnnlab.jobs import JobManager
 from cnnlab.models import Classifier, build_model
 from cnnlab.recipes import default_run_config
 from cnnlab.runner import execute_run
-from cnnlab.runs import (Run, RunNotFound, WeightsError, create_run, delete_run, export_run_zip,
-                         get_run, list_runs, load_model, resolve_runs_dir)
+from cnnlab.runs import (
+    Run,
+    RunNotFound,
+    WeightsError,
+    create_run,
+    delete_run,
+    export_run_zip,
+    get_run,
+    list_runs,
+    load_model,
+    resolve_runs_dir,
+)
+from cnnlab.training import train
 from cnnlab.weights import load_into_run, load_weights_file
 
 CNNLAB = Path(__file__).resolve().parent.parent / "cnnlab"
@@ -103,12 +118,17 @@ class _RunsCode:
 
 def _digits_run(num_classes: int = 10, model: str = "classic") -> tuple[Run, Classifier]:
     """A run as if it had trained on digits: config, meta and weights, without training."""
-    run = create_run(dataclasses.replace(default_run_config("digits"),
-                                         model=ModelConfig(name=model)))
+    run = create_run(
+        dataclasses.replace(default_run_config("digits"), model=ModelConfig(name=model))
+    )
     torch.manual_seed(0)
     net = build_model(ModelConfig(name=model), DIGITS, num_classes)
-    run.write_meta({"class_names": [str(i) for i in range(num_classes)],
-                    "preprocess": dataclasses.asdict(DIGITS)})
+    run.write_meta(
+        {
+            "class_names": [str(i) for i in range(num_classes)],
+            "preprocess": dataclasses.asdict(DIGITS),
+        }
+    )
     run.save_weights(net.state_dict())
     run.update_status(status="finished")
     return run, net
@@ -118,8 +138,10 @@ def _cfg(epochs: int = 1, limit: int = 200, **train: Any) -> RunConfig:
     """Small, fast digits config (8x8 images, `limit` training images, one thread, CPU)."""
     cfg = default_run_config("digits")
     return dataclasses.replace(
-        cfg, data=DataConfig(name="digits", limit=limit),
-        train=dataclasses.replace(cfg.train, epochs=epochs, threads=1, device="cpu", **train))
+        cfg,
+        data=DataConfig(name="digits", limit=limit),
+        train=dataclasses.replace(cfg.train, epochs=epochs, threads=1, device="cpu", **train),
+    )
 
 
 @pytest.fixture
@@ -147,9 +169,11 @@ def _disk_full(*args: Any, **kwargs: Any) -> None:
 def test_pickle_that_runs_code_is_refused_without_running_it(tmp_path: Path, kind: str) -> None:
     marker = tmp_path / "code-ran"
     payload = {"weight": torch.ones(2), "x": _RunsCode(marker)}
-    data = {"zip": lambda: _torch_bytes(payload),
-            "legacy": lambda: _torch_bytes(payload, legacy=True),
-            "raw-pickle": lambda: pickle.dumps(payload, protocol=2)}[kind]()
+    data = {
+        "zip": lambda: _torch_bytes(payload),
+        "legacy": lambda: _torch_bytes(payload, legacy=True),
+        "raw-pickle": lambda: pickle.dumps(payload, protocol=2),
+    }[kind]()
     path = tmp_path / "evil.pt"
     path.write_bytes(data)
     for source in (data, path):
@@ -162,8 +186,11 @@ def test_pickle_that_runs_code_is_refused_without_running_it(tmp_path: Path, kin
     assert marker.exists()
 
 
-@pytest.mark.parametrize("module", [nn.Linear(4, 3), build_model(ModelConfig(), DIGITS, 10)],
-                         ids=["nn.Linear", "cnnlab-Classifier"])
+@pytest.mark.parametrize(
+    "module",
+    [nn.Linear(4, 3), build_model(ModelConfig(), DIGITS, 10)],
+    ids=["nn.Linear", "cnnlab-Classifier"],
+)
 def test_whole_pickled_module_is_refused_with_a_state_dict_hint(module: nn.Module) -> None:
     with pytest.raises(WeightsError, match=r"whole pickled model .*torch\.save\(model\)") as err:
         load_weights_file(_torch_bytes(module))
@@ -178,7 +205,7 @@ def _damaged_files() -> dict[str, tuple[bytes, str]]:
         "empty": (b"", "empty"),
         "pt-half": (pt[: len(pt) // 2], "damaged or truncated"),
         "pt-head": (pt[:100], "damaged or truncated"),
-        "random": (__import__("random").Random(0).randbytes(4096), "not a weights file"),
+        "random": (random.Random(0).randbytes(4096), "not a weights file"),
         "text": (b"these are not the weights you are looking for\n", "a text file"),
         "json": (b'{"weights": [1, 2, 3]}', "JSON/text file"),
         "png": (b"\x89PNG\r\n\x1a\n" + bytes(200), "not a weights file"),
@@ -186,17 +213,21 @@ def _damaged_files() -> dict[str, tuple[bytes, str]]:
         "st-header-cut": (st[: 8 + header_len // 2], "truncated"),
         "st-huge-header": (struct.pack("<Q", 2**40) + st[8:], "header claims 1,099,511,627,776"),
         "st-garbage-header": (struct.pack("<Q", 9) + b"{garbage}", "header is damaged"),
-        "st-header-not-object": (struct.pack("<Q", 4) + b"{1:2", "header is damaged"),
+        "st-header-ill-typed": (struct.pack("<Q", 8) + b'{"w": 5}', "header is damaged"),
     }
 
 
 @pytest.mark.parametrize("name", list(_damaged_files()))
-def test_damaged_or_foreign_files_are_refused_clearly(name: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_damaged_or_foreign_files_are_refused_clearly(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data, fragment = _damaged_files()[name]
     if name.startswith("st-"):  # caught by our own checks, before safetensors parses anything
-        monkeypatch.setattr(weights_module, "load_safetensors",
-                            lambda *_: pytest.fail("the safetensors parser was reached"))
+        monkeypatch.setattr(
+            weights_module,
+            "load_safetensors",
+            lambda *_: pytest.fail("the safetensors parser was reached"),
+        )
     started = time.perf_counter()
     with pytest.raises(WeightsError) as err:
         load_weights_file(data)
@@ -206,8 +237,9 @@ def test_damaged_or_foreign_files_are_refused_clearly(name: str,
     assert time.perf_counter() - started < 2  # no huge allocation behind a lying header
 
 
-def test_size_cap_is_checked_before_reading(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_size_cap_is_checked_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "big.safetensors"
     path.write_bytes(save_safetensors({"w": torch.zeros(1000)}))
     with pytest.raises(WeightsError, match="more than the 0.0 MB limit"):
@@ -224,9 +256,15 @@ def test_state_dict_formats_and_wrappers_load(tmp_path: Path) -> None:
     path = tmp_path / "w.safetensors"
     path.write_bytes(save_safetensors(state))
     run = create_run(RunConfig())
-    run.save_checkpoint({"model": state, "optimizer": {"state": {}, "param_groups": []},
-                         "epoch": 3, "history": [{"type": "epoch"}], "torch_rng":
-                         torch.get_rng_state()})
+    run.save_checkpoint(
+        {
+            "model": state,
+            "optimizer": {"state": {}, "param_groups": []},
+            "epoch": 3,
+            "history": [{"type": "epoch"}],
+            "torch_rng": torch.get_rng_state(),
+        }
+    )
     sources = {
         "safetensors bytes": save_safetensors(state),
         "safetensors path": path,
@@ -234,8 +272,9 @@ def test_state_dict_formats_and_wrappers_load(tmp_path: Path) -> None:
         "legacy pt": _torch_bytes(state, legacy=True),
         "model wrapper": _torch_bytes({"model": state, "epoch": 3}),
         "state_dict wrapper": _torch_bytes({"state_dict": state, "lr": 0.1}),
-        "model_state_dict wrapper": _torch_bytes({"model_state_dict": state, "optimizer_state_dict":
-                                                  {}, "epoch": 2}),
+        "model_state_dict wrapper": _torch_bytes(
+            {"model_state_dict": state, "optimizer_state_dict": {}, "epoch": 2}
+        ),
         "DataParallel prefix": _torch_bytes({f"module.{k}": v for k, v in state.items()}),
         "cnnlab checkpoint.pt": run.checkpoint_path,
     }
@@ -244,13 +283,17 @@ def test_state_dict_formats_and_wrappers_load(tmp_path: Path) -> None:
         assert _equal(loaded, state), name
 
 
-@pytest.mark.parametrize("obj, fragment", [
-    (torch.zeros(3, 4), "single tensor of shape (3, 4)"),
-    ([torch.zeros(2)], "holds a list, not a state dict"),
-    ({"a": {"b": torch.zeros(2)}}, "'a' holds a dict, not a tensor"),
-    ({"w": torch.zeros(2), "epoch": 3}, "'epoch' holds a int, not a tensor"),
-    ({}, "holds no tensors"),
-], ids=["tensor", "list", "nested", "non-tensor value", "empty"])
+@pytest.mark.parametrize(
+    "obj, fragment",
+    [
+        (torch.zeros(3, 4), "single tensor of shape (3, 4)"),
+        ([torch.zeros(2)], "holds a list, not a state dict"),
+        ({"a": {"b": torch.zeros(2)}}, "'a' holds a dict, not a tensor"),
+        ({"w": torch.zeros(2), "epoch": 3}, "'epoch' holds a int, not a tensor"),
+        ({}, "holds no tensors"),
+    ],
+    ids=["tensor", "list", "nested", "non-tensor value", "empty"],
+)
 def test_not_a_flat_state_dict_is_refused(obj: Any, fragment: str) -> None:
     with pytest.raises(WeightsError, match="expected a PyTorch state dict") as err:
         load_weights_file(_torch_bytes(obj))
@@ -321,7 +364,7 @@ def _calls(source: str, name: str) -> list[str]:
             depth += {"(": 1, ")": -1}.get(source[i], 0)
             if depth == 0:
                 break
-        found.append(source[match.start():i + 1])
+        found.append(source[match.start() : i + 1])
     return found
 
 
@@ -425,36 +468,62 @@ def test_zero_epochs_finishes_with_initial_weights(run_here: Callable) -> None:
     load_model(run.run_id)  # untrained but valid weights
 
 
+@pytest.mark.parametrize(
+    "epochs, steps_per_epoch", [(1, 1), (1, 3), (1, 4), (2, 2), (4, 1), (1, 5)]
+)
+def test_one_cycle_schedule_with_very_few_steps_trains(epochs: int, steps_per_epoch: int) -> None:
+    # OneCycleLR used to divide 0/0 when a run had exactly 4 steps in all (e.g. 200 images, batch 64).
+    g = torch.Generator().manual_seed(0)
+    n = 4 * steps_per_epoch
+    split = SimpleNamespace(
+        x=torch.randint(0, 256, (n, 1, 8, 8), generator=g, dtype=torch.uint8), y=torch.arange(n) % 2
+    )
+    dataset = SimpleNamespace(train=split, val=split, test=split, hflip_ok=False)
+    cfg = RunConfig(
+        train=TrainConfig(schedule="onecycle", epochs=epochs, batch_size=4, threads=1, device="cpu")
+    )
+    events: list[dict[str, Any]] = []
+    result = train(cfg, dataset, nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), emit=events.append)
+    assert result.status == "finished" and result.epochs_done == epochs
+    lrs = [e["lr"] for e in events if e["type"] == "batch"]
+    assert len(lrs) == epochs * steps_per_epoch and all(0 < lr <= cfg.train.lr for lr in lrs)
+
+
 @pytest.mark.parametrize("error", ["runtime-oom-mid-epoch", "memory-error"])
-def test_out_of_memory_fails_the_run_not_the_server(error: str, run_here: Callable,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    if error == "memory-error":
-        monkeypatch.setattr(training_module, "train", lambda *a, **k: (_ for _ in ()).throw(
-            MemoryError()))
-    else:
-        forward, calls = Classifier.forward, {"n": 0}
+def test_out_of_memory_fails_the_run_not_the_server(
+    error: str, run_here: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as m:  # memory runs out during this run only
+        if error == "memory-error":
 
-        def failing_forward(self: Classifier, x: torch.Tensor) -> torch.Tensor:
-            calls["n"] += 1
-            if self.training and calls["n"] > 4:  # a few batches in: events already written
-                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-            return forward(self, x)
+            def no_memory(*args: Any, **kwargs: Any) -> None:
+                raise MemoryError
 
-        monkeypatch.setattr(Classifier, "forward", failing_forward)
-    run, status = run_here(_cfg(batch_size=16, batch_events_per_s=0))
+            m.setattr(training_module, "train", no_memory)
+        else:
+            forward, calls = Classifier.forward, {"n": 0}
+
+            def failing_forward(self: Classifier, x: torch.Tensor) -> torch.Tensor:
+                calls["n"] += 1
+                if self.training and calls["n"] > 4:  # a few batches in: events already written
+                    raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+                return forward(self, x)
+
+            m.setattr(Classifier, "forward", failing_forward)
+        run, status = run_here(_cfg(batch_size=16, batch_events_per_s=0))
     assert status == "failed" == run.status()["status"]
     message = run.status()["message"]
     assert "out of memory" in message and "lower the batch size" in message
     assert (run.path / "error.log").is_file()
     if error != "memory-error":
         assert any(e["type"] == "batch" for e in run.read_events()[0])  # progress so far kept
-    monkeypatch.undo()  # memory is back: the same process (the server) trains the next run
-    after, status = run_here(_cfg())
+    after, status = run_here(_cfg())  # the same process (the server) trains the next run
     assert status == "finished"
 
 
 def test_disk_full_while_saving_weights_keeps_the_previous_weights(
-        run_here: Callable, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_here: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run = create_run(_cfg())
     previous = {"w": torch.arange(4.0)}
     run.save_weights(previous)
@@ -469,7 +538,8 @@ def test_disk_full_while_saving_weights_keeps_the_previous_weights(
 
 
 def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(
-        run_here: Callable, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_here: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real, calls = Run.save_checkpoint, {"n": 0}
 
     def second_fails(self: Run, checkpoint: dict[str, Any]) -> None:
@@ -485,8 +555,9 @@ def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(
     assert not list(run.path.glob(".*.tmp"))
 
 
-def test_disk_full_everywhere_never_raises(run_here: Callable,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disk_full_everywhere_never_raises(
+    run_here: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
     full = {"on": False}
     real_atomic, real_write_text = runs_module.atomic_write_bytes, Path.write_text
 
@@ -541,8 +612,12 @@ def test_killed_job_can_be_resumed_from_its_checkpoint() -> None:
         assert events_before > 0  # metrics so far kept
         epoch = run.load_checkpoint()["epoch"]
         manager.resume(run_id)
-        _wait_for(lambda: any(e["type"] == "start" and e.get("resumed_epoch") == epoch
-                              for e in run.read_events()[0]))
+        _wait_for(
+            lambda: any(
+                e["type"] == "start" and e.get("resumed_epoch") == epoch
+                for e in run.read_events()[0]
+            )
+        )
         manager.stop(run_id)
         _wait_for(lambda: _status(run_id) == "stopped", timeout=30)
         assert len(run.read_events()[0]) > events_before  # history continued, not replaced
@@ -551,16 +626,22 @@ def test_killed_job_can_be_resumed_from_its_checkpoint() -> None:
 
 
 def test_restart_with_a_reused_pid_marks_the_run_interrupted() -> None:
-    # After a reboot the dead job's pid may belong to any process, here: this test's own.
-    run = create_run(_cfg())
-    run.update_status(status="running", pid=os.getpid(), started=time.time())
-    manager = JobManager(max_parallel=1, warm=False)
+    # After a reboot the dead job's pid may belong to any process: here a `sleep` of ours.
+    other = subprocess.Popen(["sleep", "60"])
     try:
-        assert run.status()["status"] == "interrupted"
-        assert "resume" in run.status()["message"]
-        assert manager.running() == []  # the slot is free for the next run
+        run = create_run(_cfg())
+        run.update_status(status="running", pid=other.pid, started=time.time())
+        manager = JobManager(max_parallel=1, warm=False)
+        try:
+            assert run.status()["status"] == "interrupted"
+            assert "resume" in run.status()["message"]
+            assert manager.running() == []  # the slot is free for the next run
+        finally:
+            manager.close()
+        assert other.poll() is None  # and the unrelated process was not signalled on close
     finally:
-        manager.close()
+        other.kill()
+        other.wait()
 
 
 # ---- paths -------------------------------------------------------------------------------------
@@ -590,10 +671,18 @@ def test_symlinked_run_folder_is_refused_everywhere(tmp_path: Path) -> None:
     assert (outside / "status.json").read_text() == '{"status": "running", "pid": 1}'
 
 
-@pytest.mark.parametrize("crafted", ["../outside", "{outside}", "linked/..", "./../outside",
-                                     "outside/../../outside", "%2e%2e%2foutside"])
-def test_delete_run_with_crafted_ids_deletes_nothing_outside(tmp_path: Path,
-                                                             crafted: str) -> None:
+@pytest.mark.parametrize(
+    "crafted",
+    [
+        "../outside",
+        "{outside}",
+        "linked/..",
+        "./../outside",
+        "outside/../../outside",
+        "%2e%2e%2foutside",
+    ],
+)
+def test_delete_run_with_crafted_ids_deletes_nothing_outside(tmp_path: Path, crafted: str) -> None:
     outside = _outside_run(tmp_path)
     (outside / "status.json").write_text('{"status": "finished"}')
     create_run(RunConfig())
@@ -624,8 +713,9 @@ def test_export_zip_leaves_out_symlinks(tmp_path: Path) -> None:
         names = zf.namelist()
         content = b"".join(zf.read(n) for n in names)
     assert f"{run.run_id}/config.json" in names and f"{run.run_id}/status.json" in names
-    assert not any(n.endswith(("weights.safetensors", "events.jsonl", "metrics.json"))
-                   for n in names)
+    assert not any(
+        n.endswith(("weights.safetensors", "events.jsonl", "metrics.json")) for n in names
+    )
     assert b"TOP-SECRET" not in content and b"root:" not in content
 
 
@@ -638,8 +728,11 @@ DAMAGE = {  # name: (file, content or None = delete, status expected in the list
     "status missing": ("status.json", None, "failed"),
     "status garbage": ("status.json", "\x00\x01garbage", "failed"),
     "status not an object": ("status.json", '["finished"]', "failed"),
-    "status bad types": ("status.json", '{"status": "finished", "created": "soon", '
-                                        '"started": "x", "ended": []}', "failed"),
+    "status bad types": (
+        "status.json",
+        '{"status": "finished", "created": "soon", "started": "x", "ended": []}',
+        "failed",
+    ),
     "meta not an object": ("meta.json", "[]", "finished"),
     "metrics garbage": ("metrics.json", "{", "finished"),
     "metrics not an object": ("metrics.json", '"good"', "finished"),
@@ -670,9 +763,13 @@ def test_events_with_garbage_lines_are_skipped() -> None:
     run = create_run(RunConfig())
     run.append_events([{"type": "start", "epochs": 1}])
     with open(run.path / "events.jsonl", "ab") as f:
-        f.write(b"garbage\n\xff\xfe\x00binary\n5\n[1, 2]\n\"text\"\nnull\n\n")
-        f.write(b'{"type": "batch", "st')  # a job killed mid-write: a torn line ...
-    run.append_events([{"type": "start", "resumed_epoch": 1}])  # ... that the resumed job extends
+        f.write(b'garbage\n\xff\xfe\x00binary\n5\n[1, 2]\n"text"\nnull\n\n')
+        f.write(b'{"type": "batch", "st')  # a job killed mid-write left a torn line ...
+    run.append_events([{"type": "start", "resumed_epoch": 1}])  # ... the resumed job's is kept
     run.append_events([{"type": "epoch", "epoch": 1}])
     events, _ = run.read_events()
-    assert events == [{"type": "start", "epochs": 1}, {"type": "epoch", "epoch": 1}]
+    assert events == [
+        {"type": "start", "epochs": 1},
+        {"type": "start", "resumed_epoch": 1},
+        {"type": "epoch", "epoch": 1},
+    ]
