@@ -3,12 +3,12 @@
 `augment_batch` draws one set of random numbers per image and applies, in order:
   geometry   crop with padding, translation and horizontal flip. Without rotation: whole-pixel
              shifts + mirroring as one gather (~1.5 ms). With rotation: one batched bilinear
-             `grid_sample` (~5 ms). Both repeat the edge pixels into the uncovered border, so
+             `grid_sample`. Both repeat the edge pixels into the uncovered border, so
              light and dark backgrounds get no artificial frame.
   colour     per-image brightness, contrast and (RGB only) saturation factors in [1 - s, 1 + s].
   erasing    with probability p, one rectangle (2-25% of the area, aspect 0.3-3.3) set to 0.
-Measured for a (512, 3, 32, 32) float batch on this 2-core machine, one thread, best of 20:
-crop+flip ~1.5 ms, everything on ~10 ms (bench: /tmp probe in the datasets/augment report).
+Cost for a (512, 3, 32, 32) batch on this 2-core machine (one thread, best of 20, machine busy):
+crop + flip ~1.5 ms, rotation path ~6-10 ms, everything on ~12-18 ms; training a step costs far more.
 """
 
 from __future__ import annotations
@@ -156,6 +156,7 @@ def _color_jitter(
 
 
 def _erase(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """With probability p per image, zero one random rectangle (like torchvision RandomErasing)."""
     b, _, h, w = x.shape
     r = _rand((b, 5), generator)
     area = (0.02 + 0.23 * r[:, 0]) * h * w

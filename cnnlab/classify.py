@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from cnnlab.config import Preprocess
-from cnnlab.explain import grad_cam
+from cnnlab.explain import feature_maps, grad_cam
 from cnnlab.images import ImageError, open_image
 from cnnlab.inference import Prediction, predict_images, prepare_image
 
@@ -37,6 +37,7 @@ class Classified:
     inverted: bool = False  # colours were inverted before predicting
     prediction: Prediction | None = None
     heat: np.ndarray | None = None  # float32 (H, W) in [0, 1]: Grad-CAM of the top class
+    layer: str | None = None  # the conv layer `heat` was measured at
 
     @property
     def ok(self) -> bool:
@@ -62,6 +63,17 @@ def prepare_file(
     return Classified(name, thumbnail=thumbnail, size=img.size, x=x, inverted=inverted)
 
 
+def cam_layer(model: nn.Module, x: torch.Tensor) -> str | None:
+    """The last conv layer (forward order) whose maps are bigger than 1x1 for input x (C, H, W).
+
+    Grad-CAM at a 1x1 layer (a tiny input after pooling) is one flat colour; an earlier layer
+    still says where the network looked. None when the model has no conv layer.
+    """
+    maps = feature_maps(model, x)  # [(name, (C', H', W'))]
+    spatial = [name for name, m in maps if m.shape[1] * m.shape[2] > 1]
+    return (spatial or [name for name, _ in maps] or [None])[-1]
+
+
 def classify_files(
     model: nn.Module,
     files: Iterable[tuple[str, bytes]],
@@ -75,15 +87,16 @@ def classify_files(
     """(file name, bytes) pairs -> one Classified each, in the same order.
 
     Readable files are predicted together (one forward pass); `k` classes are kept per prediction.
-    `with_grad_cam` adds the Grad-CAM heat map of each file's top class (last conv layer).
+    `with_grad_cam` adds the Grad-CAM heat map of each file's top class at `cam_layer`.
     """
     prepared = [prepare_file(name, data, preprocess, invert) for name, data in files]
     good = [item for item in prepared if item.ok]
     predictions = predict_images(model, [item.x for item in good], class_names, k=k)
+    layer = cam_layer(model, good[0].x) if good and with_grad_cam else None
     done = {}
     for item, prediction in zip(good, predictions, strict=True):
         top = int(np.argmax(prediction.probs))
-        heat = grad_cam(model, item.x, top) if with_grad_cam else None
+        heat = grad_cam(model, item.x, top, layer=layer) if with_grad_cam else None
         done[id(item)] = Classified(
             item.name,
             thumbnail=item.thumbnail,
@@ -92,6 +105,7 @@ def classify_files(
             inverted=item.inverted,
             prediction=prediction,
             heat=heat,
+            layer=layer,
         )
     return [done.get(id(item), item) for item in prepared]
 

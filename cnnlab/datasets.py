@@ -119,6 +119,12 @@ def load_dataset(cfg: DataConfig) -> ImageDataset:
         raise ValueError("val_fraction and test_fraction must be between 0 and 1 (exclusive)")
     raw = info.loader(cfg, data_root(cfg.root))
     notes = list(raw.notes)
+    if (
+        cfg.image_size
+        and cfg.name not in ("shapes", "folder")
+        and cfg.image_size != raw.x.shape[-1]
+    ):
+        notes.append(f"image_size {cfg.image_size} ignored: {cfg.name} keeps its native size")
     train, val, test = _make_splits(raw, cfg, notes)
     title = info.title
     if cfg.name == "shapes" and train.x.shape[-1] != info.default_image_size:

@@ -137,7 +137,13 @@ def kernel(name: str, size: int = 3) -> np.ndarray:
         if size == 3:
             return np.array([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]])
         return np.array(  # a Laplacian of Gaussian, same signs as the 3x3 one, sums to 0
-            [[0.0, 0, 1, 0, 0], [0, 1, 2, 1, 0], [1, 2, -16, 2, 1], [0, 1, 2, 1, 0], [0, 0, 1, 0, 0]]
+            [
+                [0.0, 0, 1, 0, 0],
+                [0, 1, 2, 1, 0],
+                [1, 2, -16, 2, 1],
+                [0, 1, 2, 1, 0],
+                [0, 0, 1, 0, 0],
+            ]
         )
     # emboss: a ramp from -2 (top left) to +2 (bottom right), 1 in the middle
     rows, cols = np.indices((size, size))
@@ -215,7 +221,9 @@ def leaky_relu(x: np.ndarray, slope: float = LEAKY_SLOPE) -> np.ndarray:
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return np.exp(-np.logaddexp(0.0, -np.asarray(x, dtype=np.float64)))  # 1 / (1 + e^-x), no overflow
+    return np.exp(
+        -np.logaddexp(0.0, -np.asarray(x, dtype=np.float64))
+    )  # 1 / (1 + e^-x), no overflow
 
 
 def tanh(x: np.ndarray) -> np.ndarray:
@@ -253,13 +261,17 @@ def zero_share(x: np.ndarray) -> float:
 # -- pooling -----------------------------------------------------------------------------------
 
 
-def pool2d(x: np.ndarray, kind: str = "max", size: int = 2, stride: int | None = None) -> np.ndarray:
+def pool2d(
+    x: np.ndarray, kind: str = "max", size: int = 2, stride: int | None = None
+) -> np.ndarray:
     """Max or average of each size x size window (no padding, partial windows dropped):
     (H, W) -> (H', W') with H' = floor((H - size) / stride) + 1. stride defaults to size."""
     stride = size if stride is None else stride
     x = np.asarray(x, dtype=np.float64)
     if size > min(x.shape):
-        raise ValueError(f"a {size}x{size} pooling window does not fit in a {x.shape[0]}x{x.shape[1]} map")
+        raise ValueError(
+            f"a {size}x{size} pooling window does not fit in a {x.shape[0]}x{x.shape[1]} map"
+        )
     windows = sliding_window_view(x, (size, size))[::stride, ::stride]  # (H', W', size, size)
     if kind == "max":
         return windows.max(axis=(2, 3))
@@ -271,7 +283,9 @@ def pool2d(x: np.ndarray, kind: str = "max", size: int = 2, stride: int | None =
 # -- from features to classes ------------------------------------------------------------------
 
 
-def dense_weights(num_inputs: int, num_outputs: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def dense_weights(
+    num_inputs: int, num_outputs: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """An untrained dense layer: W (K, N) ~ Normal(0, 1/N) and b (K,) = 0, seeded. The 1/N variance
     keeps the logits around 1 whatever N is (what training starts from, roughly)."""
     rng = np.random.default_rng(seed)
@@ -375,9 +389,19 @@ class Descent:
     def final_loss(self) -> float:
         return float(self.losses[-1])
 
+    @property
+    def outcome(self) -> str:
+        """ "diverged", "converged" (loss below 1/1000 of its start) or "descending"."""
+        if self.diverged:
+            return "diverged"
+        return "converged" if self.final_loss <= 1e-3 * self.losses[0] else "descending"
+
 
 def gradient_descent(
-    surface: Surface, lr: float, steps: int, momentum: float = 0.0,
+    surface: Surface,
+    lr: float,
+    steps: int,
+    momentum: float = 0.0,
     start: tuple[float, float] | None = None,
 ) -> Descent:
     """Gradient descent with heavy-ball momentum, as torch.optim.SGD does it:

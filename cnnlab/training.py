@@ -77,8 +77,10 @@ def _cosine(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) 
 
 @SCHEDULES.register("onecycle")
 def _onecycle(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> Any:
-    # OneCycleLR divides by (pct_start * total - 1): 0/0 at exactly 4 steps, so plan at least 5.
-    total = max(5, cfg.epochs * steps_per_epoch)
+    # One step more than the run takes: after the last step the lr is then the final one instead
+    # of a linear extrapolation past it (negative for short runs). At least 5: OneCycleLR divides
+    # by (pct_start * total - 1), which is 0/0 at exactly 4.
+    total = max(5, cfg.epochs * steps_per_epoch + 1)
     return torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=total, pct_start=0.25, anneal_strategy="linear",
         cycle_momentum=False, div_factor=10.0, final_div_factor=100.0)

@@ -167,9 +167,12 @@ def _flat_state(obj: Any) -> dict[str, torch.Tensor]:
     if not obj:
         raise WeightsError(f"the file holds no tensors; {EXPECTED}")
     for key, value in obj.items():
-        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+        if not isinstance(key, str):
+            raise WeightsError(f"the file is a dict, but its key {key!r} is not text; {EXPECTED}")
+        if not isinstance(value, torch.Tensor):
             raise WeightsError(
-                f"the file is a dict, but {key!r} holds a {type(value).__name__}, not a tensor; "
+                f"the file is a dict, but {key!r} is not a tensor (its type is "
+                f"{type(value).__name__}); "
                 f"{EXPECTED}, or a checkpoint with it under one of {', '.join(WRAPPER_KEYS)}"
             )
         if value.layout != torch.strided or value.device.type != "cpu":

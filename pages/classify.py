@@ -1,9 +1,8 @@
 """Classify: upload images, take a webcam photo or draw, and see what a trained network predicts.
 
-Each image is shown as the network sees it (resized, grey or colour, inverted for digit models when
-its background is light), with its top-k probabilities and a Grad-CAM heat map. Results are cached
-per upload id, so moving a slider does not decode the files again. Bad files get their own message;
-the others are still classified.
+Each image is shown as the network sees it, with its top-k probabilities and a Grad-CAM map.
+Results are cached per upload id, so a slider never decodes the files again. A bad file gets its
+own message; the others are still classified.
 """
 
 from __future__ import annotations
@@ -71,7 +70,9 @@ def show(i: int, item: Classified, top_k: int, alpha: float) -> None:
         c, h, w = item.x.shape
         view = f"{w}×{h} {'grey' if c == 1 else 'colour'}" + (", inverted" if item.inverted else "")
         cols[1].image(enlarge(item.x, SIDE), caption=f"as the network sees it: {view}")
-        cols[2].image(cam_picture(item.x, item.heat, alpha, SIDE), caption=f"Grad-CAM: {name}")
+        cols[2].image(
+            cam_picture(item.x, item.heat, alpha, SIDE), caption=f"Grad-CAM: {name} at {item.layer}"
+        )
         with cols[3]:
             st.plotly_chart(
                 plots.probability_bars(item.prediction.top[:top_k]),
@@ -85,13 +86,8 @@ loaded = common.pick_trained_run("classify_run")
 channels, height, width = loaded.preprocess.input_shape
 num_classes = len(loaded.class_names)
 
-source = st.segmented_control(
-    "Image from",
-    ["Upload", "Webcam", "Draw"],
-    default="Upload",
-    required=True,
-    key="classify_source",
-)
+sources = ["Upload", "Webcam", "Draw"]
+source = st.segmented_control("Image from", sources, default="Upload", required=True)
 settings = st.columns(3)
 invert = settings[0].segmented_control(
     "Invert colours",
@@ -126,7 +122,7 @@ elif source == "Webcam":
     if photo is not None:
         ids, files = [photo.file_id], [("camera photo", photo.getvalue())]
 else:
-    pen = st.slider("Pen width", 5, 50, 22, key="classify_pen")
+    pen = st.slider("Pen width", 5, 60, min(50, max(10, round(560 / width))))  # ~2 input px
     drawn = drawing(pen)
     if drawn is None:
         st.info(
@@ -158,21 +154,7 @@ if len(good) > MAX_CARDS:
 if len(results) > 1:
     st.subheader("All results")
     table = results_table(results)
-    st.dataframe(
-        table,
-        hide_index=True,
-        key="classify_table",
-        column_config={
-            "confidence": st.column_config.ProgressColumn(
-                format="percent", min_value=0, max_value=1
-            )
-        },
-    )
-    st.download_button(
-        "Download CSV",
-        table.to_csv(index=False).encode(),
-        "predictions.csv",
-        "text/csv",
-        icon=":material/download:",
-        key="classify_csv",
-    )
+    confidence = st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)
+    st.dataframe(table, hide_index=True, column_config={"confidence": confidence})
+    csv = table.to_csv(index=False).encode()
+    st.download_button("Download CSV", csv, "predictions.csv", icon=":material/download:")

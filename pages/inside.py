@@ -104,6 +104,12 @@ st.caption(
     "Warm colours mark the pixels that raise the class's score most, measured at the "
     "target layer (Grad-CAM). Earlier layers give finer but noisier maps."
 )
+if dict(maps)[layer].shape[1:] == (1, 1):
+    st.info(
+        f"{layer} outputs 1×1 maps here, so its heat map is one flat colour. Pick an "
+        "earlier target layer to see where the network looks.",
+        icon=":material/info:",
+    )
 
 st.subheader("Feature maps")
 shown = st.slider("Channels per layer", 4, 64, 16, 4, key="inside_channels")

@@ -24,7 +24,7 @@ that the caller (the "server") keeps working, and that nothing already saved is 
 | divergence (lr 1e6) | status diverged, "lower the learning rate", saved weights finite | test_divergence_marks_the_run_diverged_with_finite_weights |
 | batch size larger than the dataset | finished, one full batch per epoch | test_batch_larger_than_the_dataset_trains |
 | 0 epochs | finished, 0 epochs done, initial weights saved and loadable | test_zero_epochs_finishes_with_initial_weights |
-| onecycle schedule with 1-5 steps in all (4 steps used to divide 0/0) | finishes, lr finite and <= peak | test_one_cycle_schedule_with_very_few_steps_trains |
+| onecycle schedule with 1-5 steps in all (4 used to divide 0/0; the last lr went below 0) | finishes, every lr in (0, peak] | test_one_cycle_schedule_with_very_few_steps_trains |
 | out of memory mid-epoch (RuntimeError) / MemoryError | failed "lower the batch size", events kept, the same process trains the next run | test_out_of_memory_fails_the_run_not_the_server |
 | disk full while saving weights | failed, message mentions the disk, previous weights intact, no temp files | test_disk_full_while_saving_weights_keeps_the_previous_weights |
 | disk full while writing a checkpoint | failed, disk message, previous checkpoint intact | test_disk_full_while_checkpointing_keeps_the_previous_checkpoint |
@@ -134,13 +134,15 @@ def _digits_run(num_classes: int = 10, model: str = "classic") -> tuple[Run, Cla
     return run, net
 
 
-def _cfg(epochs: int = 1, limit: int = 200, **train: Any) -> RunConfig:
+def _cfg(epochs: int = 1, limit: int = 200, **train_fields: Any) -> RunConfig:
     """Small, fast digits config (8x8 images, `limit` training images, one thread, CPU)."""
     cfg = default_run_config("digits")
     return dataclasses.replace(
         cfg,
         data=DataConfig(name="digits", limit=limit),
-        train=dataclasses.replace(cfg.train, epochs=epochs, threads=1, device="cpu", **train),
+        train=dataclasses.replace(
+            cfg.train, epochs=epochs, threads=1, device="cpu", **train_fields
+        ),
     )
 
 
@@ -182,7 +184,10 @@ def test_pickle_that_runs_code_is_refused_without_running_it(tmp_path: Path, kin
         assert "state_dict()" in str(err.value)
         assert not marker.exists()
     # Control: the file really is an exploit, so the refusal above is what protected us.
-    torch.load(io.BytesIO(data), weights_only=False) if kind != "raw-pickle" else pickle.loads(data)
+    if kind == "raw-pickle":
+        pickle.loads(data)
+    else:
+        torch.load(io.BytesIO(data), weights_only=False)
     assert marker.exists()
 
 
@@ -288,8 +293,8 @@ def test_state_dict_formats_and_wrappers_load(tmp_path: Path) -> None:
     [
         (torch.zeros(3, 4), "single tensor of shape (3, 4)"),
         ([torch.zeros(2)], "holds a list, not a state dict"),
-        ({"a": {"b": torch.zeros(2)}}, "'a' holds a dict, not a tensor"),
-        ({"w": torch.zeros(2), "epoch": 3}, "'epoch' holds a int, not a tensor"),
+        ({"a": {"b": torch.zeros(2)}}, "'a' is not a tensor (its type is dict)"),
+        ({"w": torch.zeros(2), "epoch": 3}, "'epoch' is not a tensor (its type is int)"),
         ({}, "holds no tensors"),
     ],
     ids=["tensor", "list", "nested", "non-tensor value", "empty"],
@@ -472,7 +477,8 @@ def test_zero_epochs_finishes_with_initial_weights(run_here: Callable) -> None:
     "epochs, steps_per_epoch", [(1, 1), (1, 3), (1, 4), (2, 2), (4, 1), (1, 5)]
 )
 def test_one_cycle_schedule_with_very_few_steps_trains(epochs: int, steps_per_epoch: int) -> None:
-    # OneCycleLR used to divide 0/0 when a run had exactly 4 steps in all (e.g. 200 images, batch 64).
+    # OneCycleLR used to divide 0/0 at exactly 4 steps in all (200 images, batch 64, 1 epoch),
+    # and the lr reported after the last step was extrapolated below zero.
     g = torch.Generator().manual_seed(0)
     n = 4 * steps_per_epoch
     split = SimpleNamespace(
@@ -480,7 +486,14 @@ def test_one_cycle_schedule_with_very_few_steps_trains(epochs: int, steps_per_ep
     )
     dataset = SimpleNamespace(train=split, val=split, test=split, hflip_ok=False)
     cfg = RunConfig(
-        train=TrainConfig(schedule="onecycle", epochs=epochs, batch_size=4, threads=1, device="cpu")
+        train=TrainConfig(
+            schedule="onecycle",
+            epochs=epochs,
+            batch_size=4,
+            threads=1,
+            batch_events_per_s=0,
+            device="cpu",
+        )
     )
     events: list[dict[str, Any]] = []
     result = train(cfg, dataset, nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), emit=events.append)

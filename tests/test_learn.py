@@ -18,20 +18,29 @@ def image(h: int = 11, w: int = 9, seed: int = 0) -> np.ndarray:
 
 
 def torch_conv(x: np.ndarray, k: np.ndarray, stride: int, padding: int) -> np.ndarray:
-    out = F.conv2d(torch.from_numpy(x)[None, None], torch.from_numpy(k)[None, None],
-                   stride=stride, padding=padding)  # (1, 1, H', W')
+    out = F.conv2d(
+        torch.from_numpy(x)[None, None],
+        torch.from_numpy(k)[None, None],
+        stride=stride,
+        padding=padding,
+    )  # (1, 1, H', W')
     return out[0, 0].numpy()
 
 
 # -- convolution -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", learn.KERNEL_NAMES)
 @pytest.mark.parametrize("size", [3, 5])
 @pytest.mark.parametrize(("stride", "padding"), [(1, 0), (1, 1), (2, 0), (2, 2), (3, 1)])
 def test_conv2d_matches_torch(name: str, size: int, stride: int, padding: int) -> None:
     x, k = image(), learn.kernel(name, size)
-    np.testing.assert_allclose(learn.conv2d(x, k, stride, padding), torch_conv(x, k, stride, padding),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        learn.conv2d(x, k, stride, padding),
+        torch_conv(x, k, stride, padding),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 def test_conv2d_random_rectangular_kernel_matches_torch() -> None:
@@ -43,7 +52,9 @@ def test_conv2d_random_rectangular_kernel_matches_torch() -> None:
 @pytest.mark.parametrize("k", [1, 3, 5])
 @pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("padding", [0, 1, 2])
-def test_output_size_formula_matches_actual_shapes(n: int, k: int, stride: int, padding: int) -> None:
+def test_output_size_formula_matches_actual_shapes(
+    n: int, k: int, stride: int, padding: int
+) -> None:
     expected = torch_conv(np.zeros((n, n)), np.zeros((k, k)), stride, padding).shape
     assert learn.output_size(n, k, stride, padding) == expected[0] == expected[1]
     assert learn.conv2d(np.zeros((n, n)), np.zeros((k, k)), stride, padding).shape == expected
@@ -137,12 +148,16 @@ def test_pooling_matches_torch(size: int, stride: int | None) -> None:
     x = image(13, 10)
     t = torch.from_numpy(x)[None, None]
     s = size if stride is None else stride
-    np.testing.assert_allclose(learn.pool2d(x, "max", size, stride),
-                               F.max_pool2d(t, size, s)[0, 0].numpy())
-    np.testing.assert_allclose(learn.pool2d(x, "avg", size, stride),
-                               F.avg_pool2d(t, size, s)[0, 0].numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        learn.pool2d(x, "max", size, stride), F.max_pool2d(t, size, s)[0, 0].numpy()
+    )
+    np.testing.assert_allclose(
+        learn.pool2d(x, "avg", size, stride), F.avg_pool2d(t, size, s)[0, 0].numpy(), atol=1e-12
+    )
     assert learn.pool2d(x, "max", size, stride).shape == (
-        learn.output_size(13, size, s), learn.output_size(10, size, s))
+        learn.output_size(13, size, s),
+        learn.output_size(10, size, s),
+    )
 
 
 def test_pooling_refuses_bad_input() -> None:
@@ -173,9 +188,12 @@ def test_softmax_is_stable_for_huge_logits_and_checks_temperature() -> None:
 
 @pytest.mark.parametrize("target", range(4))
 @pytest.mark.parametrize("temperature", [0.5, 1.0, 3.0])
-def test_cross_entropy_matches_torch_and_is_minus_log_p_true(target: int, temperature: float) -> None:
-    expected = F.cross_entropy(torch.from_numpy(LOGITS)[None] / temperature,
-                               torch.tensor([target])).item()
+def test_cross_entropy_matches_torch_and_is_minus_log_p_true(
+    target: int, temperature: float
+) -> None:
+    expected = F.cross_entropy(
+        torch.from_numpy(LOGITS)[None] / temperature, torch.tensor([target])
+    ).item()
     loss = learn.cross_entropy(LOGITS, target, temperature)
     assert loss == pytest.approx(expected, rel=1e-12)
     assert loss == pytest.approx(-np.log(learn.softmax(LOGITS, temperature)[target]))
@@ -241,7 +259,9 @@ def test_small_lr_converges_on_a_convex_bowl() -> None:
 def test_presets_show_their_three_behaviours(name: str) -> None:
     surface = learn.SURFACES.get(name)
     presets = learn.lr_presets(surface)
-    assert presets["too large"] > surface.max_stable_lr > presets["about right"] > presets["too small"]
+    assert (
+        presets["too large"] > surface.max_stable_lr > presets["about right"] > presets["too small"]
+    )
     large = learn.gradient_descent(surface, presets["too large"], 50)
     assert large.diverged and large.steps < 50  # flagged, and stopped where it blew up
     assert np.isfinite(large.path).all() and np.isfinite(large.losses).all()
@@ -249,6 +269,7 @@ def test_presets_show_their_three_behaviours(name: str) -> None:
     small = learn.gradient_descent(surface, presets["too small"], 50)
     assert not right.diverged and not small.diverged
     assert right.final_loss < small.final_loss < small.losses[0]
+    assert (large.outcome, right.outcome, small.outcome) == ("diverged", "converged", "descending")
 
 
 def test_momentum_reaches_lower_loss_on_an_ill_conditioned_bowl() -> None:
@@ -263,12 +284,20 @@ def test_momentum_reaches_lower_loss_on_an_ill_conditioned_bowl() -> None:
 
 # -- the user's model ----------------------------------------------------------------------------
 
+
 class TinyNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                                 nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 2, 1),
-                                 nn.Flatten(), nn.LazyLinear(3))
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(4, 6, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(6, 2, 1),
+            nn.Flatten(),
+            nn.LazyLinear(3),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
