@@ -122,9 +122,10 @@ def train_form(dataset_ready: bool, problem: str | None) -> None:
         optimizer = left.selectbox("Optimizer", optimizers, key=f"tr_opt_{k}",
                                    index=optimizers.index(tc.optimizer)
                                    if tc.optimizer in optimizers else 0)
-        schedule = right.selectbox("Learning-rate schedule", schedules, key=f"tr_sched_{k}",
+        schedule = right.selectbox("Schedule", schedules, key=f"tr_sched_{k}",
                                    index=schedules.index(tc.schedule)
-                                   if tc.schedule in schedules else 0)
+                                   if tc.schedule in schedules else 0,
+                                   help="how the learning rate changes during training")
         lr = left.number_input("Learning rate", 1e-6, 1e6, float(min(max(tc.lr, 1e-6), 1e6)),
                                format="%g", key=f"tr_lr_{k}", help="peak learning rate")
         weight_decay = right.number_input("Weight decay", 0.0, 1.0, float(tc.weight_decay),
@@ -289,12 +290,14 @@ st.title("Train")
 st.caption("Pick hyperparameters and press **Train**: the run trains in the background, so you can "
            "leave this page, queue more runs, or close the tab and come back.")
 
-setup_col, live_col = st.columns([1, 2], gap="large")
+setup_col, live_col = st.columns([1, 1.9], gap="large")
 with setup_col:
+    st.markdown("#### New run")
     ready, problem = setup_summary()
     train_form(ready, problem)
 
 with live_col:
+    st.markdown("#### Watch a run")
     runs = list_runs()
     run_id = followed_run(runs)
     if run_id is None:

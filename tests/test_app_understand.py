@@ -177,7 +177,10 @@ def test_inspect_shows_every_conv_layer_and_grad_cam(trained: str) -> None:
     text = markdown_text(at)
     assert all(f"**{name}**" in text for name in conv)
     assert at.selectbox(key="inside_layer").value == conv[-1]  # default: the last conv layer
-    assert len(at.get("imgs")) >= 2  # the input and the Grad-CAM pictures
+    captions = [c for image in at.image for c in image.captions]
+    assert (
+        "input" in captions and sum(c.startswith(("predicted:", "chosen:")) for c in captions) == 2
+    )
     at.selectbox(key="inside_class").set_value("7")
     at.number_input(key="inside_number").set_value(3).run()
     assert not at.exception
@@ -191,7 +194,7 @@ def test_inspect_uploaded_image(trained: str) -> None:
     at.button_group[0].set_value("Upload").run()
     at.file_uploader(key="inside_upload").set_value(("one.png", digit_png(), "image/png")).run()
     assert not at.exception and not at.error
-    captions = [img.caption for element in at.get("imgs") for img in element.proto.imgs]
+    captions = [c for image in at.image for c in image.captions]
     assert "**one.png** (colours inverted)" in captions
 
 
