@@ -47,21 +47,29 @@ class _Progress:
         kind = event["type"]
         if kind == "start":
             self.total = event["total_steps"]
-            print(f"training {event['train_size']} images, {event['epochs']} epochs x "
-                  f"{event['steps_per_epoch']} steps, batch {event['batch_size']}, on "
-                  f"{event['device']} ({event['threads']} threads)", flush=True)
+            print(
+                f"training {event['train_size']} images, {event['epochs']} epochs x "
+                f"{event['steps_per_epoch']} steps, batch {event['batch_size']}, on "
+                f"{event['device']} ({event['threads']} threads)",
+                flush=True,
+            )
         elif kind == "batch" and sys.stderr.isatty():
             done = event["step"] / max(1, self.total)
             bar = "#" * int(30 * done)
-            sys.stderr.write(f"\r[{bar:<30}] {100 * done:5.1f}% loss {event['loss']:.4f} "
-                             f"{event['images_per_s']:,.0f} img/s ETA {event['eta']:.0f}s ")
+            sys.stderr.write(
+                f"\r[{bar:<30}] {100 * done:5.1f}% loss {event['loss']:.4f} "
+                f"{event['images_per_s']:,.0f} img/s ETA {event['eta']:.0f}s "
+            )
             sys.stderr.flush()
         elif kind == "epoch":
             if sys.stderr.isatty():
                 sys.stderr.write("\r" + " " * 90 + "\r")
-            print(f"epoch {event['epoch']}: train loss {event['train_loss']:.4f} acc "
-                  f"{event['train_acc']:.4f} | val loss {event['val_loss']:.4f} acc "
-                  f"{event['val_acc']:.4f} | {event['elapsed']:.1f}s", flush=True)
+            print(
+                f"epoch {event['epoch']}: train loss {event['train_loss']:.4f} acc "
+                f"{event['train_acc']:.4f} | val loss {event['val_loss']:.4f} acc "
+                f"{event['val_acc']:.4f} | {event['elapsed']:.1f}s",
+                flush=True,
+            )
         elif kind == "end" and event.get("message"):
             print(event["message"], flush=True)
 
@@ -81,8 +89,15 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     rows = []
     for name, info in DATASETS.items():
         ok, why = dataset_status(name, args.root or None)
-        rows.append({"name": name, "title": info.title, "offline": info.offline,
-                     "available": "yes" if ok else "no", "where": why})
+        rows.append(
+            {
+                "name": name,
+                "title": info.title,
+                "offline": info.offline,
+                "available": "yes" if ok else "no",
+                "where": why,
+            }
+        )
     _print_table(rows)
     return EXIT_OK
 
@@ -90,8 +105,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from cnnlab.models import MODELS
 
-    _print_table([{"name": name, "title": info.title, "description": info.description}
-                  for name, info in MODELS.items()])
+    _print_table(
+        [
+            {"name": name, "title": info.title, "description": info.description}
+            for name, info in MODELS.items()
+        ]
+    )
     return EXIT_OK
 
 
@@ -99,15 +118,35 @@ def _train_config(args: argparse.Namespace) -> Any:
     from cnnlab.config import AugmentConfig
     from cnnlab.recipes import default_run_config
 
-    data = {k: v for k, v in {"root": args.root, "path": args.path, "image_size": args.image_size,
-                              "limit": args.limit}.items() if v}
+    data = {
+        k: v
+        for k, v in {
+            "root": args.root,
+            "path": args.path,
+            "image_size": args.image_size,
+            "limit": args.limit,
+        }.items()
+        if v
+    }
     cfg = default_run_config(args.dataset, **data)
     model = cfg.model if args.model is None else dataclasses.replace(cfg.model, name=args.model)
-    overrides = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "optimizer",
-                                               "schedule", "seed", "weight_decay",
-                                               "label_smoothing", "early_stopping", "threads",
-                                               "device")
-                 if getattr(args, k) is not None}
+    overrides = {
+        k: getattr(args, k)
+        for k in (
+            "epochs",
+            "lr",
+            "batch_size",
+            "optimizer",
+            "schedule",
+            "seed",
+            "weight_decay",
+            "label_smoothing",
+            "early_stopping",
+            "threads",
+            "device",
+        )
+        if getattr(args, k) is not None
+    }
     train = dataclasses.replace(cfg.train, **overrides)
     augment = AugmentConfig() if args.no_augment else cfg.augment
     return dataclasses.replace(cfg, model=model, train=train, augment=augment)
@@ -130,14 +169,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     final = run.status()
     metrics = run.metrics()
     if metrics.get("test_acc") is not None:
-        print(f"{status}: test accuracy {metrics['test_acc']:.4f}, best val accuracy "
-              f"{_fmt(metrics.get('best_val_acc'))} (epoch {metrics.get('best_epoch')})")
+        print(
+            f"{status}: test accuracy {metrics['test_acc']:.4f}, best val accuracy "
+            f"{_fmt(metrics.get('best_val_acc'))} (epoch {metrics.get('best_epoch')})"
+        )
     else:
         print(f"{status}: {final.get('message', '')}", file=sys.stderr)
     if status == "failed" and final.get("error_kind") == "data_unavailable":
         return EXIT_NO_DATA
     return {"finished": EXIT_OK, "stopped": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(
-        status, EXIT_FAILED)
+        status, EXIT_FAILED
+    )
 
 
 def _resolve_run(run_id: str | None, runs_dir: str | None) -> str:
@@ -184,8 +226,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
             code = EXIT_FAILED
             continue
         pred = predict_images(loaded.model, [x], loaded.class_names, k=args.top)[0]
-        rows.append({"image": name, "class": pred.top[0][0], "confidence": pred.top[0][1],
-                     f"top-{args.top}": ", ".join(f"{c} {p:.3f}" for c, p in pred.top)})
+        rows.append(
+            {
+                "image": name,
+                "class": pred.top[0][0],
+                "confidence": pred.top[0][1],
+                f"top-{args.top}": ", ".join(f"{c} {p:.3f}" for c, p in pred.top),
+            }
+        )
     _print_table(rows)
     return code
 
@@ -197,11 +245,20 @@ def cmd_runs(args: argparse.Namespace) -> int:
         delete_run(args.delete, args.runs_dir)
         print(f"deleted {args.delete}")
         return EXIT_OK
-    rows = [{"run": i.run_id, "status": i.status, "dataset": i.dataset, "model": i.model,
-             "epochs": i.epochs, "lr": i.lr, "best val acc": i.best_val_acc,
-             "test acc": i.test_acc,
-             "time (s)": round(i.duration_s, 1) if i.duration_s is not None else None}
-            for i in list_runs(args.runs_dir)]
+    rows = [
+        {
+            "run": i.run_id,
+            "status": i.status,
+            "dataset": i.dataset,
+            "model": i.model,
+            "epochs": i.epochs,
+            "lr": i.lr,
+            "best val acc": i.best_val_acc,
+            "test acc": i.test_acc,
+            "time (s)": round(i.duration_s, 1) if i.duration_s is not None else None,
+        }
+        for i in list_runs(args.runs_dir)
+    ]
     _print_table(rows)
     return EXIT_OK
 
@@ -228,10 +285,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cnnlab", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs-dir", help="folder of runs (default: $CNNLAB_RUNS or "
-                                           "~/.cache/cnnlab/runs)")
+    parser = argparse.ArgumentParser(
+        prog="python -m cnnlab",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--runs-dir", help="folder of runs (default: $CNNLAB_RUNS or ~/.cache/cnnlab/runs)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("datasets", help="list datasets and whether each is available here")
@@ -242,8 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the architectures")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("train", help="train a model and save a run",
-                       description="Train with the dataset's default recipe; flags override it.")
+    p = sub.add_parser(
+        "train",
+        help="train a model and save a run",
+        description="Train with the dataset's default recipe; flags override it.",
+    )
     p.add_argument("--dataset", default="shapes", help="dataset name (see `datasets`)")
     p.add_argument("--path", help="folder or .zip of class folders (for --dataset folder)")
     p.add_argument("--root", help="data root (default: $CNNLAB_DATA or ~/.cache/cnnlab/data)")
@@ -263,8 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="auto, cpu, cuda or mps")
     p.add_argument("--no-augment", action="store_true", help="turn augmentation off")
     p.add_argument("--run-dir", help="execute an existing run folder (used by the app's jobs)")
-    p.add_argument("--resume", action="store_true", help="with --run-dir: continue from the "
-                                                          "last checkpoint")
+    p.add_argument(
+        "--resume", action="store_true", help="with --run-dir: continue from the last checkpoint"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_train)
 

@@ -33,11 +33,15 @@ def default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "shapes"  # registry name: shapes, digits, mnist, fashion-mnist, kmnist, cifar10, ...
+    name: str = (
+        "shapes"  # registry name: shapes, digits, mnist, fashion-mnist, kmnist, cifar10, ...
+    )
     root: str = ""  # data root folder; "" = default_data_root()
     path: str = ""  # for name="folder": a directory or a .zip of class folders
     image_size: int = 0  # side in pixels for "folder" (and "shapes"); 0 = the dataset's own default
-    val_fraction: float = 0.1  # share of train carved out for validation when a set has no val split
+    val_fraction: float = (
+        0.1  # share of train carved out for validation when a set has no val split
+    )
     test_fraction: float = 0.2  # share held out for test when a set has no test split
     limit: int = 0  # keep at most this many train images (0 = all); quick runs and tests
     num_images: int = 6000  # size of generated sets (shapes): train+val+test
@@ -138,12 +142,14 @@ def _build(cls: type, data: Any) -> Any:
     return cls(**kwargs)
 
 
-
-
 def _convert(name: str, value: Any, owner: type) -> Any:
     if owner is RunConfig:
-        nested = {"data": DataConfig, "augment": AugmentConfig, "model": ModelConfig,
-                  "train": TrainConfig}
+        nested = {
+            "data": DataConfig,
+            "augment": AugmentConfig,
+            "model": ModelConfig,
+            "train": TrainConfig,
+        }
         if name in nested:
             return _build(nested[name], value)
     if owner is ModelConfig and name == "spec":

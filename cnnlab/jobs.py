@@ -85,8 +85,14 @@ class _Job:
 class JobManager:
     """Queue of runs; at most `max_parallel` train at once; thread-safe; see module docstring."""
 
-    def __init__(self, runs_dir: str | Path | None = None, max_parallel: int | None = None,
-                 *, warm: bool = True, poll_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        runs_dir: str | Path | None = None,
+        max_parallel: int | None = None,
+        *,
+        warm: bool = True,
+        poll_s: float = 0.1,
+    ) -> None:
         self.runs_dir = resolve_runs_dir(runs_dir)
         self.max_parallel = max(1, max_parallel or default_max_parallel())
         self.warm_enabled = warm
@@ -116,7 +122,8 @@ class JobManager:
                 if queued_id == run_id:
                     del self._queue[i]
                     get_run(run_id, self.runs_dir).update_status(
-                        status="stopped", ended=time.time(), message="stopped before it started")
+                        status="stopped", ended=time.time(), message="stopped before it started"
+                    )
                     return
             job = self._active.get(run_id)
             if job is not None:
@@ -131,8 +138,10 @@ class JobManager:
         if status in ACTIVE:
             raise ValueError(f"run {run_id} is already {status}")
         if not run.checkpoint_path.is_file():
-            raise ValueError(f"run {run_id} has no checkpoint to resume from (it saves one per "
-                             "completed epoch): start a new run instead")
+            raise ValueError(
+                f"run {run_id} has no checkpoint to resume from (it saves one per "
+                "completed epoch): start a new run instead"
+            )
         run.stop_path.unlink(missing_ok=True)
         run.update_status(status="queued", message="queued to resume from its last checkpoint")
         with self._lock:
@@ -186,9 +195,12 @@ class JobManager:
                 if _is_job_process(pid):
                     self._active[info.run_id] = _Job(run, None, pid)  # still training elsewhere
                 else:
-                    run.update_status(status="interrupted", ended=time.time(),
-                                      message="the server stopped during training; resume it "
-                                              "from its last checkpoint")
+                    run.update_status(
+                        status="interrupted",
+                        ended=time.time(),
+                        message="the server stopped during training; resume it "
+                        "from its last checkpoint",
+                    )
             elif info.status == "queued":
                 self._queue.append((info.run_id, run.checkpoint_path.is_file()))
 
@@ -208,19 +220,25 @@ class JobManager:
 
     def _job_env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH"))
-                                            if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
         env.setdefault("CNNLAB_THREADS", str(max(1, (os.cpu_count() or 1) // self.max_parallel)))
         env["CNNLAB_RUNS"] = str(self.runs_dir)
         return env
 
-    def _spawn(self, args: list[str], stdin: int | None = None,
-               log: Path | None = None) -> subprocess.Popen:
+    def _spawn(
+        self, args: list[str], stdin: int | None = None, log: Path | None = None
+    ) -> subprocess.Popen:
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
         try:
-            return subprocess.Popen([sys.executable, "-m", "cnnlab", *args], stdin=stdin,
-                                    stdout=out, stderr=subprocess.STDOUT, env=self._job_env(),
-                                    cwd=str(REPO_ROOT), preexec_fn=_die_with_parent)
+            return subprocess.Popen(
+                [sys.executable, "-m", "cnnlab", *args],
+                stdin=stdin,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self._job_env(),
+                cwd=str(REPO_ROOT),
+                preexec_fn=_die_with_parent,
+            )
         finally:
             if log:
                 out.close()
@@ -251,13 +269,18 @@ class JobManager:
             del self._active[run_id]
             if job.run.status().get("status") in ACTIVE:
                 # The process ended without recording an outcome: killed (SIGKILL, OOM) or crashed.
-                how = (f"killed by signal {-code}" if code is not None and code < 0
-                       else f"exit code {code}")
+                how = (
+                    f"killed by signal {-code}"
+                    if code is not None and code < 0
+                    else f"exit code {code}"
+                )
                 hint = " — perhaps out of memory" if code == -signal.SIGKILL else ""
                 job.run.update_status(
-                    status="failed", ended=time.time(),
+                    status="failed",
+                    ended=time.time(),
                     message=f"the training process ended unexpectedly ({how}{hint}); the metrics "
-                            "so far are kept, and it can be resumed from its last checkpoint")
+                    "so far are kept, and it can be resumed from its last checkpoint",
+                )
 
     def _escalate_stops(self) -> None:
         now = time.monotonic()

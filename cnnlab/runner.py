@@ -39,9 +39,14 @@ class _EventSink:
         if kind == "start":
             self.progress.update(total_steps=event["total_steps"], epochs=event["epochs"])
         elif kind == "batch":
-            self.progress.update(step=event["step"], epoch=event["epoch"], loss=event["loss"],
-                                 eta=event["eta"], images_per_s=event["images_per_s"],
-                                 lr=event["lr"])
+            self.progress.update(
+                step=event["step"],
+                epoch=event["epoch"],
+                loss=event["loss"],
+                eta=event["eta"],
+                images_per_s=event["images_per_s"],
+                lr=event["lr"],
+            )
         elif kind == "epoch":
             self.progress.update(val_acc=event["val_acc"], val_loss=event["val_loss"])
             if event["best"]:
@@ -65,12 +70,16 @@ class _EventSink:
 def _failure_message(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
-        return ("out of memory while training: lower the batch size, the image size or the model "
-                f"width, or close other runs ({text})")
+        return (
+            "out of memory while training: lower the batch size, the image size or the model "
+            f"width, or close other runs ({text})"
+        )
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return ("the disk is full, so the run's files could not be written (the last saved "
-                "weights and checkpoint are kept): free some space, e.g. delete old runs, then "
-                f"resume the run or start it again ({text})")
+        return (
+            "the disk is full, so the run's files could not be written (the last saved "
+            "weights and checkpoint are kept): free some space, e.g. delete old runs, then "
+            f"resume the run or start it again ({text})"
+        )
     return text
 
 
@@ -94,8 +103,13 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
 
     previous = run.status()
     started = previous.get("started") if resume else None
-    run.update_status(status="running", pid=os.getpid(), started=started or time.time(),
-                      ended=None, message="loading the dataset")
+    run.update_status(
+        status="running",
+        pid=os.getpid(),
+        started=started or time.time(),
+        ended=None,
+        message="loading the dataset",
+    )
     if not resume:
         (run.path / "events.jsonl").unlink(missing_ok=True)
     sink = _EventSink(run, echo)
@@ -105,16 +119,24 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
         torch.manual_seed(cfg.train.seed)  # model init depends on the seed too
         model = build_model(cfg.model, dataset.preprocess, dataset.num_classes)
         summary = summarize(model, dataset.input_shape)
-        run.write_meta({
-            "class_names": dataset.class_names, "preprocess": asdict(dataset.preprocess),
-            "dataset_title": dataset.title, "dataset_source": dataset.source,
-            "dataset_notes": dataset.notes, "model_title": getattr(model, "model_title",
-                                                                   cfg.model.name),
-            "pretrained_note": getattr(model, "pretrained_note", ""),
-            "params": summary.total_params, "mult_adds": summary.total_mult_adds,
-            "split_sizes": {"train": len(dataset.train.y), "val": len(dataset.val.y),
-                            "test": len(dataset.test.y)},
-        })
+        run.write_meta(
+            {
+                "class_names": dataset.class_names,
+                "preprocess": asdict(dataset.preprocess),
+                "dataset_title": dataset.title,
+                "dataset_source": dataset.source,
+                "dataset_notes": dataset.notes,
+                "model_title": getattr(model, "model_title", cfg.model.name),
+                "pretrained_note": getattr(model, "pretrained_note", ""),
+                "params": summary.total_params,
+                "mult_adds": summary.total_mult_adds,
+                "split_sizes": {
+                    "train": len(dataset.train.y),
+                    "val": len(dataset.val.y),
+                    "test": len(dataset.test.y),
+                },
+            }
+        )
         checkpoint = run.load_checkpoint() if resume and run.checkpoint_path.is_file() else None
         run.update_status(message="training")
         run.stop_path.unlink(missing_ok=True)
@@ -123,24 +145,44 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
         def should_stop() -> bool:
             return interrupted["flag"] or os.path.exists(stop_path)
 
-        result = train(cfg, dataset, model, emit=sink, should_stop=should_stop, resume=checkpoint,
-                       checkpoint=run.save_checkpoint)
+        result = train(
+            cfg,
+            dataset,
+            model,
+            emit=sink,
+            should_stop=should_stop,
+            resume=checkpoint,
+            checkpoint=run.save_checkpoint,
+        )
         sink.flush()
         run.save_weights(result.best_state)
         device = pick_device(cfg.train.device)
-        test_loss, test_acc = evaluate_split(model, dataset.test.x, dataset.test.y,
-                                             cfg.train.eval_batch_size, device)
+        test_loss, test_acc = evaluate_split(
+            model, dataset.test.x, dataset.test.y, cfg.train.eval_batch_size, device
+        )
         last = result.history[-1] if result.history else {}
-        run.write_metrics({"test_acc": test_acc, "test_loss": test_loss,
-                           "best_val_acc": result.best_val_acc, "best_epoch": result.best_epoch,
-                           "epochs_done": result.epochs_done, "train_time_s": last.get("elapsed"),
-                           "final_train_acc": last.get("train_acc")})
+        run.write_metrics(
+            {
+                "test_acc": test_acc,
+                "test_loss": test_loss,
+                "best_val_acc": result.best_val_acc,
+                "best_epoch": result.best_epoch,
+                "epochs_done": result.epochs_done,
+                "train_time_s": last.get("elapsed"),
+                "final_train_acc": last.get("train_acc"),
+            }
+        )
         status, message = result.status, result.message
         if status == "stopped" and interrupted["flag"]:
             status = "interrupted"
             message = "training was interrupted (the server stopped); resume it from the Runs page"
-        run.update_status(status=status, message=message, ended=time.time(),
-                          best_val_acc=result.best_val_acc, test_acc=test_acc)
+        run.update_status(
+            status=status,
+            message=message,
+            ended=time.time(),
+            best_val_acc=result.best_val_acc,
+            test_acc=test_acc,
+        )
         return status
     except DatasetUnavailable as exc:
         return _fail(run, sink, str(exc), kind="data_unavailable")
@@ -150,8 +192,11 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
         except OSError:
             pass  # e.g. the disk is full: the status below matters more
         if isinstance(exc, KeyboardInterrupt):
-            run.update_status(status="interrupted", ended=time.time(),
-                              message="training was interrupted; resume it from the Runs page")
+            run.update_status(
+                status="interrupted",
+                ended=time.time(),
+                message="training was interrupted; resume it from the Runs page",
+            )
             return "interrupted"
         return _fail(run, sink, _failure_message(exc))
 

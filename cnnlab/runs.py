@@ -130,8 +130,10 @@ class Run:
                 raise ValueError("not a JSON object")
             return run_config_from_dict(data)
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
-            raise ValueError(f"config.json of run {self.run_id} is damaged ({exc}), so the run "
-                             "cannot be rebuilt: delete it") from exc
+            raise ValueError(
+                f"config.json of run {self.run_id} is damaged ({exc}), so the run "
+                "cannot be rebuilt: delete it"
+            ) from exc
 
     def meta(self) -> dict[str, Any]:
         return _read_dict(self.path / "meta.json")
@@ -306,9 +308,21 @@ def _info(run: Run) -> RunInfo:
 
 
 def _damaged_info(run: Run, exc: Exception) -> RunInfo:
-    return RunInfo(run.run_id, "failed", run.path.stat().st_mtime, "?", "?", "?", 0.0, 0, 0,
-                   None, None, None, f"the run folder is damaged ({type(exc).__name__}: {exc}); "
-                   "delete it")
+    return RunInfo(
+        run.run_id,
+        "failed",
+        run.path.stat().st_mtime,
+        "?",
+        "?",
+        "?",
+        0.0,
+        0,
+        0,
+        None,
+        None,
+        None,
+        f"the run folder is damaged ({type(exc).__name__}: {exc}); delete it",
+    )
 
 
 def list_runs(runs_dir: str | Path | None = None) -> list[RunInfo]:
@@ -317,8 +331,12 @@ def list_runs(runs_dir: str | Path | None = None) -> list[RunInfo]:
     infos = []
     for path in root.iterdir():
         # Symlinked folders are skipped, as get_run refuses them (they may point anywhere).
-        if (path.is_dir() and not path.is_symlink() and (path / "config.json").is_file()
-                and _RUN_ID.match(path.name)):
+        if (
+            path.is_dir()
+            and not path.is_symlink()
+            and (path / "config.json").is_file()
+            and _RUN_ID.match(path.name)
+        ):
             run = Run(path.name, path)
             try:
                 infos.append(_info(run))
@@ -357,14 +375,16 @@ def load_model(run_id: str, runs_dir: str | Path | None = None) -> LoadedModel:
     run = get_run(run_id, runs_dir)
     meta = run.meta()
     if "preprocess" not in meta or not run.weights_path.is_file():
-        raise WeightsError(f"run {run_id} has no saved weights yet (status: "
-                           f"{run.status().get('status')})")
+        raise WeightsError(
+            f"run {run_id} has no saved weights yet (status: {run.status().get('status')})"
+        )
     cfg = run.config()
     preprocess = Preprocess.from_dict(meta["preprocess"])
     class_names = list(meta["class_names"])
     # Saved weights replace everything: don't read cached ImageNet weights only to overwrite them.
-    model = build_model(dataclasses.replace(cfg.model, pretrained=False), preprocess,
-                        len(class_names))
+    model = build_model(
+        dataclasses.replace(cfg.model, pretrained=False), preprocess, len(class_names)
+    )
     model.pretrained_note = meta.get("pretrained_note", "")
     try:
         state = run.load_weights()
@@ -380,8 +400,11 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], what: str
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    wrong = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-             for k in own if k in state and state[k].shape != own[k].shape]
+    wrong = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
     if missing or unexpected or wrong:
         parts = []
         if wrong:
@@ -390,12 +413,15 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], what: str
             parts.append(f"{len(missing)} missing tensors (e.g. {missing[0]})")
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected tensors (e.g. {unexpected[0]})")
-        raise WeightsError(f"{what}: weights are for another architecture or class count: "
-                           + ", ".join(parts))
+        raise WeightsError(
+            f"{what}: weights are for another architecture or class count: " + ", ".join(parts)
+        )
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        raise WeightsError(f"{what}: weights contain NaN or infinite values (e.g. {bad[0]}); "
-                           "the run probably diverged: retrain with a lower learning rate")
+        raise WeightsError(
+            f"{what}: weights contain NaN or infinite values (e.g. {bad[0]}); "
+            "the run probably diverged: retrain with a lower learning rate"
+        )
     model.load_state_dict(state)
 
 
@@ -412,8 +438,14 @@ def export_run_zip(run_id: str, runs_dir: str | Path | None = None) -> bytes:
     run = get_run(run_id, runs_dir)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name in ("config.json", "meta.json", "metrics.json", "status.json", "events.jsonl",
-                     "weights.safetensors"):
+        for name in (
+            "config.json",
+            "meta.json",
+            "metrics.json",
+            "status.json",
+            "events.jsonl",
+            "weights.safetensors",
+        ):
             path = run.path / name
             if path.is_file() and not path.is_symlink():  # a link may point anywhere
                 zf.write(run.path / name, f"{run_id}/{name}")

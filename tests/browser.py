@@ -20,9 +20,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync",
-                 "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
 SCREENSHOTS = REPO / ".artifacts" / "screenshots"  # looked at by people; gitignored
 
 
@@ -41,14 +48,34 @@ class Server:
 
 def start_server(tmp: Path) -> Server:
     port = free_port()
-    env = dict(os.environ, CNNLAB_RUNS=str(tmp / "runs"), CNNLAB_CACHE=str(tmp / "cache"),
-               PYTHONPATH=str(REPO))
+    env = dict(
+        os.environ,
+        CNNLAB_RUNS=str(tmp / "runs"),
+        CNNLAB_CACHE=str(tmp / "cache"),
+        PYTHONPATH=str(REPO),
+    )
     log = open(tmp / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(REPO / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -107,9 +134,10 @@ def wait_idle(pg: object, timeout_ms: int = 30_000) -> None:
     """Wait until the app's script run is over (no running indicator) and content is present."""
     pg.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)  # type: ignore[attr-defined]
     pg.wait_for_function(  # type: ignore[attr-defined]
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stStatusWidgetRunningIcon\"]')"
+        '() => !document.querySelector(\'[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]\')'
         " && document.querySelector('[data-testid=\"stMain\"]')",
-        timeout=timeout_ms)
+        timeout=timeout_ms,
+    )
     pg.wait_for_timeout(300)  # type: ignore[attr-defined]
 
 

@@ -17,8 +17,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_help_for_every_subcommand() -> None:
     for sub in ("datasets", "models", "train", "evaluate", "predict", "runs"):
-        out = subprocess.run([sys.executable, "-m", "cnnlab", sub, "--help"], cwd=REPO,
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-m", "cnnlab", sub, "--help"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 0 and "usage" in out.stdout
 
 
@@ -48,15 +53,15 @@ def test_train_evaluate_predict_runs(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_exit_codes_for_missing_things(tmp_path: Path) -> None:
     assert main(["evaluate", "no-such-run"]) == EXIT_NO_RUN
-    code = main(["train", "--dataset", "mnist", "--root", str(tmp_path / "empty"), "--epochs",
-                 "1"])
+    code = main(["train", "--dataset", "mnist", "--root", str(tmp_path / "empty"), "--epochs", "1"])
     assert code == EXIT_NO_DATA
     assert list_runs()[0].status == "failed"
 
 
 @pytest.mark.slow
-def test_mnist_default_recipe_reaches_98_5(real_data: Path, capsys: pytest.CaptureFixture[str]
-                                           ) -> None:
+def test_mnist_default_recipe_reaches_98_5(
+    real_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["train", "--dataset", "mnist"]) == EXIT_OK
     run_id = latest_run("finished")
     assert get_run(run_id).metrics()["test_acc"] >= 0.985

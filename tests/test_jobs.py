@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from cnnlab.config import DataConfig, RunConfig, TrainConfig
+from cnnlab.config import DataConfig, RunConfig
 from cnnlab.jobs import JobManager
 from cnnlab.recipes import default_run_config
 from cnnlab.runs import get_run
@@ -18,8 +18,11 @@ from cnnlab.runs import get_run
 
 def _cfg(epochs: int = 1, **train: object) -> RunConfig:
     cfg = default_run_config("digits")
-    return replace(cfg, data=DataConfig(name="digits"),
-                   train=replace(cfg.train, epochs=epochs, threads=1, **train))
+    return replace(
+        cfg,
+        data=DataConfig(name="digits"),
+        train=replace(cfg.train, epochs=epochs, threads=1, **train),
+    )
 
 
 def _slow_cfg() -> RunConfig:

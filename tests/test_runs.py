@@ -11,8 +11,17 @@ import pytest
 import torch
 
 from cnnlab.config import DataConfig, RunConfig, TrainConfig
-from cnnlab.runs import (RunNotFound, WeightsError, create_run, delete_run, export_run_zip,
-                         get_run, latest_run, list_runs, load_state)
+from cnnlab.runs import (
+    RunNotFound,
+    WeightsError,
+    create_run,
+    delete_run,
+    export_run_zip,
+    get_run,
+    latest_run,
+    list_runs,
+    load_state,
+)
 
 
 def test_create_list_get_delete(tmp_path: Path) -> None:
@@ -22,8 +31,9 @@ def test_create_list_get_delete(tmp_path: Path) -> None:
     assert run.status()["status"] == "queued"
     other = create_run(RunConfig())
     infos = list_runs()
-    assert [i.run_id for i in infos] == sorted([run.run_id, other.run_id], reverse=True) or \
-        {i.run_id for i in infos} == {run.run_id, other.run_id}
+    assert [i.run_id for i in infos] == sorted([run.run_id, other.run_id], reverse=True) or {
+        i.run_id for i in infos
+    } == {run.run_id, other.run_id}
     info = next(i for i in infos if i.run_id == run.run_id)
     assert (info.dataset, info.lr, info.epochs) == ("digits", 0.05, 7)
     with pytest.raises(ValueError, match="stop it"):
@@ -65,8 +75,9 @@ def test_status_writes_are_atomic_and_json_safe() -> None:
     assert not list(run.path.glob("*.tmp"))
 
 
-def test_weights_round_trip_and_failed_write_keeps_previous(monkeypatch: pytest.MonkeyPatch
-                                                            ) -> None:
+def test_weights_round_trip_and_failed_write_keeps_previous(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     run = create_run(RunConfig())
     state = {"w": torch.arange(6.0).reshape(2, 3), "b": torch.zeros(2)}
     run.save_weights(state)
@@ -102,8 +113,9 @@ def test_load_state_names_the_mismatch() -> None:
     with pytest.raises(WeightsError, match="another architecture or class count"):
         load_state(model, {"weight": torch.zeros(5, 4), "bias": torch.zeros(5)}, "file")
     with pytest.raises(WeightsError, match="NaN"):
-        load_state(model, {"weight": torch.full((3, 4), float("nan")), "bias": torch.zeros(3)},
-                   "file")
+        load_state(
+            model, {"weight": torch.full((3, 4), float("nan")), "bias": torch.zeros(3)}, "file"
+        )
 
 
 def test_export_zip_contains_weights_and_config() -> None:

@@ -25,19 +25,27 @@ def _split(n: int, seed: int) -> SimpleNamespace:
 
 
 def _dataset(n: int = 256) -> SimpleNamespace:
-    return SimpleNamespace(train=_split(n, 0), val=_split(64, 1), test=_split(64, 2),
-                           hflip_ok=False)
+    return SimpleNamespace(
+        train=_split(n, 0), val=_split(64, 1), test=_split(64, 2), hflip_ok=False
+    )
 
 
 def _model() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Dropout(0.1), nn.Flatten(), nn.Linear(4 * 16, 2))
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Dropout(0.1),
+        nn.Flatten(),
+        nn.Linear(4 * 16, 2),
+    )
 
 
 def _cfg(**train: object) -> RunConfig:
-    base = TrainConfig(optimizer="adamw", lr=1e-2, epochs=3, batch_size=32, threads=1,
-                       batch_events_per_s=0)
+    base = TrainConfig(
+        optimizer="adamw", lr=1e-2, epochs=3, batch_size=32, threads=1, batch_events_per_s=0
+    )
     return RunConfig(train=replace(base, **train))
 
 
@@ -83,8 +91,9 @@ def test_stop_ends_within_one_batch_and_keeps_weights() -> None:
 
 def test_divergence_keeps_last_good_weights() -> None:
     events: list[dict] = []
-    result = train(_cfg(optimizer="sgd", lr=1e6, schedule="constant"), _dataset(), _model(),
-                   emit=events.append)
+    result = train(
+        _cfg(optimizer="sgd", lr=1e6, schedule="constant"), _dataset(), _model(), emit=events.append
+    )
     assert result.status == "diverged"
     assert "learning rate" in result.message
     assert all(torch.isfinite(v).all() for v in result.best_state.values())
@@ -102,26 +111,36 @@ def test_batch_larger_than_dataset_and_zero_epochs() -> None:
 @pytest.mark.parametrize("schedule", SCHEDULES.names())
 def test_every_optimizer_and_schedule_trains(optimizer: str, schedule: str) -> None:
     lr = 0.05 if optimizer == "sgd" else 5e-3
-    result = train(_cfg(optimizer=optimizer, schedule=schedule, lr=lr, epochs=2), _dataset(),
-                   _model(), emit=lambda e: None)
+    result = train(
+        _cfg(optimizer=optimizer, schedule=schedule, lr=lr, epochs=2),
+        _dataset(),
+        _model(),
+        emit=lambda e: None,
+    )
     assert result.status == "finished" and result.best_val_acc > 0.75
 
 
 def test_early_stopping_stops_when_val_loss_stalls() -> None:
     # lr 0: validation loss never improves after epoch 1, so patience 2 ends at epoch 3.
-    result = train(_cfg(lr=0.0, epochs=10, early_stopping=2, schedule="constant"), _dataset(),
-                   _model(), emit=lambda e: None)
+    result = train(
+        _cfg(lr=0.0, epochs=10, early_stopping=2, schedule="constant"),
+        _dataset(),
+        _model(),
+        emit=lambda e: None,
+    )
     assert result.epochs_done == 3 and result.best_epoch == 1
     assert "early stopping" in result.message
 
 
 def test_resume_from_checkpoint_matches_uninterrupted_run() -> None:
     checkpoints: list[dict] = []
-    full = train(_cfg(epochs=3), _dataset(), _model(), emit=lambda e: None,
-                 checkpoint=checkpoints.append)
+    full = train(
+        _cfg(epochs=3), _dataset(), _model(), emit=lambda e: None, checkpoint=checkpoints.append
+    )
     assert [c["epoch"] for c in checkpoints] == [1, 2, 3]
-    resumed = train(_cfg(epochs=3), _dataset(), _model(), emit=lambda e: None,
-                    resume=checkpoints[0])
+    resumed = train(
+        _cfg(epochs=3), _dataset(), _model(), emit=lambda e: None, resume=checkpoints[0]
+    )
     assert resumed.epochs_done == 3  # history carried over
     for k, v in full.best_state.items():
         assert torch.allclose(v.float(), resumed.best_state[k].float(), atol=1e-6), k
