@@ -127,8 +127,9 @@ def maps_figure(
 
 
 def _two_decimals(v: float) -> str:
-    """2 decimals without the confusing '-0.00'."""
-    return f"{v:.2f}".replace("-0.00", "0.00")
+    """2 decimals ("0.25"), whole numbers without them ("-2", "0"), never "-0.00"."""
+    text = f"{v:.2f}".replace("-0.00", "0.00")
+    return text[:-3] if text.endswith(".00") else text
 
 
 def _cell_text(values: np.ndarray) -> np.ndarray:

@@ -122,10 +122,13 @@ elif source == "Webcam":
     if photo is not None:
         ids, files = [photo.file_id], [("camera photo", photo.getvalue())]
 else:
-    pen = st.slider("Pen width", 5, 60, min(50, max(10, round(560 / width))))  # ~2 input px
-    drawn = drawing(pen)
+    canvas_col, pen_col = st.columns([1, 2])
+    pen = pen_col.slider("Pen width", 5, 60, min(50, max(10, round(560 / width))))  # ~2 input px
+    pen_col.caption("Draw big and centred, like the training images. The bin icon clears.")
+    with canvas_col:
+        drawn = drawing(pen)
     if drawn is None:
-        st.info(
+        pen_col.info(
             "Draw on the canvas first (a digit for digit models, a shape for shapes).",
             icon=":material/draw:",
         )

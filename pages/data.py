@@ -7,6 +7,7 @@ changed from the old dataset's recipe (then the user's choice is kept).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -26,7 +27,8 @@ CHART = {"displayModeBar": False}
 
 
 def use_dataset(cfg: DataConfig) -> None:
-    """Load `cfg`; when it works make it the session's dataset, else keep the old one and say why."""
+    """Load `cfg`; when it works make it the session's dataset and rerun (so the sidebar shows it),
+    else keep the old one and say why."""
     try:
         common.dataset_for(cfg)
     except DatasetUnavailable as exc:
@@ -40,6 +42,15 @@ def use_dataset(cfg: DataConfig) -> None:
         st.session_state.model_cfg = default_run_config(cfg.name).model
     st.session_state.data_cfg = cfg
     st.session_state.upload_note = ""
+    st.rerun()
+
+
+def missing_note(name: str) -> str:
+    """Radio caption of a dataset whose files are not here: '... a one-time download of 11 MB'."""
+    size = re.search(r"\((\d+ MB)\)", DATASETS.get(name).description)
+    return ":material/cloud_download: not here yet: a one-time download" + (
+        f" of {size[1]}" if size else ""
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -131,15 +142,7 @@ with pick:
             index=BUILT_IN.index(current.name) if current.name in BUILT_IN else 0,
             format_func=lambda n: DATASETS.get(n).title,
             key="dataset_name",
-            captions=[
-                (
-                    ""
-                    if ok
-                    else ":material/cloud_download: not on this computer yet: "
-                    "downloads on first use (needs internet)"
-                )
-                for ok, _ in status.values()
-            ],
+            captions=[missing_note(n) if not ok else "" for n, (ok, _) in status.items()],
         )
         if st.form_submit_button("Use this dataset", type="primary"):
             use_dataset(default_run_config(name).data)
@@ -191,7 +194,7 @@ with about:
     cols = st.columns(4)
     cols[0].metric("Classes", ds.num_classes)
     cols[1].metric("Image size", f"{h}×{w}")
-    cols[2].metric("Channels", f"{c} ({'colour' if c == 3 else 'grey'})")
+    cols[2].metric("Channels", c, help="3 = colour (RGB), 1 = greyscale")
     cols[3].metric("Images", f"{len(ds.train) + len(ds.val) + len(ds.test):,}")
     st.caption(
         f"Split: **{len(ds.train):,}** train · **{len(ds.val):,}** validation · "

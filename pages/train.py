@@ -198,42 +198,50 @@ def show_progress(view: LiveView) -> None:
     elif not view.start:
         st.progress(0.0, text=f"starting: {view.message or 'launching the job'}…")
     else:
+        elapsed = format_duration(view.elapsed_s)
         parts = [view.epoch_text, f"step {view.step:,}/{view.total_steps:,}",
-                 f"{view.progress:.0%}", view.eta_text]
+                 f"{view.progress:.0%}", elapsed and f"{elapsed} so far", view.eta_text]
         st.progress(view.progress, text=" · ".join(p for p in parts if p))
-    cols = st.columns(5)
+    cols = st.columns(4)
     speed = f"{view.images_per_s:,.0f}" if view.images_per_s else "–"
     cols[0].metric("Images/s", speed)
     cols[1].metric("Learning rate", f"{view.lr:.3g}" if view.lr is not None else "–")
     cols[2].metric("Batch loss", f"{view.loss:.3f}" if view.loss is not None else "–")
     cols[3].metric("Best val accuracy",
                    f"{view.best_val_acc:.1%}" if view.best_val_acc is not None else "–")
-    cols[4].metric("Elapsed", format_duration(view.elapsed_s) or "–")
     st.button("Stop", icon=":material/stop:", key=f"stop_{view.run_id}", on_click=stop_run,
               args=(view.run_id,), help="ends within about a second and keeps the best weights")
 
 
 def show_outcome(view: LiveView) -> None:
-    icon = STATUS_ICONS.get(view.status, "")
-    took = format_duration(view.elapsed_s)
-    best = f"best validation accuracy {view.best_val_acc:.1%}" if view.best_val_acc else ""
+    epochs_done = len(view.epochs)
     if view.status == "finished":
-        test = f"test accuracy **{view.test_acc:.1%}**" if view.test_acc is not None else ""
-        st.success(f"{icon} Finished: " + " · ".join(p for p in (test, best, took and f"took {took}")
-                                                  if p))
+        st.success(f"**Finished** {epochs_done} of {view.epochs_total} epochs"
+                   + (f" · {view.message}" if view.message else "."), icon=":material/check:")
     elif view.status == "stopped":
-        st.info(f"{icon} Stopped ({view.message or 'by request'}). The best weights were kept"
-                + (f"; test accuracy {view.test_acc:.1%}." if view.test_acc is not None else "."))
+        st.info(f"**Stopped** ({view.message or 'by request'}). The best weights so far were kept.",
+                icon=":material/stop_circle:")
     elif view.status == "diverged":
-        st.error(f"{icon} **Diverged.** {view.message}", icon=":material/warning:")
+        st.error(f"**Diverged.** {view.message}", icon=":material/warning:")
     elif view.status == "failed":
-        st.error(f"{icon} **Failed.** {view.message}", icon=":material/error:")
+        st.error(f"**Failed.** {view.message}", icon=":material/error:")
         log = get_run(view.run_id).path / "error.log"
         if log.is_file():
             with st.expander("Error details"):
                 st.code("\n".join(log.read_text(errors="replace").splitlines()[-25:]))
     elif view.status == "interrupted":
-        st.warning(f"{icon} **Interrupted.** {view.message}", icon=":material/warning:")
+        st.warning(f"**Interrupted.** {view.message}", icon=":material/warning:")
+    if view.status in ("finished", "stopped", "interrupted") and view.epochs:
+        best_epoch = view.end.get("best_epoch")
+        cols = st.columns(4)
+        cols[0].metric("Test accuracy", f"{view.test_acc:.1%}" if view.test_acc is not None
+                       else "–")
+        cols[1].metric("Best val accuracy", f"{view.best_val_acc:.1%}"
+                       if view.best_val_acc is not None else "–",
+                       delta=f"epoch {best_epoch}" if best_epoch else None, delta_color="off",
+                       delta_arrow="off")
+        cols[2].metric("Training time", format_duration(view.elapsed_s) or "–")
+        cols[3].metric("Images/s", f"{view.images_per_s:,.0f}" if view.images_per_s else "–")
     if view.status in ("interrupted", "failed", "stopped"):
         if get_run(view.run_id).checkpoint_path.is_file():
             st.button("Resume from the last checkpoint", icon=":material/replay:",
@@ -278,6 +286,10 @@ def live_panel(run_id: str) -> None:
             st.rerun()  # started or ended: re-render the whole page (and stop refreshing)
         if view.active:
             show_progress(view)
+            jobs = job_manager()
+            if view.status == "running" and jobs.queued():
+                st.caption(f"{len(jobs.queued())} more queued · at most {jobs.max_parallel} "
+                           "at a time on this server")
         else:
             show_outcome(view)
         show_charts(view)
@@ -286,6 +298,7 @@ def live_panel(run_id: str) -> None:
 
 
 # -- the page -------------------------------------------------------------------------------------
+job_manager()  # start the shared manager (and its warm worker) while settings are chosen
 st.title("Train")
 st.caption("Pick hyperparameters and press **Train**: the run trains in the background, so you can "
            "leave this page, queue more runs, or close the tab and come back.")
@@ -311,9 +324,4 @@ with live_col:
         st.selectbox("Run", list(labels), format_func=labels.get, key="train_watch",
                      on_change=lambda: st.session_state.update(
                          run_id=st.session_state.train_watch))
-        active = [r for r in runs if r.status in ACTIVE]
-        if len(active) > 1 or any(r.status == "queued" for r in active):
-            training = sum(r.status == "running" for r in active)
-            st.caption(f"{training} training, {len(active) - training} queued · at most "
-                       f"{job_manager().max_parallel} at a time on this server")
         live_panel(run_id)

@@ -177,6 +177,7 @@ def test_inspect_shows_every_conv_layer_and_grad_cam(trained: str) -> None:
     text = markdown_text(at)
     assert all(f"**{name}**" in text for name in conv)
     assert at.selectbox(key="inside_layer").value == conv[-1]  # default: the last conv layer
+    assert "1×1 maps" in at.info[0].value  # 8x8 digits shrink to 1x1 there: say so
     captions = [c for image in at.image for c in image.captions]
     assert (
         "input" in captions and sum(c.startswith(("predicted:", "chosen:")) for c in captions) == 2

@@ -1,0 +1,300 @@
+"""AppTest of the Home, Data and Model pages, and the helpers behind them (gallery, designer).
+
+Every test runs the real app.py with private runs/cache folders (conftest). Zips of class folders
+are built here with Pillow.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from cnnlab import designer, gallery
+from cnnlab.config import ConvBlock, DataConfig, ModelConfig, ModelSpec
+from cnnlab.runs import list_runs
+from pages.common import data_label, model_label
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
+
+
+def class_zip(per_class: int = 6, broken: int = 1) -> bytes:
+    """A zip of `pets/<colour>/<i>.png` (16x16 squares) plus `broken` unreadable .png files."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, rgb in COLOURS.items():
+            for i in range(per_class):
+                image = Image.new("RGB", (16, 16), rgb)
+                image.paste((255, 255, 255), (i, i, i + 4, i + 4))
+                png = io.BytesIO()
+                image.save(png, format="PNG")
+                zf.writestr(f"pets/{name}/{i}.png", png.getvalue())
+        for i in range(broken):
+            zf.writestr(f"pets/red/broken{i}.png", b"this is not a png")
+    return buffer.getvalue()
+
+
+def open_app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    if page:
+        at.switch_page(f"pages/{page}.py")
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def walk(node: object) -> list[object]:
+    """Every node of an AppTest element tree below `node`, depth first."""
+    found = []
+    for child in getattr(node, "children", {}).values():
+        found += [child, *walk(child)]
+    return found
+
+
+def box_with(at: AppTest, title: str) -> object:
+    """The innermost bordered editor box whose markdown starts with `title`."""
+    boxes = [
+        n
+        for n in walk(at.main)
+        if getattr(n, "type", "") == "vertical"
+        and any(getattr(m, "value", "").startswith(title) for m in walk(n) if m.type == "markdown")
+    ]
+    return min(boxes, key=lambda n: len(walk(n)))
+
+
+# -- Home -------------------------------------------------------------------------------------------
+
+
+def test_home_explains_the_lab_and_links_every_page() -> None:
+    at = open_app()
+    assert at.title[0].value == "cnnlab"
+    assert at.button[0].label.startswith("Quick start")
+    links = {link.proto.page for link in at.get("page_link")}
+    assert len(links) == 8
+
+
+def test_quick_start_creates_a_run_and_opens_the_train_page() -> None:
+    from pages.common import job_manager
+
+    at = open_app()
+    at.button[0].click().run()
+    runs = list_runs()
+    try:
+        assert len(runs) == 1
+        assert at.session_state.run_id == runs[0].run_id
+        assert at.session_state.data_cfg.name == "shapes"
+        assert at.title[0].value == "Train", [t.value for t in at.title]
+    finally:
+        job_manager().stop(runs[0].run_id)  # no training on the shared CPU
+        job_manager().close()
+
+
+# -- Data -------------------------------------------------------------------------------------------
+
+
+def test_data_page_shows_the_default_dataset() -> None:
+    at = open_app("data")
+    assert at.radio(key="dataset_name").value == "shapes"
+    assert len(at.file_uploader) == 1
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Classes"] == "6" and metrics["Image size"] == "32×32"
+    charts = [c.proto.id for c in at.get("plotly_chart")]
+    assert len(charts) == 3  # class counts, samples, augmentation preview
+    assert len(at.slider) == 5
+
+
+def test_choosing_digits_sets_the_dataset_and_its_recipe_model() -> None:
+    at = open_app("data")
+    at.radio(key="dataset_name").set_value("digits")
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    assert at.session_state.data_cfg == DataConfig(name="digits")
+    assert at.session_state.model_cfg == ModelConfig(name="classic")  # the digits recipe's model
+    assert {m.label: m.value for m in at.metric}["Image size"] == "8×8"
+
+
+def test_a_customised_model_is_kept_when_the_dataset_changes() -> None:
+    at = open_app("data")
+    at.session_state.model_cfg = ModelConfig(name="lenet5")
+    at.radio(key="dataset_name").set_value("digits")
+    at.form_submit_button[0].click().run()
+    assert at.session_state.data_cfg.name == "digits"
+    assert at.session_state.model_cfg == ModelConfig(name="lenet5")
+
+
+def test_augmentation_controls_change_the_preview() -> None:
+    at = open_app("data")
+    before = at.get("plotly_chart")[-1].proto.spec
+    at.slider(key="aug.shapes.rot").set_value(40).run()
+    assert not at.exception
+    assert at.get("plotly_chart")[-1].proto.spec != before
+
+
+def test_uploaded_zip_becomes_the_current_dataset_and_lists_skipped_files() -> None:
+    at = open_app("data")
+    at.file_uploader[0].set_value(("pets.zip", class_zip(), "application/zip"))
+    at.select_slider(key="zip_size").set_value(32)
+    at.form_submit_button[1].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    cfg = at.session_state.data_cfg
+    assert cfg.name == "folder" and cfg.image_size == 32 and Path(cfg.path).name == "pets.zip"
+    assert data_label(cfg) == "your images (pets.zip)"  # the sidebar's words (AppTest drops the
+    # sidebar after switch_page; tests/test_browser_data.py reads it in the browser)
+    assert {m.label: m.value for m in at.metric}["Classes"] == "3"
+    assert any(e.label == "1 file(s) left out" for e in at.expander)
+    assert any("skipped 1 unreadable" in w.value for w in at.warning)
+
+
+def test_broken_zip_shows_an_error_and_the_page_still_works() -> None:
+    at = open_app("data")
+    at.file_uploader[0].set_value(("broken.zip", b"PK\x03\x04 definitely not a zip", "application/zip"))
+    at.form_submit_button[1].click().run()
+    assert not at.exception
+    assert at.error and "cannot be used" in at.error[0].value
+    assert at.session_state.data_cfg == DataConfig()  # unchanged
+    assert len(at.get("plotly_chart")) == 3  # the current dataset is still shown
+    at.slider(key="aug.shapes.rot").set_value(10).run()  # and the page keeps working
+    assert not at.exception
+
+
+def test_folder_path_must_be_inside_the_folder_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "root"
+    (root / "zips").mkdir(parents=True)
+    (root / "zips" / "mine.zip").write_bytes(class_zip(broken=0))
+    monkeypatch.setenv(gallery.FOLDER_ROOT_ENV, str(root))
+    at = open_app("data")
+    at.text_input(key="folder_path").set_value(str(tmp_path))
+    at.form_submit_button[2].click().run()
+    assert "outside" in at.error[0].value and at.session_state.data_cfg.name == "shapes"
+    at.text_input(key="folder_path").set_value("zips/mine.zip")  # relative to the root
+    at.form_submit_button[2].click().run()
+    assert not at.error
+    assert at.session_state.data_cfg.path == str(root / "zips" / "mine.zip")
+
+
+def test_missing_download_is_explained_without_breaking_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cnnlab import datasets
+
+    def offline(name: str, root: Path) -> Path:
+        raise datasets.DatasetUnavailable(datasets._unavailable_message(name, root, "no network"))
+
+    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "empty"))
+    monkeypatch.setattr(datasets, "_download", offline)
+    at = open_app("data")
+    radio = at.radio(key="dataset_name")
+    assert "not here yet" in radio.proto.captions[radio.options.index("mnist")]
+    radio.set_value("mnist")
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    assert "python -m cnnlab datasets --download mnist" in at.error[0].value
+    assert at.session_state.data_cfg.name == "shapes"
+
+
+# -- Model ------------------------------------------------------------------------------------------
+
+
+def totals(at: AppTest) -> str:
+    return next(c.value for c in at.caption if c.value.startswith("Totals:"))
+
+
+def test_model_page_shows_the_preset_summary_and_diagram() -> None:
+    at = open_app("model")
+    assert at.selectbox(key="model_preset").value == "fastnet"
+    assert at.button(key="use_model").disabled  # it is already the current model
+    table = at.dataframe[0].value
+    assert {"layer", "output shape", "parameters", "multiply-adds"} <= set(table.columns)
+    assert f"{table['parameters'].sum():,} parameters" in totals(at)
+    assert len(at.get("plotly_chart")) == 1
+    at.selectbox(key="model_preset").set_value("lenet5").run()
+    at.button(key="use_model").click().run()
+    assert at.session_state.model_cfg == ModelConfig(name="lenet5")
+
+
+def test_adding_a_block_changes_the_summary_and_use_sets_the_model() -> None:
+    at = open_app("model")
+    at.radio(key="model_mode").set_value("Custom").run()
+    before = totals(at)
+    at.button[[b.label for b in at.button].index("Add a conv block")].click().run()
+    assert not at.exception
+    assert len(at.session_state.custom_spec.blocks) == 3
+    assert totals(at) != before
+    at.number_input(key="blk0.filters").set_value(8).run()
+    assert at.session_state.custom_spec.blocks[0].filters == 8
+    at.button(key="use_model").click().run()
+    assert at.session_state.model_cfg == ModelConfig(name="custom", spec=at.session_state.custom_spec)
+    assert model_label(at.session_state.model_cfg) == "custom (3 conv blocks)"
+
+
+def test_blocks_move_and_remove() -> None:
+    at = open_app("model")
+    at.session_state.custom_spec = ModelSpec(blocks=(ConvBlock(8), ConvBlock(16), ConvBlock(24)))
+    at.radio(key="model_mode").set_value("Custom").run()
+    at.button(key="blk2.arrow_upward").click().run()
+    assert [b.filters for b in at.session_state.custom_spec.blocks] == [8, 24, 16]
+    assert at.number_input(key="blk1.filters").value == 24  # the widgets follow the move
+    at.button(key="blk0.delete").click().run()
+    assert [b.filters for b in at.session_state.custom_spec.blocks] == [24, 16]
+
+
+def test_invalid_spec_is_explained_next_to_the_offending_block() -> None:
+    at = open_app("data")
+    at.radio(key="dataset_name").set_value("digits")
+    at.form_submit_button[0].click().run()
+    at.session_state.custom_spec = ModelSpec(blocks=(ConvBlock(16, stride=2),) * 6)
+    at.switch_page("pages/model.py").run()
+    at.radio(key="model_mode").set_value("Custom").run()
+    assert not at.exception
+    box = box_with(at, "**Conv block 2**")
+    errors = [n.value for n in walk(box) if n.type == "error"]
+    assert errors and errors[0].startswith("block 2 (") and "too small" in errors[0]
+    assert not at.get("dataframe")  # nothing to summarise
+    bad_head = at.text_input(key="blkhidden")
+    bad_head.set_value("128, lots").run()
+    assert "not a list of whole numbers" in [n.value for n in walk(box_with(at, "**Classifier**"))
+                                             if n.type == "error"][0]
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+
+def test_spec_edits_return_new_specs() -> None:
+    spec = ModelSpec(blocks=(ConvBlock(8), ConvBlock(16)))
+    assert [b.filters for b in designer.add_block(spec).blocks] == [8, 16, 32]
+    assert [b.filters for b in designer.move_block(spec, 1, -1).blocks] == [16, 8]
+    assert designer.move_block(spec, 0, -1) == spec
+    assert [b.filters for b in designer.remove_block(spec, 0).blocks] == [16]
+    assert designer.add_block(ModelSpec(blocks=())).blocks == (ConvBlock(),)
+    assert designer.parse_hidden("128, 64") == (128, 64) and designer.parse_hidden(" ") == ()
+    with pytest.raises(ValueError):
+        designer.parse_hidden("12x")
+
+
+def test_cost_estimate_is_six_flop_per_multiply_add() -> None:
+    from cnnlab.datasets import load_dataset
+
+    ds = load_dataset(DataConfig(name="digits"))
+    view = designer.describe_model(ModelConfig(name="classic"), ds.preprocess, ds.num_classes)
+    assert view.mult_adds == int(view.table["multiply-adds"].sum())
+    assert view.train_flops == 6 * view.mult_adds
+    assert view.stack[0] == ("input", "1×8×8") and view.stack[-1][1] == "10"
+
+
+def test_user_folders_resolve_inside_the_root_only(tmp_path: Path) -> None:
+    (tmp_path / "root" / "imgs").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "root" / "escape").symlink_to(tmp_path / "outside")
+    root = (tmp_path / "root").resolve()
+    assert gallery.resolve_user_folder("imgs", root) == root / "imgs"
+    for bad in ["../outside", str(tmp_path / "outside"), "escape", "missing", ""]:
+        with pytest.raises(ValueError):
+            gallery.resolve_user_folder(bad, root)

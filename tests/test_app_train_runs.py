@@ -1,0 +1,146 @@
+"""AppTest of the Train and Runs pages: real background jobs on digits (seconds per run).
+
+Each test has its own runs folder (conftest) and therefore its own cached JobManager; the
+`jobs` fixture closes that manager afterwards so no warm worker outlives the test.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnnlab.config import DataConfig, RunConfig, default_runs_dir
+from cnnlab.runs import ACTIVE, RunInfo, create_run, get_run, list_runs
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT_S = 180  # a digits run takes ~15 s alone; a loaded shared 2-core box needs more
+
+
+@pytest.fixture
+def jobs() -> Iterator[None]:
+    yield
+    from pages.common import _job_manager
+
+    _job_manager(str(default_runs_dir())).close()
+    _job_manager.clear()
+
+
+def open_page(page: str, data: str = "digits") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.session_state.data_cfg = DataConfig(name=data)
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def widget(elements: object, label: str) -> object:
+    [found] = [e for e in elements if e.label == label]  # type: ignore[attr-defined]
+    return found
+
+
+def submit(at: AppTest, **values: object) -> str:
+    """Fill the Train form (by label) and press Train; returns the new run id."""
+    labels = {"epochs": "Epochs", "lr": "Learning rate", "optimizer": "Optimizer",
+              "schedule": "Schedule"}
+    for name, value in values.items():
+        kind = at.selectbox if name in ("optimizer", "schedule") else at.number_input
+        widget(kind, labels[name]).set_value(value)
+    at.button(key="train_submit").click()
+    at.run()
+    assert not at.exception, at.exception
+    return at.session_state.run_id
+
+
+def wait_until_ended(run_id: str) -> RunInfo:
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        info = {r.run_id: r for r in list_runs()}[run_id]
+        if info.status not in ACTIVE:
+            return info
+        time.sleep(0.5)
+    pytest.fail(f"run {run_id} still {info.status} after {TIMEOUT_S} s: "
+                f"{get_run(run_id).status()}")
+
+
+def texts(elements: object) -> str:
+    return "\n".join(str(e.value) for e in elements)  # type: ignore[attr-defined]
+
+
+def test_pages_render_with_no_runs() -> None:
+    at = open_page("train")
+    assert at.title[0].value == "Train"
+    assert at.button(key="train_submit").label == "Train"
+    assert {n.label for n in at.number_input} >= {"Learning rate", "Epochs", "Weight decay",
+                                                  "Seed", "Early stopping"}
+    assert {s.label for s in at.selectbox} >= {"Optimizer", "Schedule", "Batch size"}
+    assert widget(at.selectbox, "Optimizer").value == "adamw"  # the digits recipe
+    assert widget(at.number_input, "Epochs").value == 10
+    assert "1,294 train" in texts(at.caption)  # split sizes of what will be trained
+    assert "No runs yet" in texts(at.info)
+    at.switch_page("pages/runs.py")
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Runs" and "No runs yet" in texts(at.info)
+
+
+def test_train_digits_to_the_end_then_list_and_delete(jobs: None) -> None:
+    at = open_page("train")
+    run_id = submit(at, epochs=1)
+    assert get_run(run_id).config().data.name == "digits"
+    assert get_run(run_id).config().train.epochs == 1
+    info = wait_until_ended(run_id)
+    assert info.status == "finished", info.message
+    at.run()
+    assert not at.exception
+    done = texts(at.success)
+    assert "Finished" in done and "test accuracy" in done
+    assert len(at.get("plotly_chart")) == 2  # batch loss + epoch curves
+    assert {p.value for p in at.get("page_link")} >= {"pages/evaluate.py"}
+
+    at.switch_page("pages/runs.py")
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert table["run"].tolist() == [run_id] and "finished" in table["status"][0]
+    assert at.multiselect(key="runs_compare").value == [run_id]  # compared by default
+    assert len(at.dataframe) == 2  # runs table + final-metrics table
+    at.button(key="runs_delete_confirm").click()
+    at.run()
+    assert not at.exception
+    assert list_runs() == [] and "No runs yet" in texts(at.info)
+
+
+def test_queue_then_diverge_shows_the_message(jobs: None) -> None:
+    at = open_page("train")
+    first = submit(at, epochs=1)
+    second = submit(at, epochs=1, optimizer="sgd", lr=1e6)
+    # the second run waits for the first (2 cores: one job at a time)
+    assert get_run(second).status()["status"] == "queued"
+    at.run()
+    if get_run(second).status()["status"] == "queued":
+        assert "1st in the queue; 1 run training" in texts(at.info)
+    assert wait_until_ended(first).status == "finished"
+    info = wait_until_ended(second)
+    assert info.status == "diverged"
+    at.run()
+    assert not at.exception
+    message = texts(at.error)
+    assert "Diverged" in message and "Lower the learning rate" in message
+    assert get_run(second).status()["message"] in message
+
+
+def test_delete_is_refused_for_an_active_run() -> None:
+    run = create_run(RunConfig(data=DataConfig(name="digits")))  # queued, never started
+    at = open_page("runs")
+    assert at.selectbox(key="runs_pick").value == run.run_id
+    at.button(key="runs_delete_confirm").click()
+    at.run()
+    assert not at.exception
+    assert "stop it before deleting" in texts(at.error)
+    assert [r.run_id for r in list_runs()] == [run.run_id]
