@@ -19,7 +19,7 @@ from torch import nn
 
 from cnnlab.config import Preprocess
 from cnnlab.explain import feature_maps, grad_cam
-from cnnlab.images import ImageError, open_image
+from cnnlab.images import ImageError, open_image, tensor_to_pil
 from cnnlab.inference import Prediction, predict_images, prepare_image
 
 THUMBNAIL_SIDE = 256  # pixels: the longer side of the kept copy of the original (for display)
@@ -52,13 +52,13 @@ def prepare_file(
         img = open_image(data)
     except ImageError as exc:
         return Classified(name, error=str(exc))
-    x = prepare_image(img, preprocess, invert=invert)  # (C, H, W) uint8
-    if invert is None:  # auto: did prepare_image invert? (re-preparing the small input is cheap)
-        plain = prepare_image(img, preprocess, invert=False)
-        inverted = not torch.equal(x, plain)
-    else:
-        inverted = invert
-    thumbnail = img.copy()
+    x = prepare_image(img, preprocess, invert=False if invert is None else invert)  # (C, H, W)
+    inverted = bool(invert)
+    if invert is None:  # auto, decided on the small input (already model-sized: no resize)
+        auto = prepare_image(tensor_to_pil(x), preprocess, invert=None)
+        x, inverted = auto, not torch.equal(auto, x)
+    # reduce() is a fast box filter; the thumbnail then needs only a small resize
+    thumbnail = img.reduce(max(1, max(img.size) // (2 * THUMBNAIL_SIDE)))
     thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     return Classified(name, thumbnail=thumbnail, size=img.size, x=x, inverted=inverted)
 
@@ -87,7 +87,8 @@ def classify_files(
     """(file name, bytes) pairs -> one Classified each, in the same order.
 
     Readable files are predicted together (one forward pass); `k` classes are kept per prediction.
-    `with_grad_cam` adds the Grad-CAM heat map of each file's top class at `cam_layer`.
+    `with_grad_cam` adds the Grad-CAM heat map of each file's top class at `cam_layer` (none when
+    the model has no conv layer).
     """
     prepared = [prepare_file(name, data, preprocess, invert) for name, data in files]
     good = [item for item in prepared if item.ok]
@@ -96,7 +97,7 @@ def classify_files(
     done = {}
     for item, prediction in zip(good, predictions, strict=True):
         top = int(np.argmax(prediction.probs))
-        heat = grad_cam(model, item.x, top, layer=layer) if with_grad_cam else None
+        heat = grad_cam(model, item.x, top, layer=layer) if layer else None
         done[id(item)] = Classified(
             item.name,
             thumbnail=item.thumbnail,

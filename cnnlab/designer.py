@@ -12,7 +12,7 @@ import pandas as pd
 from torch import nn
 
 from cnnlab.config import ConvBlock, ModelConfig, ModelSpec, Preprocess
-from cnnlab.models import build_model
+from cnnlab.models import InvalidSpecError, build_model, check_spec
 from cnnlab.summary import summarize
 
 MAX_BLOCKS = 12  # the editor's limit on conv blocks
@@ -53,6 +53,19 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     if any(u < 1 or u > 65536 for u in units):
         raise ValueError("each dense layer needs 1 to 65,536 units")
     return units
+
+
+def block_shapes(
+    spec: ModelSpec, input_shape: tuple[int, ...]
+) -> list[tuple[str, tuple[int, ...]]]:
+    """`check_spec` rows of the blocks that come before the first invalid one (for the editor's
+    block titles while the network as a whole cannot be built)."""
+    for end in range(len(spec.blocks), -1, -1):
+        try:
+            return check_spec(replace(spec, blocks=spec.blocks[:end], hidden=()), input_shape)
+        except InvalidSpecError:
+            continue
+    return []
 
 
 def format_hidden(hidden: tuple[int, ...]) -> str:
@@ -117,7 +130,7 @@ def _diagram_label(module: nn.Module, last: bool = False) -> str:
     if isinstance(module, nn.Flatten):
         return "flatten"
     if isinstance(module, nn.Linear):
-        return "output" if last else "dense"
+        return "dense (output)" if last else "dense"
     return ""
 
 

@@ -72,3 +72,8 @@ def clickable_cells(fig: go.Figure) -> go.Figure:
     heat.hoverinfo, heat.hovertemplate = "skip", None
     fig.update_layout(hoverdistance=-1, clickmode="event+select")
     return fig
+
+
+def grid_upscale(side: int, target: int = 64) -> int:
+    """`upscale_to` for `plots.image_grid`: enlarge images smaller than `target` pixels, else 0."""
+    return target if side < target else 0

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import PIL.Image
+import plotly.graph_objects as go
 import torch
 
+from cnnlab import plots
 from cnnlab.augment import augment_preview
 from cnnlab.config import AugmentConfig
 from cnnlab.datasets import DataSplit, ImageDataset
@@ -33,9 +35,22 @@ class Tiles:
     note: str = ""  # what was left out, if anything
 
 
-def display_upscale(side: int) -> int:
-    """`upscale_to` for `plots.image_grid`: enlarge images smaller than DISPLAY_SIDE, else 0."""
-    return DISPLAY_SIDE if side < DISPLAY_SIDE else 0
+def tiles_figure(tiles: Tiles) -> go.Figure:
+    """`plots.image_grid` of `tiles` with square pixels: small images are enlarged (nearest
+    neighbour) to about DISPLAY_SIDE and every cell keeps its image's aspect ratio however wide
+    the page is (otherwise a narrow column stretches them)."""
+    side = int(tiles.images.shape[-1]) if len(tiles.images) else DISPLAY_SIDE
+    fig = plots.image_grid(
+        tiles.images,
+        tiles.titles,
+        cols=tiles.cols,
+        upscale_to=DISPLAY_SIDE if side < DISPLAY_SIDE else 0,
+    )
+    for i in range(1, len(tiles.images) + 1):
+        suffix = "" if i == 1 else str(i)
+        fig.layout[f"yaxis{suffix}"].update(scaleanchor=f"x{suffix}", constrain="domain")
+        fig.layout[f"xaxis{suffix}"].update(constrain="domain")
+    return fig
 
 
 def class_samples(

@@ -58,7 +58,7 @@ class LiveView:
 
     @property
     def eta_text(self) -> str:
-        """"about 1 min 20 s left", "finishing…", or "" when there is nothing to say."""
+        """ "about 1 min 20 s left", "finishing…", or "" when there is nothing to say."""
         if self.status != "running" or self.eta_s is None:
             return ""
         if self.eta_s < 1:
@@ -67,7 +67,7 @@ class LiveView:
 
     @property
     def epoch_text(self) -> str:
-        """"epoch 2/5" ("" before training starts)."""
+        """ "epoch 2/5" ("" before training starts)."""
         if not self.epochs_total:
             return ""
         return f"epoch {max(1, self.epoch)}/{self.epochs_total}"
@@ -123,8 +123,9 @@ def _latest_pass(events: list[dict[str, Any]], key: str) -> list[dict[str, Any]]
     return kept[::-1]
 
 
-def read_live(run: Run | str, previous: LiveView | None = None,
-              runs_dir: str | Path | None = None) -> LiveView:
+def read_live(
+    run: Run | str, previous: LiveView | None = None, runs_dir: str | Path | None = None
+) -> LiveView:
     """The live view of `run` (a Run or a run id); with `previous`, reads only new events.
 
     Raises `RunNotFound` for an unknown id; never raises for damaged or half-written files.
@@ -142,13 +143,23 @@ def read_live(run: Run | str, previous: LiveView | None = None,
     return build_view(run.run_id, status, events, run.metrics(), offset)
 
 
-def build_view(run_id: str, status: dict[str, Any], events: list[dict[str, Any]],
-               metrics: dict[str, Any] | None = None, offset: int = 0) -> LiveView:
+def build_view(
+    run_id: str,
+    status: dict[str, Any],
+    events: list[dict[str, Any]],
+    metrics: dict[str, Any] | None = None,
+    offset: int = 0,
+) -> LiveView:
     """The live view from a status dict, the run's events and its metrics (pure; for tests)."""
     metrics = metrics or {}
     state = str(status.get("status") or "failed")
-    view = LiveView(run_id=run_id, status=state, message=str(status.get("message") or ""),
-                    offset=offset, events=events)
+    view = LiveView(
+        run_id=run_id,
+        status=state,
+        message=str(status.get("message") or ""),
+        offset=offset,
+        events=events,
+    )
     for event in events:  # the latest start, and the end of that same pass (a resume restarts)
         if event.get("type") == "start":
             view.start, view.end = event, {}
@@ -158,16 +169,20 @@ def build_view(run_id: str, status: dict[str, Any], events: list[dict[str, Any]]
     view.epochs = _latest_pass([e for e in events if e.get("type") == "epoch"], "epoch")
 
     view.epochs_total = int(finite(view.start.get("epochs")) or finite(status.get("epochs")) or 0)
-    view.total_steps = int(finite(view.start.get("total_steps"))
-                           or finite(status.get("total_steps")) or 0)
+    view.total_steps = int(
+        finite(view.start.get("total_steps")) or finite(status.get("total_steps")) or 0
+    )
     last = view.batches[-1] if view.batches else {}
     view.step = int(finite(last.get("step")) or finite(status.get("step")) or 0)
     view.epoch = int(finite(last.get("epoch")) or finite(status.get("epoch")) or 0)
     view.loss = finite(last.get("loss"))
     view.lr = finite(last.get("lr")) if last else finite(status.get("lr"))
     # Throughput: the median of the last few reports (one slow batch should not make it jump).
-    speeds = [s for s in (finite(b.get("images_per_s")) for b in view.batches[-5:])
-              if s is not None and s > 0]
+    speeds = [
+        s
+        for s in (finite(b.get("images_per_s")) for b in view.batches[-5:])
+        if s is not None and s > 0
+    ]
     view.images_per_s = statistics.median(speeds) if speeds else None
 
     elapsed = [finite(e.get("elapsed")) for e in (view.end, last, *view.epochs[-1:]) if e]
@@ -179,8 +194,11 @@ def build_view(run_id: str, status: dict[str, Any], events: list[dict[str, Any]]
 
     best = [finite(e.get("val_acc")) for e in view.epochs if e.get("best")]
     best = [b for b in best if b is not None]
-    view.best_val_acc = (finite(status.get("best_val_acc")) or finite(view.end.get("best_val_acc"))
-                         or (best[-1] if best else None))
+    view.best_val_acc = (
+        finite(status.get("best_val_acc"))
+        or finite(view.end.get("best_val_acc"))
+        or (best[-1] if best else None)
+    )
     view.test_acc = finite(metrics.get("test_acc")) if state not in ACTIVE else None
     return view
 

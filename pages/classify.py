@@ -70,9 +70,9 @@ def show(i: int, item: Classified, top_k: int, alpha: float) -> None:
         c, h, w = item.x.shape
         view = f"{w}×{h} {'grey' if c == 1 else 'colour'}" + (", inverted" if item.inverted else "")
         cols[1].image(enlarge(item.x, SIDE), caption=f"as the network sees it: {view}")
-        cols[2].image(
-            cam_picture(item.x, item.heat, alpha, SIDE), caption=f"Grad-CAM: {name} at {item.layer}"
-        )
+        if item.heat is not None:
+            cam = cam_picture(item.x, item.heat, alpha, SIDE)
+            cols[2].image(cam, caption=f"Grad-CAM: {name} at {item.layer}")
         with cols[3]:
             st.plotly_chart(
                 plots.probability_bars(item.prediction.top[:top_k]),
@@ -81,6 +81,7 @@ def show(i: int, item: Classified, top_k: int, alpha: float) -> None:
             )
 
 
+common.ensure_app_shell()  # a deep link on a fresh server still goes through app.py
 st.title("Classify")
 loaded = common.pick_trained_run("classify_run")
 channels, height, width = loaded.preprocess.input_shape

@@ -183,3 +183,18 @@ def sidebar() -> None:
 def replace_cfg(key: str, **changes: object) -> None:
     """Replace fields of a frozen config held in session_state."""
     st.session_state[key] = dataclasses.replace(st.session_state[key], **changes)
+
+
+def ensure_app_shell() -> None:
+    """Run the page through app.py even when a fresh server's first request is a deep link.
+
+    Streamlit treats a `pages/` folder as a v1 multipage app until `st.navigation` has been
+    called once in the process, so a bookmarked `/learn` on a fresh server would run that page
+    alone (no sidebar, no session defaults, a raw file list as navigation). Turning that mode
+    off and rerunning makes Streamlit execute app.py, which routes to the requested page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

@@ -57,18 +57,13 @@ def missing_note(name: str) -> str:
 def sample_figure(cfg: DataConfig) -> tuple[go.Figure, str]:
     ds = common.dataset_for(cfg)
     tiles = gallery.class_samples(ds.train, ds.class_names)
-    upscale = gallery.display_upscale(ds.input_shape[-1])
-    return plots.image_grid(
-        tiles.images, tiles.titles, cols=tiles.cols, upscale_to=upscale
-    ), tiles.note
+    return gallery.tiles_figure(tiles), tiles.note
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def augment_figure(cfg: DataConfig, augment: AugmentConfig) -> go.Figure:
     ds = common.dataset_for(cfg)
-    tiles = gallery.augment_examples(ds.train, augment)
-    upscale = gallery.display_upscale(ds.input_shape[-1])
-    return plots.image_grid(tiles.images, tiles.titles, cols=tiles.cols, upscale_to=upscale)
+    return gallery.tiles_figure(gallery.augment_examples(ds.train, augment))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -127,6 +122,7 @@ def augmentation_preview(cfg: DataConfig, hflip_ok: bool) -> None:
 
 
 # -- inputs: where the images come from ----------------------------------------------------------
+common.ensure_app_shell()  # a deep link on a fresh server must still run app.py
 st.title("Data")
 current: DataConfig = st.session_state.data_cfg
 pick, about = st.columns([2, 3], gap="large")
@@ -190,7 +186,8 @@ with pick:
 with about:
     ds = common.current_dataset()
     c, h, w = ds.input_shape
-    st.subheader(common.data_label(st.session_state.data_cfg))
+    label = common.data_label(st.session_state.data_cfg)
+    st.subheader(label[0].upper() + label[1:])
     cols = st.columns(4)
     cols[0].metric("Classes", ds.num_classes)
     cols[1].metric("Image size", f"{h}×{w}")
@@ -198,7 +195,7 @@ with about:
     cols[3].metric("Images", f"{len(ds.train) + len(ds.val) + len(ds.test):,}")
     st.caption(
         f"Split: **{len(ds.train):,}** train · **{len(ds.val):,}** validation · "
-        f"**{len(ds.test):,}** test. Source: {ds.source}."
+        f"**{len(ds.test):,}** test. Source: {Path(ds.source).name if ds.name == 'folder' else ds.source}."
     )
     for note in ds.notes:
         if note.startswith("warning:"):

@@ -13,27 +13,29 @@ import streamlit as st
 
 from cnnlab import plots
 from cnnlab.datasets import DatasetUnavailable
-from cnnlab.display import clickable_cells, image_uri
+from cnnlab.display import clickable_cells, grid_upscale, image_uri
 from cnnlab.evaluate import EvalReport, cell_indices, evaluate, highest_loss, most_confused
-from cnnlab.gallery import display_upscale
 from cnnlab.runs import get_run
 from pages import common
 
 GALLERY_MAX = 40  # images shown for one confusion cell (most confident first)
-WORST = 8  # highest-loss images shown
+WORST_K = 8  # highest-loss images shown
 SCORE = st.column_config.NumberColumn(format="%.3f")
 SCORES = {"precision": SCORE, "recall": SCORE, "f1": SCORE}
-WORST_COLUMNS = {
+WORST = {  # columns of the highest-loss table
     "image": st.column_config.ImageColumn(width="small"),
     "index": st.column_config.NumberColumn("test #"),
     "confidence": st.column_config.NumberColumn(format="percent"),
     "loss": st.column_config.NumberColumn(format="%.3f"),
 }
 CHART = {"displayModeBar": False}
+LOSS_HELP = "Mean cross-entropy on the test images, in nats (lower is better)."
+F1_HELP = "F1 averaged over classes, each class counting equally."
 
 
 @st.cache_data(show_spinner="Evaluating on the test set…", max_entries=8)
 def test_report(run_id: str, runs_dir: str, weights_mtime: float) -> EvalReport:
+    """The run's test-split report; runs_dir and weights_mtime only key the cache."""
     loaded = common.loaded_model(run_id)
     dataset = common.dataset_for(loaded.config.data)
     return evaluate(
@@ -60,6 +62,7 @@ def on_pair_click(pairs: list[tuple[str, str]]) -> None:
         pick_cell(*pairs[rows[0]])
 
 
+common.ensure_app_shell()  # a deep link on a fresh server still goes through app.py
 st.title("Evaluate")
 loaded = common.pick_trained_run("evaluate_run")
 run = get_run(loaded.run_id)
@@ -78,18 +81,8 @@ if not {st.session_state.get("evaluate_true"), st.session_state.get("evaluate_pr
 macro = report.per_class.iloc[-2]
 cols = st.columns(4)
 cols[0].metric("Test accuracy", f"{report.accuracy:.2%}", border=True)
-cols[1].metric(
-    "Test loss",
-    f"{report.loss:.4f}",
-    border=True,
-    help="Mean cross-entropy on the test images, in nats (lower is better).",
-)
-cols[2].metric(
-    "Macro F1",
-    f"{macro['f1']:.3f}",
-    border=True,
-    help="F1 averaged over classes, each class counting equally.",
-)
+cols[1].metric("Test loss", f"{report.loss:.4f}", border=True, help=LOSS_HELP)
+cols[2].metric("Macro F1", f"{macro['f1']:.3f}", border=True, help=F1_HELP)
 cols[3].metric("Test images", f"{len(report.labels):,}", border=True)
 
 matrix_col, scores_col = st.columns([3, 2], gap="large")
@@ -110,15 +103,8 @@ with matrix_col:
     )
 with scores_col:
     st.subheader("Per-class scores")
-    st.dataframe(
-        report.per_class.iloc[:-2], hide_index=True, column_config=SCORES, key="evaluate_scores"
-    )
-    st.dataframe(
-        report.per_class.iloc[-2:],
-        hide_index=True,
-        key="evaluate_averages",
-        column_config=SCORES,
-    )
+    st.dataframe(report.per_class.iloc[:-2], hide_index=True, column_config=SCORES)
+    st.dataframe(report.per_class.iloc[-2:], hide_index=True, column_config=SCORES)  # averages
     st.caption(
         "Precision: of the images predicted as a class, the share that are it. Recall: of "
         "a class's images, the share found. Support: test images of the class. Click a "
@@ -143,7 +129,7 @@ if len(idx):
             test_x[shown],
             titles=[f"{report.probs[i, p]:.0%}" for i in shown],
             cols=10,
-            upscale_to=display_upscale(test_x.shape[-1]),
+            upscale_to=grid_upscale(test_x.shape[-1]),
         ),
         config=CHART,
         key="evaluate_gallery",
@@ -169,16 +155,9 @@ with pairs_col:
         st.success("No mistakes on the test set.")
 with worst_col:
     st.subheader("Highest-loss images")
-    worst = highest_loss(report, k=WORST)  # a fresh table: ours to extend
+    worst = highest_loss(report, k=WORST_K)  # a fresh table: ours to extend
     worst.insert(0, "image", [image_uri(test_x[i]) for i in worst["index"]])
-    st.dataframe(
-        worst,
-        hide_index=True,
-        row_height=56,
-        height="content",
-        key="evaluate_worst",
-        column_config=WORST_COLUMNS,
-    )
+    st.dataframe(worst, hide_index=True, row_height=56, height="content", column_config=WORST)
     st.caption(
         "The test images the network got most wrong (confidence: its probability for "
         "the predicted class; loss: cross-entropy, nats)."

@@ -60,11 +60,12 @@ PAGES = [  # (file, title, icon, what it is for)
     ),
 ]
 
+common.ensure_app_shell()  # a deep link on a fresh server must still run app.py
 recipe = default_run_config("shapes")
 
 st.title("cnnlab")
 st.subheader("A lab for convolutional neural networks, in your browser")
-intro, picture = st.columns([3, 2], gap="large")
+intro, picture = st.columns([5, 4], gap="large")
 with intro:
     st.markdown(
         "Train an image classifier and see what it learned, without writing code:\n"

@@ -33,6 +33,8 @@ def test_image(loaded: LoadedModel):
         return None
     names = loaded.class_names
     left, right, _ = st.columns([1, 1, 2])
+    if st.session_state.get("inside_class") not in names:  # another run's classes
+        st.session_state.pop("inside_class", None)
     name = left.selectbox("Class", names, key="inside_class")
     members = np.flatnonzero(np.asarray(test.y) == names.index(name))  # split indices
     if not len(members):
@@ -57,6 +59,7 @@ def uploaded_image(loaded: LoadedModel):
     return item.x, f"**{upload.name}**" + (" (colours inverted)" if item.inverted else "")
 
 
+common.ensure_app_shell()  # a deep link on a fresh server still goes through app.py
 st.title("Inspect")
 loaded = common.pick_trained_run("inside_run")
 model, names = loaded.model, loaded.class_names
@@ -74,6 +77,9 @@ probs = prediction.probs  # (K,)
 ranked = np.argsort(-probs, kind="stable")  # class indices, most likely first
 maps = feature_maps(model, x)  # [(layer name, (C', H', W'))] in forward order
 layers = [name for name, _ in maps]
+if not layers:
+    st.info("This network has no convolution layers, so there is nothing to look inside.")
+    st.stop()
 
 st.subheader("Prediction")
 image_col, bars_col = st.columns([1, 3])
@@ -83,6 +89,8 @@ with bars_col:
 
 st.subheader("Grad-CAM: where the network looks")
 controls = st.columns(3)
+if st.session_state.get("inside_layer") not in layers:  # another run: back to the default
+    st.session_state.pop("inside_layer", None)
 layer = controls[0].selectbox("Target layer", layers, index=len(layers) - 1, key="inside_layer")
 other = controls[1].selectbox(
     "Compare with class",

@@ -122,6 +122,7 @@ def classifier_editor(spec: ModelSpec) -> tuple[ModelSpec, Slots]:
 
 
 # -- inputs -----------------------------------------------------------------------------------------
+common.ensure_app_shell()  # a deep link on a fresh server must still run app.py
 ds = common.current_dataset()
 st.title("Model")
 shape = "×".join(map(str, ds.input_shape))
@@ -190,7 +191,7 @@ with left:
         try:
             rows = check_spec(spec, ds.input_shape, num_classes=ds.num_classes)
         except InvalidSpecError as exc:  # explained next to the offending block
-            error, rows = exc, []
+            error, rows = exc, designer.block_shapes(spec, ds.input_shape)
             slots[exc.layer][1].error(str(exc), icon=":material/error:")
         for i, (title, _) in enumerate(slots[:-1]):
             out = [s for label, s in rows if label.startswith(f"block {i + 1} ")]
@@ -225,11 +226,15 @@ with right:
     )
     a, b, c = st.columns(3)
     a.metric("Parameters", designer.human(view.total_params), help=f"{view.total_params:,} weights")
-    b.metric("Mult-adds / image", designer.human(view.mult_adds), help="forward pass, one image")
+    b.metric(
+        "Mult-adds",
+        designer.human(view.mult_adds),
+        help="multiply-adds of the forward pass, per image",
+    )
     c.metric(
-        "Train FLOP / image",
+        "Train FLOP",
         designer.human(view.train_flops),
-        help="≈ 6 × multiply-adds: the forward pass (2 FLOP each) and the backward pass (about twice that)",
+        help="per image ≈ 6 × multiply-adds: the forward pass (2 FLOP each) and the backward pass (about twice that)",
     )
     st.caption(
         f"Training costs ≈ {designer.human(view.train_flops)}FLOP per image forward + backward, "

@@ -15,12 +15,16 @@ import streamlit as st
 from cnnlab import plots
 from cnnlab.live import format_duration
 from cnnlab.runs import ACTIVE, RunInfo, delete_run, export_run_zip, get_run, list_runs
-from pages.common import STATUS_ICONS, job_manager, run_label
+from pages.common import STATUS_ICONS, ensure_app_shell, job_manager, run_label
 
 REFRESH_S = 2.0  # seconds between table refreshes while some run is active
 RESUMABLE = ("interrupted", "failed", "stopped")
-METRICS = {"val_acc": "validation accuracy", "val_loss": "validation loss",
-           "train_acc": "train accuracy", "train_loss": "train loss"}
+METRICS = {
+    "val_acc": "validation accuracy",
+    "val_loss": "validation loss",
+    "train_acc": "train accuracy",
+    "train_loss": "train loss",
+}
 
 
 def short_name(info: RunInfo) -> str:
@@ -29,21 +33,26 @@ def short_name(info: RunInfo) -> str:
 
 
 def runs_frame(runs: list[RunInfo]) -> pd.DataFrame:
-    return pd.DataFrame([{
-        "status": f"{STATUS_ICONS.get(r.status, '')} {r.status}",
-        "started": dt.datetime.fromtimestamp(r.created),
-        "dataset": r.dataset,
-        "architecture": r.model,
-        "optimizer": r.optimizer,
-        "lr": r.lr,
-        "batch": r.batch_size,
-        "epochs": r.epochs,
-        "best val acc": r.best_val_acc,
-        "test acc": r.test_acc,
-        "duration": format_duration(r.duration_s),
-        "message": r.message,
-        "run": r.run_id,
-    } for r in runs])
+    return pd.DataFrame(
+        [
+            {
+                "status": f"{STATUS_ICONS.get(r.status, '')} {r.status}",
+                "started": dt.datetime.fromtimestamp(r.created),
+                "dataset": r.dataset.split(" (")[0],  # "Shapes (generated, ...)" -> "Shapes"
+                "architecture": r.model,
+                "optimizer": r.optimizer,
+                "lr": r.lr,
+                "batch": r.batch_size,
+                "epochs": r.epochs,
+                "best val acc": r.best_val_acc,
+                "test acc": r.test_acc,
+                "duration": format_duration(r.duration_s),
+                "message": r.message,
+                "run": r.run_id,
+            }
+            for r in runs
+        ]
+    )
 
 
 RUNS_COLUMNS = {
@@ -59,13 +68,20 @@ def final_metrics(runs: list[RunInfo]) -> pd.DataFrame:
     rows = []
     for r in runs:
         metrics = get_run(r.run_id).metrics()
-        rows.append({"run": short_name(r), "status": r.status, "dataset": r.dataset,
-                     "epochs done": metrics.get("epochs_done"),
-                     "best epoch": metrics.get("best_epoch"),
-                     "final train acc": metrics.get("final_train_acc"),
-                     "best val acc": r.best_val_acc, "test acc": r.test_acc,
-                     "test loss": metrics.get("test_loss"),
-                     "train time": format_duration(metrics.get("train_time_s"))})
+        rows.append(
+            {
+                "run": short_name(r),
+                "status": r.status,
+                "dataset": r.dataset.split(" (")[0],
+                "epochs done": metrics.get("epochs_done"),
+                "best epoch": metrics.get("best_epoch"),
+                "final train acc": metrics.get("final_train_acc"),
+                "best val acc": r.best_val_acc,
+                "test acc": r.test_acc,
+                "test loss": metrics.get("test_loss"),
+                "train time": format_duration(metrics.get("train_time_s")),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -83,8 +99,13 @@ def runs_table(statuses: tuple[str, ...]) -> None:
         runs = list_runs()
         if tuple(r.status for r in runs) != statuses:
             st.rerun()  # a run started, ended, appeared or vanished: refresh everything
-        st.dataframe(runs_frame(runs), hide_index=True, column_config=RUNS_COLUMNS,
-                     key="runs_table")
+        st.dataframe(
+            runs_frame(runs),
+            hide_index=True,
+            column_config=RUNS_COLUMNS,
+            placeholder="–",
+            key="runs_table",
+        )
 
     table()
 
@@ -100,51 +121,69 @@ def manage(info: RunInfo) -> None:
     has_weights = run.weights_path.is_file()
     if info.message:
         st.caption(f"{STATUS_ICONS.get(info.status, '')} {info.status}: {info.message}")
-    cols = st.columns(6)
-    if cols[0].button("Open in Train", icon=":material/play_circle:", key="runs_open_train"):
+    row = st.container(horizontal=True)
+    if row.button("Open in Train", icon=":material/play_circle:", key="runs_open_train"):
         open_in(info.run_id, "pages/train.py")
-    if cols[1].button("Open in Evaluate", icon=":material/fact_check:", key="runs_open_eval",
-                      disabled=not has_weights or info.status in ACTIVE):
+    if row.button(
+        "Open in Evaluate",
+        icon=":material/fact_check:",
+        key="runs_open_eval",
+        disabled=not has_weights or info.status in ACTIVE,
+    ):
         open_in(info.run_id, "pages/evaluate.py")
+    stop = resume = False
     if info.status in ACTIVE:
-        if cols[2].button("Stop", icon=":material/stop:", key="runs_stop"):
-            job_manager().stop(info.run_id)
-            st.rerun()
-    elif cols[2].button("Resume", icon=":material/replay:", key="runs_resume",
-                        disabled=info.status not in RESUMABLE or not run.checkpoint_path.is_file(),
-                        help="continue an interrupted, failed or stopped run from its last "
-                             "checkpoint (saved after each completed epoch)"):
-        try:
-            job_manager().resume(info.run_id)
-        except ValueError as exc:
-            st.error(str(exc), icon=":material/error:")
-        else:
-            st.session_state.run_id = info.run_id
-            st.rerun()
-    cols[3].download_button("Download", data=lambda: export_run_zip(info.run_id),
-                            file_name=f"cnnlab-run-{info.run_id}.zip", mime="application/zip",
-                            icon=":material/download:", key="runs_download",
-                            disabled=not has_weights,
-                            help="the best weights (safetensors), config, metrics and events")
-    with cols[4].popover("Delete", icon=":material/delete:"):
+        stop = row.button("Stop", icon=":material/stop:", key="runs_stop")
+    else:
+        resume = row.button(
+            "Resume",
+            icon=":material/replay:",
+            key="runs_resume",
+            disabled=info.status not in RESUMABLE or not run.checkpoint_path.is_file(),
+            help="continue an interrupted, failed or stopped run from its last checkpoint "
+            "(saved after each completed epoch)",
+        )
+    row.download_button(
+        "Download weights + config",
+        data=lambda: export_run_zip(info.run_id),  # built only when clicked
+        file_name=f"cnnlab-run-{info.run_id}.zip",
+        mime="application/zip",
+        icon=":material/download:",
+        key="runs_download",
+        disabled=not has_weights,
+        help="a zip of the best weights (safetensors), config, metrics and events",
+    )
+    with row.popover("Delete", icon=":material/delete:"):
         st.markdown(f"Delete run **{info.run_id}** and its weights? This cannot be undone.")
-        if st.button("Delete permanently", type="primary", key="runs_delete_confirm"):
-            try:
-                delete_run(info.run_id)
-            except ValueError as exc:
-                st.error(str(exc), icon=":material/error:")
-            else:
-                if st.session_state.run_id == info.run_id:
-                    st.session_state.run_id = None
-                st.rerun()
+        delete = st.button("Delete permanently", type="primary", key="runs_delete_confirm")
+
+    try:  # act last, below the buttons, so an error shows where people look
+        if stop:
+            job_manager().stop(info.run_id)
+        elif resume:
+            job_manager().resume(info.run_id)
+            st.session_state.run_id = info.run_id
+        elif delete:
+            delete_run(info.run_id)
+            if st.session_state.run_id == info.run_id:
+                st.session_state.run_id = None
+    except ValueError as exc:  # an active run cannot be deleted; a run without checkpoint resumed
+        st.error(str(exc), icon=":material/error:")
+    else:
+        if stop or resume or delete:
+            st.rerun()
 
 
 # -- the page -------------------------------------------------------------------------------------
+if "data_cfg" not in st.session_state:  # a deep link on a fresh server skipped app.py;
+    ensure_app_shell()  # (only then: its rerun would drop a button click under AppTest)
 st.title("Runs")
 runs = list_runs()
 if not runs:
-    st.info("No runs yet: every training run is saved here, with its weights and curves.",
-            icon=":material/info:")
+    st.info(
+        "No runs yet: every training run is saved here, with its weights and curves.",
+        icon=":material/info:",
+    )
     st.page_link("pages/train.py", label="Train a model", icon=":material/play_circle:")
     st.stop()
 
@@ -157,20 +196,34 @@ runs_table(tuple(r.status for r in runs))
 st.subheader("Compare")
 with_curves = [r.run_id for r in runs if r.best_val_acc is not None]
 if st.session_state.get("runs_compare") is None or any(
-        i not in by_id for i in st.session_state.runs_compare):
+    i not in by_id for i in st.session_state.runs_compare
+):
     st.session_state.runs_compare = with_curves[:3]
 left, right = st.columns([3, 1])
-chosen = left.multiselect("Runs to compare", list(by_id), format_func=labels.get,
-                          key="runs_compare", placeholder="choose runs")
+chosen = left.multiselect(
+    "Runs to compare",
+    list(by_id),
+    format_func=labels.get,
+    key="runs_compare",
+    placeholder="choose runs",
+)
 metric = right.selectbox("Curve", list(METRICS), format_func=METRICS.get, key="runs_metric")
 if chosen:
     picked = [by_id[i] for i in chosen]
-    st.plotly_chart(plots.compare_curves({short_name(r): epoch_events(r.run_id) for r in picked},
-                                         metric), config={"displayModeBar": False})
-    st.dataframe(final_metrics(picked), hide_index=True, column_config={
-        c: st.column_config.NumberColumn(format="percent")
-        for c in ("final train acc", "best val acc", "test acc")} | {
-        "test loss": st.column_config.NumberColumn(format="%.3f")})
+    fig = plots.compare_curves({short_name(r): epoch_events(r.run_id) for r in picked}, metric)
+    if max(r.epochs for r in picked) <= 20:
+        fig.update_xaxes(dtick=1)  # whole epochs only
+    st.plotly_chart(fig, config={"displayModeBar": False})
+    st.dataframe(
+        final_metrics(picked),
+        hide_index=True,
+        column_config={
+            c: st.column_config.NumberColumn(format="percent")
+            for c in ("final train acc", "best val acc", "test acc")
+        }
+        | {"test loss": st.column_config.NumberColumn(format="%.3f")},
+        placeholder="–",
+    )
 else:
     st.caption("Choose two or more runs to overlay their curves and compare final metrics.")
 

@@ -22,9 +22,9 @@ from cnnlab.recipes import default_run_config
 from cnnlab.runs import ACTIVE, RunInfo, RunNotFound, get_run, list_runs
 from cnnlab.training import OPTIMIZERS, SCHEDULES
 from pages.common import (
-    STATUS_ICONS,
     current_dataset,
     data_label,
+    ensure_app_shell,
     job_manager,
     model_label,
     run_label,
@@ -89,8 +89,10 @@ def queue_text(run_id: str) -> str:
     place, training = jobs.queue_position(run_id), len(jobs.running())
     where = f"{ordinal(place)} in the queue" if place else "waiting to start"
     runs = "run" if training == 1 else "runs"
-    return (f"{where}; {training} {runs} training (at most {jobs.max_parallel} at a time on this "
-            "server)")
+    return (
+        f"{where}; {training} {runs} training (at most {jobs.max_parallel} at a time on this "
+        "server)"
+    )
 
 
 def model_problem(input_shape: tuple[int, int, int], num_classes: int) -> str | None:
@@ -109,72 +111,141 @@ def train_form(dataset_ready: bool, problem: str | None) -> None:
     data_cfg = st.session_state.data_cfg
     base, source = starting_config(data_cfg.name)
     recipe = default_run_config(data_cfg.name)
-    dataset_aug = next((a for a in (base.augment, recipe.augment, default_augment(data_cfg.name))
-                        if a != AugmentConfig()), AugmentConfig())
+    dataset_aug = next(
+        (
+            a
+            for a in (base.augment, recipe.augment, default_augment(data_cfg.name))
+            if a != AugmentConfig()
+        ),
+        AugmentConfig(),
+    )
     tc = base.train
     k = f"{data_cfg.name}_{source}"  # new starting values = fresh widgets
     with st.form("train_form", border=True):
         st.markdown("**Hyperparameters**")
-        st.caption("Starting values: " + ("the recipe for this dataset" if source == "recipe"
-                                          else "your last run on this dataset"))
+        st.caption(
+            "Starting values: "
+            + (
+                "the recipe for this dataset"
+                if source == "recipe"
+                else "your last run on this dataset"
+            )
+        )
         left, right = st.columns(2)
         optimizers, schedules = list(OPTIMIZERS.names()), list(SCHEDULES.names())
-        optimizer = left.selectbox("Optimizer", optimizers, key=f"tr_opt_{k}",
-                                   index=optimizers.index(tc.optimizer)
-                                   if tc.optimizer in optimizers else 0)
-        schedule = right.selectbox("Schedule", schedules, key=f"tr_sched_{k}",
-                                   index=schedules.index(tc.schedule)
-                                   if tc.schedule in schedules else 0,
-                                   help="how the learning rate changes during training")
-        lr = left.number_input("Learning rate", 1e-6, 1e6, float(min(max(tc.lr, 1e-6), 1e6)),
-                               format="%g", key=f"tr_lr_{k}", help="peak learning rate")
-        weight_decay = right.number_input("Weight decay", 0.0, 1.0, float(tc.weight_decay),
-                                          step=1e-4, format="%g", key=f"tr_wd_{k}")
+        optimizer = left.selectbox(
+            "Optimizer",
+            optimizers,
+            key=f"tr_opt_{k}",
+            index=optimizers.index(tc.optimizer) if tc.optimizer in optimizers else 0,
+        )
+        schedule = right.selectbox(
+            "Schedule",
+            schedules,
+            key=f"tr_sched_{k}",
+            index=schedules.index(tc.schedule) if tc.schedule in schedules else 0,
+            help="how the learning rate changes during training",
+        )
+        lr = left.number_input(
+            "Learning rate",
+            1e-6,
+            1e6,
+            float(min(max(tc.lr, 1e-6), 1e6)),
+            format="%g",
+            key=f"tr_lr_{k}",
+            help="peak learning rate",
+        )
+        weight_decay = right.number_input(
+            "Weight decay",
+            0.0,
+            1.0,
+            float(tc.weight_decay),
+            step=1e-4,
+            format="%g",
+            key=f"tr_wd_{k}",
+        )
         sizes = sorted(set(BATCH_SIZES) | {tc.batch_size})
-        batch_size = left.selectbox("Batch size", sizes, index=sizes.index(tc.batch_size),
-                                    key=f"tr_bs_{k}", help="images per optimiser step")
+        batch_size = left.selectbox(
+            "Batch size",
+            sizes,
+            index=sizes.index(tc.batch_size),
+            key=f"tr_bs_{k}",
+            help="images per optimiser step",
+        )
         epochs = right.number_input("Epochs", 1, 500, int(tc.epochs), key=f"tr_ep_{k}")
-        label_smoothing = st.slider("Label smoothing", 0.0, 0.5, float(tc.label_smoothing), 0.05,
-                                    key=f"tr_ls_{k}")
-        augment = st.toggle("Augmentation", base.augment != AugmentConfig(), key=f"tr_aug_{k}",
-                            help="random changes to each training image, different every epoch")
+        label_smoothing = st.slider(
+            "Label smoothing", 0.0, 0.5, float(tc.label_smoothing), 0.05, key=f"tr_ls_{k}"
+        )
+        augment = st.toggle(
+            "Augmentation",
+            base.augment != AugmentConfig(),
+            key=f"tr_aug_{k}",
+            help="random changes to each training image, different every epoch",
+        )
         st.caption(f"This dataset's augmentation: {describe_augment(dataset_aug)}.")
         left, right = st.columns(2)
         seed = left.number_input("Seed", 0, 2**31 - 1, int(tc.seed), key=f"tr_seed_{k}")
         early_stopping = right.number_input(
-            "Early stopping", 0, 100, int(tc.early_stopping), key=f"tr_es_{k}",
-            help="stop when the validation loss has not improved for this many epochs (0 = off)")
-        submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:",
-                                          disabled=not dataset_ready or problem is not None,
-                                          key="train_submit", width="stretch")
+            "Early stopping",
+            0,
+            100,
+            int(tc.early_stopping),
+            key=f"tr_es_{k}",
+            help="stop when the validation loss has not improved for this many epochs (0 = off)",
+        )
+        submitted = st.form_submit_button(
+            "Train",
+            type="primary",
+            icon=":material/play_arrow:",
+            disabled=not dataset_ready or problem is not None,
+            key="train_submit",
+            width="stretch",
+        )
     if not submitted:
         return
-    train = dataclasses.replace(tc, optimizer=optimizer, schedule=schedule, lr=float(lr),
-                                weight_decay=float(weight_decay), batch_size=int(batch_size),
-                                epochs=int(epochs), label_smoothing=float(label_smoothing),
-                                seed=int(seed), early_stopping=int(early_stopping))
-    cfg = dataclasses.replace(recipe, data=data_cfg, model=st.session_state.model_cfg,
-                              augment=dataset_aug if augment else AugmentConfig(), train=train)
+    train = dataclasses.replace(
+        tc,
+        optimizer=optimizer,
+        schedule=schedule,
+        lr=float(lr),
+        weight_decay=float(weight_decay),
+        batch_size=int(batch_size),
+        epochs=int(epochs),
+        label_smoothing=float(label_smoothing),
+        seed=int(seed),
+        early_stopping=int(early_stopping),
+    )
+    cfg = dataclasses.replace(
+        recipe,
+        data=data_cfg,
+        model=st.session_state.model_cfg,
+        augment=dataset_aug if augment else AugmentConfig(),
+        train=train,
+    )
     st.session_state.run_id = job_manager().submit(cfg)
 
 
 def setup_summary() -> tuple[bool, str | None]:
     """What the next run trains: dataset, model, split sizes. Returns (dataset ok, model problem)."""
-    st.markdown(f":material/photo_library: **{data_label(st.session_state.data_cfg)}**  \n"
-                f":material/account_tree: **{model_label(st.session_state.model_cfg)}**")
+    st.markdown(
+        f":material/photo_library: **{data_label(st.session_state.data_cfg)}**  \n"
+        f":material/account_tree: **{model_label(st.session_state.model_cfg)}**"
+    )
     dataset = current_dataset(stop=False)
     if dataset is None:
         return False, None
     c, h, w = dataset.input_shape
-    st.caption(f"{len(dataset.train):,} train · {len(dataset.val):,} validation · "
-               f"{len(dataset.test):,} test images · {dataset.num_classes} classes · "
-               f"{c}×{h}×{w} input")
+    st.caption(
+        f"{len(dataset.train):,} train · {len(dataset.val):,} validation · "
+        f"{len(dataset.test):,} test images · {dataset.num_classes} classes · "
+        f"{c}×{h}×{w} input"
+    )
     problem = model_problem(dataset.input_shape, dataset.num_classes)
     if problem:
-        st.error(f"The custom network does not fit this data: {problem}",
-                 icon=":material/error:")
-        st.page_link("pages/model.py", label="Fix it on the Model page",
-                     icon=":material/account_tree:")
+        st.error(f"The custom network does not fit this data: {problem}", icon=":material/error:")
+        st.page_link(
+            "pages/model.py", label="Fix it on the Model page", icon=":material/account_tree:"
+        )
     return True, problem
 
 
@@ -199,28 +270,45 @@ def show_progress(view: LiveView) -> None:
         st.progress(0.0, text=f"starting: {view.message or 'launching the job'}…")
     else:
         elapsed = format_duration(view.elapsed_s)
-        parts = [view.epoch_text, f"step {view.step:,}/{view.total_steps:,}",
-                 f"{view.progress:.0%}", elapsed and f"{elapsed} so far", view.eta_text]
+        parts = [
+            view.epoch_text,
+            f"step {view.step:,}/{view.total_steps:,}",
+            f"{view.progress:.0%}",
+            elapsed and f"{elapsed} so far",
+            view.eta_text,
+        ]
         st.progress(view.progress, text=" · ".join(p for p in parts if p))
     cols = st.columns(4)
     speed = f"{view.images_per_s:,.0f}" if view.images_per_s else "–"
     cols[0].metric("Images/s", speed)
     cols[1].metric("Learning rate", f"{view.lr:.3g}" if view.lr is not None else "–")
     cols[2].metric("Batch loss", f"{view.loss:.3f}" if view.loss is not None else "–")
-    cols[3].metric("Best val accuracy",
-                   f"{view.best_val_acc:.1%}" if view.best_val_acc is not None else "–")
-    st.button("Stop", icon=":material/stop:", key=f"stop_{view.run_id}", on_click=stop_run,
-              args=(view.run_id,), help="ends within about a second and keeps the best weights")
+    cols[3].metric(
+        "Best val accuracy", f"{view.best_val_acc:.1%}" if view.best_val_acc is not None else "–"
+    )
+    st.button(
+        "Stop",
+        icon=":material/stop:",
+        key=f"stop_{view.run_id}",
+        on_click=stop_run,
+        args=(view.run_id,),
+        help="ends within about a second and keeps the best weights",
+    )
 
 
 def show_outcome(view: LiveView) -> None:
     epochs_done = len(view.epochs)
     if view.status == "finished":
-        st.success(f"**Finished** {epochs_done} of {view.epochs_total} epochs"
-                   + (f" · {view.message}" if view.message else "."), icon=":material/check:")
+        st.success(
+            f"**Finished** {epochs_done} of {view.epochs_total} epochs"
+            + (f" · {view.message}" if view.message else "."),
+            icon=":material/check:",
+        )
     elif view.status == "stopped":
-        st.info(f"**Stopped** ({view.message or 'by request'}). The best weights so far were kept.",
-                icon=":material/stop_circle:")
+        st.info(
+            f"**Stopped** ({view.message or 'by request'}). The best weights so far were kept.",
+            icon=":material/stop_circle:",
+        )
     elif view.status == "diverged":
         st.error(f"**Diverged.** {view.message}", icon=":material/warning:")
     elif view.status == "failed":
@@ -234,37 +322,58 @@ def show_outcome(view: LiveView) -> None:
     if view.status in ("finished", "stopped", "interrupted") and view.epochs:
         best_epoch = view.end.get("best_epoch")
         cols = st.columns(4)
-        cols[0].metric("Test accuracy", f"{view.test_acc:.1%}" if view.test_acc is not None
-                       else "–")
-        cols[1].metric("Best val accuracy", f"{view.best_val_acc:.1%}"
-                       if view.best_val_acc is not None else "–",
-                       delta=f"epoch {best_epoch}" if best_epoch else None, delta_color="off",
-                       delta_arrow="off")
+        cols[0].metric(
+            "Test accuracy", f"{view.test_acc:.1%}" if view.test_acc is not None else "–"
+        )
+        cols[1].metric(
+            "Best val accuracy",
+            f"{view.best_val_acc:.1%}" if view.best_val_acc is not None else "–",
+            delta=f"epoch {best_epoch}" if best_epoch else None,
+            delta_color="off",
+            delta_arrow="off",
+        )
         cols[2].metric("Training time", format_duration(view.elapsed_s) or "–")
         cols[3].metric("Images/s", f"{view.images_per_s:,.0f}" if view.images_per_s else "–")
     if view.status in ("interrupted", "failed", "stopped"):
         if get_run(view.run_id).checkpoint_path.is_file():
-            st.button("Resume from the last checkpoint", icon=":material/replay:",
-                      key=f"resume_{view.run_id}", on_click=resume_run, args=(view.run_id,))
+            st.button(
+                "Resume from the last checkpoint",
+                icon=":material/replay:",
+                key=f"resume_{view.run_id}",
+                on_click=resume_run,
+                args=(view.run_id,),
+            )
     if view.status in ("finished", "stopped", "interrupted") and view.epochs:
         cols = st.columns(3)
         cols[0].page_link("pages/evaluate.py", label="Evaluate it", icon=":material/fact_check:")
         cols[1].page_link("pages/inside.py", label="Look inside", icon=":material/visibility:")
-        cols[2].page_link("pages/classify.py", label="Classify images",
-                          icon=":material/image_search:")
+        cols[2].page_link(
+            "pages/classify.py", label="Classify images", icon=":material/image_search:"
+        )
 
 
 def show_charts(view: LiveView) -> None:
-    st.plotly_chart(plots.batch_loss_curve(view.batches), config=CHART, key="live_batch_loss")
-    st.plotly_chart(plots.training_curves(view.epochs), config=CHART, key="live_epoch_curves")
+    if view.batches or view.active:
+        st.caption("Training loss per batch")
+        st.plotly_chart(plots.batch_loss_curve(view.batches), config=CHART, key="live_batch_loss")
+    if view.epochs or view.active:
+        st.caption("Per epoch: training vs validation")
+        st.plotly_chart(plots.training_curves(view.epochs), config=CHART, key="live_epoch_curves")
     if view.epochs and not view.active:
         with st.expander("Per-epoch numbers"):
-            st.dataframe(view.epoch_frame(), hide_index=True, column_config={
-                "epoch": st.column_config.NumberColumn(format="%d"),
-                **{c: st.column_config.NumberColumn(format="percent")
-                   for c in ("train_acc", "val_acc")},
-                "lr": st.column_config.NumberColumn(format="%.3g"),
-                "elapsed": st.column_config.NumberColumn("elapsed (s)", format="%.1f")})
+            st.dataframe(
+                view.epoch_frame(),
+                hide_index=True,
+                column_config={
+                    "epoch": st.column_config.NumberColumn(format="%d"),
+                    **{
+                        c: st.column_config.NumberColumn(format="percent")
+                        for c in ("train_acc", "val_acc")
+                    },
+                    "lr": st.column_config.NumberColumn(format="%.3g"),
+                    "elapsed": st.column_config.NumberColumn("elapsed (s)", format="%.1f"),
+                },
+            )
 
 
 def live_panel(run_id: str) -> None:
@@ -288,8 +397,10 @@ def live_panel(run_id: str) -> None:
             show_progress(view)
             jobs = job_manager()
             if view.status == "running" and jobs.queued():
-                st.caption(f"{len(jobs.queued())} more queued · at most {jobs.max_parallel} "
-                           "at a time on this server")
+                st.caption(
+                    f"{len(jobs.queued())} more queued · at most {jobs.max_parallel} "
+                    "at a time on this server"
+                )
         else:
             show_outcome(view)
         show_charts(view)
@@ -298,10 +409,14 @@ def live_panel(run_id: str) -> None:
 
 
 # -- the page -------------------------------------------------------------------------------------
+if "data_cfg" not in st.session_state:  # a deep link on a fresh server skipped app.py;
+    ensure_app_shell()  # (only then: its rerun would drop a button click under AppTest)
 job_manager()  # start the shared manager (and its warm worker) while settings are chosen
 st.title("Train")
-st.caption("Pick hyperparameters and press **Train**: the run trains in the background, so you can "
-           "leave this page, queue more runs, or close the tab and come back.")
+st.caption(
+    "Pick hyperparameters and press **Train**: the run trains in the background, so you can "
+    "leave this page, queue more runs, or close the tab and come back."
+)
 
 setup_col, live_col = st.columns([1, 1.9], gap="large")
 with setup_col:
@@ -314,14 +429,20 @@ with live_col:
     runs = list_runs()
     run_id = followed_run(runs)
     if run_id is None:
-        st.info("No runs yet. Choose the settings on the left and press **Train**; the loss "
-                "appears here within seconds.", icon=":material/info:")
+        st.info(
+            "No runs yet. Choose the settings on the left and press **Train**; the loss "
+            "appears here within seconds.",
+            icon=":material/info:",
+        )
     else:
-        st.session_state.run_id = run_id
         if st.session_state.get("train_watch") != run_id:
             st.session_state.train_watch = run_id
         labels = {r.run_id: run_label(r) for r in runs}
-        st.selectbox("Run", list(labels), format_func=labels.get, key="train_watch",
-                     on_change=lambda: st.session_state.update(
-                         run_id=st.session_state.train_watch))
+        st.selectbox(
+            "Run",
+            list(labels),
+            format_func=labels.get,
+            key="train_watch",
+            on_change=lambda: st.session_state.update(run_id=st.session_state.train_watch),
+        )
         live_panel(run_id)

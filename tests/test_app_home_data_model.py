@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab import designer, gallery
 from cnnlab.config import ConvBlock, DataConfig, ModelConfig, ModelSpec
+from cnnlab.datasets import DATASETS
 from cnnlab.runs import list_runs
 from pages.common import data_label, model_label
 
@@ -58,14 +59,14 @@ def walk(node: object) -> list[object]:
 
 
 def box_with(at: AppTest, title: str) -> object:
-    """The innermost bordered editor box whose markdown starts with `title`."""
+    """The innermost editor box holding a markdown that starts with `title` and some inputs."""
     boxes = [
-        n
-        for n in walk(at.main)
-        if getattr(n, "type", "") == "vertical"
-        and any(getattr(m, "value", "").startswith(title) for m in walk(n) if m.type == "markdown")
+        node
+        for node in walk(at.main)
+        if any(n.type == "markdown" and n.value.startswith(title) for n in walk(node))
+        and any(n.type in ("number_input", "text_input") for n in walk(node))
     ]
-    return min(boxes, key=lambda n: len(walk(n)))
+    return min(boxes, key=lambda node: len(walk(node)))
 
 
 # -- Home -------------------------------------------------------------------------------------------
@@ -153,7 +154,9 @@ def test_uploaded_zip_becomes_the_current_dataset_and_lists_skipped_files() -> N
 
 def test_broken_zip_shows_an_error_and_the_page_still_works() -> None:
     at = open_app("data")
-    at.file_uploader[0].set_value(("broken.zip", b"PK\x03\x04 definitely not a zip", "application/zip"))
+    at.file_uploader[0].set_value(
+        ("broken.zip", b"PK\x03\x04 definitely not a zip", "application/zip")
+    )
     at.form_submit_button[1].click().run()
     assert not at.exception
     assert at.error and "cannot be used" in at.error[0].value
@@ -192,7 +195,7 @@ def test_missing_download_is_explained_without_breaking_the_page(
     monkeypatch.setattr(datasets, "_download", offline)
     at = open_app("data")
     radio = at.radio(key="dataset_name")
-    assert "not here yet" in radio.proto.captions[radio.options.index("mnist")]
+    assert "not here yet" in radio.proto.captions[radio.options.index(DATASETS.get("mnist").title)]
     radio.set_value("mnist")
     at.form_submit_button[0].click().run()
     assert not at.exception
@@ -231,7 +234,9 @@ def test_adding_a_block_changes_the_summary_and_use_sets_the_model() -> None:
     at.number_input(key="blk0.filters").set_value(8).run()
     assert at.session_state.custom_spec.blocks[0].filters == 8
     at.button(key="use_model").click().run()
-    assert at.session_state.model_cfg == ModelConfig(name="custom", spec=at.session_state.custom_spec)
+    assert at.session_state.model_cfg == ModelConfig(
+        name="custom", spec=at.session_state.custom_spec
+    )
     assert model_label(at.session_state.model_cfg) == "custom (3 conv blocks)"
 
 
@@ -260,8 +265,10 @@ def test_invalid_spec_is_explained_next_to_the_offending_block() -> None:
     assert not at.get("dataframe")  # nothing to summarise
     bad_head = at.text_input(key="blkhidden")
     bad_head.set_value("128, lots").run()
-    assert "not a list of whole numbers" in [n.value for n in walk(box_with(at, "**Classifier**"))
-                                             if n.type == "error"][0]
+    assert (
+        "not a list of whole numbers"
+        in [n.value for n in walk(box_with(at, "**Classifier**")) if n.type == "error"][0]
+    )
 
 
 # -- helpers ----------------------------------------------------------------------------------------

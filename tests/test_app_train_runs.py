@@ -46,8 +46,12 @@ def widget(elements: object, label: str) -> object:
 
 def submit(at: AppTest, **values: object) -> str:
     """Fill the Train form (by label) and press Train; returns the new run id."""
-    labels = {"epochs": "Epochs", "lr": "Learning rate", "optimizer": "Optimizer",
-              "schedule": "Schedule"}
+    labels = {
+        "epochs": "Epochs",
+        "lr": "Learning rate",
+        "optimizer": "Optimizer",
+        "schedule": "Schedule",
+    }
     for name, value in values.items():
         kind = at.selectbox if name in ("optimizer", "schedule") else at.number_input
         widget(kind, labels[name]).set_value(value)
@@ -64,8 +68,7 @@ def wait_until_ended(run_id: str) -> RunInfo:
         if info.status not in ACTIVE:
             return info
         time.sleep(0.5)
-    pytest.fail(f"run {run_id} still {info.status} after {TIMEOUT_S} s: "
-                f"{get_run(run_id).status()}")
+    pytest.fail(f"run {run_id} still {info.status} after {TIMEOUT_S} s: {get_run(run_id).status()}")
 
 
 def texts(elements: object) -> str:
@@ -76,8 +79,13 @@ def test_pages_render_with_no_runs() -> None:
     at = open_page("train")
     assert at.title[0].value == "Train"
     assert at.button(key="train_submit").label == "Train"
-    assert {n.label for n in at.number_input} >= {"Learning rate", "Epochs", "Weight decay",
-                                                  "Seed", "Early stopping"}
+    assert {n.label for n in at.number_input} >= {
+        "Learning rate",
+        "Epochs",
+        "Weight decay",
+        "Seed",
+        "Early stopping",
+    }
     assert {s.label for s in at.selectbox} >= {"Optimizer", "Schedule", "Batch size"}
     assert widget(at.selectbox, "Optimizer").value == "adamw"  # the digits recipe
     assert widget(at.number_input, "Epochs").value == 10
@@ -98,8 +106,9 @@ def test_train_digits_to_the_end_then_list_and_delete(jobs: None) -> None:
     assert info.status == "finished", info.message
     at.run()
     assert not at.exception
-    done = texts(at.success)
-    assert "Finished" in done and "test accuracy" in done
+    assert "Finished" in texts(at.success)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Test accuracy"].endswith("%") and metrics["Best val accuracy"].endswith("%")
     assert len(at.get("plotly_chart")) == 2  # batch loss + epoch curves
     assert {p.value for p in at.get("page_link")} >= {"pages/evaluate.py"}
 

@@ -60,11 +60,12 @@ def reference(runs_dir: Path) -> dict:
     test = load_dataset(loaded.config.data).test
     probs = predict_probs(loaded.model, test.x)  # (N, K)
     y, pred = test.y.numpy(), probs.argmax(axis=1)
+    p64 = probs.astype(np.float64)  # rows sum to 1 within float32 rounding
     labels = list(range(len(loaded.class_names)))
     return {
         "names": loaded.class_names,
         "accuracy": accuracy_score(y, pred),
-        "loss": log_loss(y, probs.astype(np.float64), labels=labels),  # float32 sums: ~1e-7 off
+        "loss": log_loss(y, p64 / p64.sum(axis=1, keepdims=True), labels=labels),
         "per_class": precision_recall_fscore_support(y, pred, labels=labels, zero_division=0),
         "macro": precision_recall_fscore_support(y, pred, average="macro", zero_division=0),
         "weighted": precision_recall_fscore_support(y, pred, average="weighted", zero_division=0),
@@ -281,3 +282,20 @@ def test_classify_files_keeps_order_reports_errors_and_inverts(trained: str) -> 
     table = results_table(results)
     assert list(table.columns) == ["file", "top class", "confidence", "top-3", "error"]
     assert table["confidence"].isna().tolist() == [False, True, False]
+
+
+def test_selections_from_another_run_fall_back_to_defaults(trained: str) -> None:
+    """Keys left by a run with other classes or layers must not break the pages."""
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    at.session_state["evaluate_true"] = (
+        "zebra"  # set before the widgets exist, as after a run switch
+    )
+    at.session_state["inside_class"] = "zebra"
+    at.session_state["inside_layer"] = "features.0"
+    at.switch_page("pages/evaluate.py").run()
+    assert not at.exception
+    assert at.selectbox(key="evaluate_true").value in [str(d) for d in range(10)]
+    at.switch_page("pages/inside.py").run()
+    assert not at.exception
+    assert at.selectbox(key="inside_class").value == "0"
+    assert at.selectbox(key="inside_layer").value == "net.block2.conv"

@@ -22,7 +22,7 @@ WIDTH = 1400
 
 
 @pytest.fixture(scope="module")
-def digits_run(server: Server, browser: object) -> str:
+def digits_run(server: Server) -> str:
     """Train one digits run into the server's runs folder; the run id."""
     env = dict(os.environ, CNNLAB_RUNS=str(server.runs_dir), PYTHONPATH=str(REPO))
     done = subprocess.run(
@@ -30,13 +30,6 @@ def digits_run(server: Server, browser: object) -> str:
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    # The server's first session must open the app's root: until st.navigation has run once,
-    # Streamlit treats a deep link such as /evaluate as an old-style pages/ page (no app.py).
-    context = browser.new_context()  # type: ignore[attr-defined]
-    home = context.new_page()
-    open_page(home, server, "")
-    home.get_by_test_id("stSidebarNav").get_by_text("Inspect").wait_for(timeout=120_000)
-    context.close()
     return sorted(p.name for p in server.runs_dir.iterdir())[-1]
 
 
@@ -64,6 +57,7 @@ def wait_charts(pg: object, count: int) -> None:
 
 
 def test_evaluate_click_on_confusion_cell_shows_its_images(page, server, digits_run) -> None:
+    # The server's first page view is this deep link: the page must still run inside app.py.
     open_page(page, server, "evaluate")
     page.locator(".js-plotly-plot .heatmaplayer").first.wait_for(timeout=60_000)
     wait_idle(page)

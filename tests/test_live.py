@@ -15,20 +15,48 @@ from cnnlab.runs import Run, RunNotFound, create_run
 
 
 def _start(epochs: int = 2, steps_per_epoch: int = 5) -> dict:
-    return {"type": "start", "epochs": epochs, "steps_per_epoch": steps_per_epoch,
-            "total_steps": epochs * steps_per_epoch, "train_size": 500, "batch_size": 100,
-            "device": "cpu", "threads": 2, "resumed_epoch": 0}
+    return {
+        "type": "start",
+        "epochs": epochs,
+        "steps_per_epoch": steps_per_epoch,
+        "total_steps": epochs * steps_per_epoch,
+        "train_size": 500,
+        "batch_size": 100,
+        "device": "cpu",
+        "threads": 2,
+        "resumed_epoch": 0,
+    }
 
 
 def _batch(step: int, epoch: int = 1, loss: float = 1.0, eta: float = 8.0, **kw: object) -> dict:
-    return {"type": "batch", "epoch": epoch, "step": step, "loss": loss, "acc": 0.5, "lr": 0.01,
-            "images_per_s": 1000.0, "elapsed": step * 1.0, "eta": eta, **kw}
+    return {
+        "type": "batch",
+        "epoch": epoch,
+        "step": step,
+        "loss": loss,
+        "acc": 0.5,
+        "lr": 0.01,
+        "images_per_s": 1000.0,
+        "elapsed": step * 1.0,
+        "eta": eta,
+        **kw,
+    }
 
 
 def _epoch(epoch: int, val_acc: float, best: bool = True) -> dict:
-    return {"type": "epoch", "epoch": epoch, "step": epoch * 5, "train_loss": 1.0 / epoch,
-            "train_acc": 0.5, "val_loss": 0.9 / epoch, "val_acc": val_acc, "lr": 0.01,
-            "elapsed": epoch * 5.0, "eta": 0.0, "best": best}
+    return {
+        "type": "epoch",
+        "epoch": epoch,
+        "step": epoch * 5,
+        "train_loss": 1.0 / epoch,
+        "train_acc": 0.5,
+        "val_loss": 0.9 / epoch,
+        "val_acc": val_acc,
+        "lr": 0.01,
+        "elapsed": epoch * 5.0,
+        "eta": 0.0,
+        "best": best,
+    }
 
 
 def _write(run: Run, lines: list[dict | str], status: dict) -> None:
@@ -98,8 +126,12 @@ def test_damaged_line_is_skipped(run: Run) -> None:
 
 def test_nan_and_inf_values_never_reach_the_widgets(run: Run) -> None:
     # json.dumps writes NaN/Infinity literals, which json.loads reads back as floats
-    events = [_start(), _batch(1, loss=math.nan, eta=math.nan, images_per_s=math.inf,
-                                lr=math.nan, elapsed=math.nan)]
+    events = [
+        _start(),
+        _batch(
+            1, loss=math.nan, eta=math.nan, images_per_s=math.inf, lr=math.nan, elapsed=math.nan
+        ),
+    ]
     _write(run, events, {"status": "running", "step": math.nan, "total_steps": math.inf})
     view = read_live(run)
     assert view.loss is None and view.eta_s is None and view.lr is None
@@ -107,10 +139,22 @@ def test_nan_and_inf_values_never_reach_the_widgets(run: Run) -> None:
     assert 0.0 <= view.progress <= 1.0 and not math.isnan(view.progress)
 
 
-@pytest.mark.parametrize("done,total,expected", [
-    (5, 10, 0.5), (11, 10, 1.0), (10.0000001, 10, 1.0), (-3, 10, 0.0), (3, 0, 0.0), (3, -1, 0.0),
-    (math.nan, 10, 0.0), (3, math.nan, 0.0), (math.inf, 10, 0.0), (None, 10, 0.0), ("3", 10, 0.0),
-])
+@pytest.mark.parametrize(
+    "done,total,expected",
+    [
+        (5, 10, 0.5),
+        (11, 10, 1.0),
+        (10.0000001, 10, 1.0),
+        (-3, 10, 0.0),
+        (3, 0, 0.0),
+        (3, -1, 0.0),
+        (math.nan, 10, 0.0),
+        (3, math.nan, 0.0),
+        (math.inf, 10, 0.0),
+        (None, 10, 0.0),
+        ("3", 10, 0.0),
+    ],
+)
 def test_fraction_is_clamped(done: object, total: object, expected: float) -> None:
     assert fraction(done, total) == expected
 
@@ -122,10 +166,20 @@ def test_progress_never_exceeds_one(run: Run) -> None:
 
 
 def test_finished_run(run: Run) -> None:
-    events = [_start(), *(_batch(s, epoch=1 + (s > 5)) for s in range(1, 11)),
-              _epoch(1, 0.6), _epoch(2, 0.8),
-              {"type": "end", "status": "finished", "message": "", "best_epoch": 2,
-               "best_val_acc": 0.8, "elapsed": 11.0}]
+    events = [
+        _start(),
+        *(_batch(s, epoch=1 + (s > 5)) for s in range(1, 11)),
+        _epoch(1, 0.6),
+        _epoch(2, 0.8),
+        {
+            "type": "end",
+            "status": "finished",
+            "message": "",
+            "best_epoch": 2,
+            "best_val_acc": 0.8,
+            "elapsed": 11.0,
+        },
+    ]
     _write(run, events, {"status": "finished", "best_val_acc": 0.8, "message": ""})
     run.write_metrics({"test_acc": 0.75})
     view = read_live(run)
@@ -137,9 +191,19 @@ def test_finished_run(run: Run) -> None:
 
 def test_diverged_run_keeps_message_and_partial_progress(run: Run) -> None:
     message = "the loss became nan at epoch 1, step 3 (learning rate 1e+06). Lower the rate."
-    events = [_start(), _batch(1, loss=2.3), _batch(2, loss=1e30),
-              {"type": "end", "status": "diverged", "message": message, "best_epoch": 0,
-               "best_val_acc": None, "elapsed": 2.5}]
+    events = [
+        _start(),
+        _batch(1, loss=2.3),
+        _batch(2, loss=1e30),
+        {
+            "type": "end",
+            "status": "diverged",
+            "message": message,
+            "best_epoch": 0,
+            "best_val_acc": None,
+            "elapsed": 2.5,
+        },
+    ]
     _write(run, events, {"status": "diverged", "message": message})
     view = read_live(run)
     assert view.status == "diverged" and not view.active
@@ -171,13 +235,23 @@ def test_unknown_run_id() -> None:
 
 
 def test_build_view_is_pure() -> None:
-    view = build_view("x", {"status": "stopped", "message": "stopped by request"},
-                      [_start(), _batch(3)])
+    view = build_view(
+        "x", {"status": "stopped", "message": "stopped by request"}, [_start(), _batch(3)]
+    )
     assert view.status == "stopped" and view.progress == pytest.approx(0.3)
     assert view.test_acc is None and view.eta_s is None
 
 
-@pytest.mark.parametrize("seconds,text", [(None, ""), (math.nan, ""), (0.4, "0 s"), (42, "42 s"),
-                                          (185, "3 min 05 s"), (3720, "1 h 02 min")])
+@pytest.mark.parametrize(
+    "seconds,text",
+    [
+        (None, ""),
+        (math.nan, ""),
+        (0.4, "0 s"),
+        (42, "42 s"),
+        (185, "3 min 05 s"),
+        (3720, "1 h 02 min"),
+    ],
+)
 def test_format_duration(seconds: object, text: str) -> None:
     assert format_duration(seconds) == text
