@@ -111,6 +111,7 @@ class TrainConfig:
     device: str = "auto"  # auto, cpu, cuda, mps
     threads: int = 0  # torch intra-op threads on the CPU (0 = all cores)
     channels_last: bool = True  # NHWC memory layout (faster convolutions on CPU)
+    precision: str = "fp32"  # fp32, or bf16: bfloat16 autocast where the hardware has native bf16
     batch_events_per_s: float = 20.0  # max rate of per-batch progress events (keeps logs small)
     checkpoint_every: int = 1  # epochs between resume checkpoints (0 = none)
 

@@ -6,7 +6,10 @@ are found by type (`nn.Conv2d`) and named by their qualified module names.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import PIL.Image
@@ -74,6 +77,22 @@ def _activation_after(model: nn.Module, conv_name: str) -> nn.Module | None:
     return None
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+# The app shares one cached model between browser sessions; hooks and train/eval toggles on it
+# must not interleave, so every function that attaches hooks holds this (re-entrant) lock.
+_MODEL_LOCK = threading.RLock()
+
+
+def _one_at_a_time(func: _F) -> _F:
+    @functools.wraps(func)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _MODEL_LOCK:
+            return func(*args, **kwargs)
+
+    return locked  # type: ignore[return-value]
+
+
+@_one_at_a_time
 def feature_maps(model: nn.Module, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
     """For each conv layer in forward order: (conv name, float cpu (C', H', W') activation).
 
@@ -124,6 +143,7 @@ def _last_conv_called(model: nn.Module, x: torch.Tensor) -> str:
     return names[-1]
 
 
+@_one_at_a_time
 def grad_cam(
     model: nn.Module, x: torch.Tensor, target: int, layer: str | None = None
 ) -> np.ndarray:

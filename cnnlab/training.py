@@ -6,6 +6,7 @@ Progress flows out as plain dict events through `emit` (the runner appends them 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -97,6 +98,31 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 natively (CPU: AVX512-BF16 or AMX; CUDA: Ampere+).
+    Elsewhere bf16 is emulated and slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    return False
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """The precision `train` really uses: "bf16" only where `device` has native bf16."""
+    if name not in ("fp32", "bf16"):
+        raise ValueError(f"unknown precision {name!r}; choose fp32 or bf16")
+    return "bf16" if name == "bf16" and native_bf16(device) else "fp32"
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast for "bf16" (convs and matmuls in bf16, weights and optimiser in fp32)."""
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
 def set_threads(threads: int) -> int:
     """Intra-op threads for the CPU: `threads`; when 0, env CNNLAB_THREADS (set by the job manager
     to share cores between parallel jobs) or all cores. Returns the count used."""
@@ -118,16 +144,20 @@ class TrainResult:
 
 @torch.inference_mode()
 def evaluate_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
-                   device: torch.device, channels_last: bool = False) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of `model` on uint8 images `x` (N,C,H,W), labels `y` (N,)."""
+                   device: torch.device, channels_last: bool = False,
+                   precision: str = "fp32") -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of `model` on uint8 images `x` (N,C,H,W), labels `y` (N,).
+
+    `precision` is a resolved one (see `resolve_precision`)."""
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0
     for start in range(0, len(x), batch_size):
         xb = _to_input(x[start:start + batch_size], device, channels_last)
         yb = y[start:start + batch_size].to(device)
-        logits = model(xb)
-        total_loss += F.cross_entropy(logits.float(), yb, reduction="sum").item()
+        with autocast(device, precision):
+            logits = model(xb).float()
+        total_loss += F.cross_entropy(logits, yb, reduction="sum").item()
         correct += (logits.argmax(1) == yb).sum().item()
     model.train(was_training)
     n = max(1, len(x))
@@ -161,6 +191,7 @@ def train(cfg: RunConfig, dataset: Any, model: nn.Module, *, emit: Emit,
     torch.manual_seed(tc.seed)
     gen = torch.Generator().manual_seed(tc.seed)  # shuffling + augmentation (CPU side)
     channels_last = tc.channels_last and device.type != "mps"
+    precision = resolve_precision(tc.precision, device)
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -198,7 +229,8 @@ def train(cfg: RunConfig, dataset: Any, model: nn.Module, *, emit: Emit,
 
     emit({"type": "start", "epochs": tc.epochs, "steps_per_epoch": steps_per_epoch,
           "total_steps": total_steps, "train_size": n, "batch_size": batch_size,
-          "device": str(device), "threads": torch.get_num_threads(), "resumed_epoch": start_epoch})
+          "device": str(device), "threads": torch.get_num_threads(), "precision": precision,
+          "resumed_epoch": start_epoch})
 
     t0 = time.perf_counter() - prior_elapsed
     step = start_epoch * steps_per_epoch
@@ -219,7 +251,8 @@ def train(cfg: RunConfig, dataset: Any, model: nn.Module, *, emit: Emit,
                 xb = augment_batch(xb, aug, gen if device.type == "cpu" else None)
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            logits = model(xb)
+            with autocast(device, precision):
+                logits = model(xb).float()  # (B, K); the loss is always computed in fp32
             loss = F.cross_entropy(logits, yb, label_smoothing=tc.label_smoothing)
             loss_value = loss.item()  # one host sync per batch (free on the CPU)
             if not math.isfinite(loss_value):
@@ -251,7 +284,7 @@ def train(cfg: RunConfig, dataset: Any, model: nn.Module, *, emit: Emit,
         if status == "diverged" or (status == "stopped" and seen == 0):
             break
         val_loss, val_acc = evaluate_split(model, dataset.val.x, dataset.val.y,
-                                           tc.eval_batch_size, device, channels_last)
+                                           tc.eval_batch_size, device, channels_last, precision)
         improved = val_loss < best_val_loss or best_val_acc is None
         if improved:
             best_val_loss, best_val_acc, best_epoch, bad_epochs = val_loss, val_acc, epoch, 0

@@ -117,7 +117,8 @@ def augmentation_preview(cfg: DataConfig, hflip_ok: bool) -> None:
         st.plotly_chart(augment_figure(cfg, augment), config=CHART, key="augment_grid")
         st.caption(
             "Each row: one training image, then random variants the network could see instead. "
-            "The preselected settings are this dataset's recommendation, also the Train page's start."
+            "Preselected: the settings recommended for this dataset (a preview; training uses the "
+            "Train page's settings)."
         )
 
 

@@ -80,8 +80,8 @@ with intro:
     )
     st.caption(
         f"Trains {common.model_label(recipe.model)} for {recipe.train.epochs} epochs on "
-        f"{recipe.data.num_images:,} generated shapes in six classes (about a minute) "
-        "and opens the live training view. Nothing to download."
+        f"{recipe.data.num_images:,} generated shapes in six classes (about a minute on a "
+        "laptop CPU, to ~99% accuracy) and opens the live training view. Nothing to download."
     )
 with picture:
     st.image(HERO, caption="The generated shapes dataset: six classes to tell apart.")

@@ -144,3 +144,18 @@ def test_resume_from_checkpoint_matches_uninterrupted_run() -> None:
     assert resumed.epochs_done == 3  # history carried over
     for k, v in full.best_state.items():
         assert torch.allclose(v.float(), resumed.best_state[k].float(), atol=1e-6), k
+
+
+def test_bf16_precision_trains_where_native_and_falls_back_elsewhere(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import cnnlab.training as training
+
+    for native in (True, False):
+        monkeypatch.setattr(training, "native_bf16", lambda device, native=native: native)
+        events: list[dict] = []
+        result = train(_cfg(precision="bf16"), _dataset(), _model(), emit=events.append)
+        assert events[0]["precision"] == ("bf16" if native else "fp32")
+        assert result.status == "finished" and result.best_val_acc > 0.9
+        assert all(v.dtype != torch.bfloat16 for v in result.best_state.values())  # fp32 weights
+    with pytest.raises(ValueError, match="precision"):
+        train(_cfg(precision="fp16"), _dataset(), _model(), emit=lambda e: None)
