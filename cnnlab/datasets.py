@@ -629,8 +629,10 @@ def _load_cifar10_zip(path: Path) -> RawImages:
 def _folder_raw(path: Path, *, image_size: int, channels: int | None) -> RawImages:
     from cnnlab.folder import load_image_folder
 
+    # A directory is its own root: links inside it may not lead to files outside it.
+    root = path if path.is_dir() else None
     found = load_image_folder(
-        path, image_size=image_size, channels=channels, cache_dir=default_cache_dir()
+        path, image_size=image_size, channels=channels, cache_dir=default_cache_dir(), root=root
     )
     notes = []
     if found.skipped:

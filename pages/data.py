@@ -126,6 +126,7 @@ def augmentation_preview(cfg: DataConfig, hflip_ok: bool) -> None:
 common.ensure_app_shell()  # a deep link on a fresh server must still run app.py
 st.title("Data")
 current: DataConfig = st.session_state.data_cfg
+problem = st.container()  # why the last choice could not be used, above everything else
 pick, about = st.columns([2, 3], gap="large")
 with pick:
     built_in, upload, folder = st.tabs(
@@ -180,8 +181,8 @@ with pick:
                 st.session_state.upload_note = str(exc)
             else:
                 use_dataset(DataConfig(name="folder", path=str(path), image_size=folder_size))
-    if st.session_state.upload_note:
-        st.error(st.session_state.upload_note.replace("\n", "  \n"), icon=":material/error:")
+if st.session_state.upload_note:
+    problem.error(st.session_state.upload_note.replace("\n", "  \n"), icon=":material/error:")
 
 # -- render: the current dataset -----------------------------------------------------------------
 with about:

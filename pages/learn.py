@@ -48,6 +48,7 @@ def loss_text(v: float) -> str:
     return f"{v:,.0f}" if v >= 1000 else f"{v:.3g}"
 
 
+common.ensure_app_shell()  # a deep link on a fresh server still goes through app.py
 st.title("Learn: how a CNN works")
 st.caption(
     "Six ideas behind every CNN. Pick an image; each tab works on the result of the one before."

@@ -205,8 +205,10 @@ with left:
 # -- render: totals, diagram, the "use" action, the layer table ------------------------------------
 with right:
     if error is not None:
+        where = "the classifier" if error.layer < 0 else f"conv block {error.layer + 1}"
         st.error(
-            f"This network cannot be built for {shape} images: {error}", icon=":material/error:"
+            f"This network cannot be built for {shape} images: see {where}.",
+            icon=":material/error:",
         )
         st.stop()
     try:

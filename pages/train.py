@@ -223,6 +223,7 @@ def train_form(dataset_ready: bool, problem: str | None) -> None:
         train=train,
     )
     st.session_state.run_id = job_manager().submit(cfg)
+    st.rerun()  # the form restarts from this run's settings (new widget keys), now
 
 
 def setup_summary() -> tuple[bool, str | None]:
@@ -263,7 +264,14 @@ def resume_run(run_id: str) -> None:
 
 
 def show_progress(view: LiveView) -> None:
-    if view.status == "queued":
+    stopping = view.status == "running" and get_run(view.run_id).stop_path.exists()
+    if view.end:
+        st.progress(view.progress, text="training done: saving weights, measuring test accuracy…")
+    elif stopping:
+        st.progress(
+            view.progress, text="stopping: ending the epoch early, keeping the best weights…"
+        )
+    elif view.status == "queued":
         st.info(f"Queued: {queue_text(view.run_id)}.", icon=":material/hourglass_top:")
         st.progress(0.0, text="waiting for a free slot")
     elif not view.start:
@@ -292,6 +300,7 @@ def show_progress(view: LiveView) -> None:
         key=f"stop_{view.run_id}",
         on_click=stop_run,
         args=(view.run_id,),
+        disabled=stopping or bool(view.end),
         help="ends within about a second and keeps the best weights",
     )
 

@@ -17,6 +17,24 @@ def _private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CNNLAB_CACHE", str(tmp_path / "cache"))
 
 
+@pytest.fixture(autouse=True)
+def _server_like_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AppTest resets Streamlit's "v1 pages/ folder" flag before every run, so each run after the
+    first would execute the page file alone, as on a fresh server's deep link; the pages'
+    `ensure_app_shell` then reruns and a click is lost. A real server keeps the flag off once
+    `st.navigation` has run: do the same here (set on the base class, the one Streamlit reads)."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import app_test
+
+    class ServerLikePages(PagesManager):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(app_test, "PagesManager", ServerLikePages)
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", None)
+
+
 def shared_data() -> Path | None:
     """The folder of real datasets (../shared/data via CNNLAB_DATA), or None when absent."""
     env = os.environ.get("CNNLAB_DATA")

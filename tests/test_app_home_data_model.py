@@ -7,6 +7,7 @@ are built here with Pillow.
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from pathlib import Path
 
@@ -18,7 +19,6 @@ from cnnlab import designer, gallery
 from cnnlab.config import ConvBlock, DataConfig, ModelConfig, ModelSpec
 from cnnlab.datasets import DATASETS
 from cnnlab.runs import list_runs
-from pages.common import data_label, model_label
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
@@ -145,8 +145,7 @@ def test_uploaded_zip_becomes_the_current_dataset_and_lists_skipped_files() -> N
     assert not at.exception and not at.error, [e.value for e in at.error]
     cfg = at.session_state.data_cfg
     assert cfg.name == "folder" and cfg.image_size == 32 and Path(cfg.path).name == "pets.zip"
-    assert data_label(cfg) == "your images (pets.zip)"  # the sidebar's words (AppTest drops the
-    # sidebar after switch_page; tests/test_browser_data.py reads it in the browser)
+    assert "your images (pets.zip)" in at.sidebar.markdown[1].value
     assert {m.label: m.value for m in at.metric}["Classes"] == "3"
     assert any(e.label == "1 file(s) left out" for e in at.expander)
     assert any("skipped 1 unreadable" in w.value for w in at.warning)
@@ -164,6 +163,18 @@ def test_broken_zip_shows_an_error_and_the_page_still_works() -> None:
     assert len(at.get("plotly_chart")) == 3  # the current dataset is still shown
     at.slider(key="aug.shapes.rot").set_value(10).run()  # and the page keeps working
     assert not at.exception
+
+
+def test_too_large_upload_is_refused_before_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pages import common
+
+    monkeypatch.setattr(common, "MAX_UPLOAD_MB", 0)
+    at = open_app("data")
+    at.file_uploader[0].set_value(("pets.zip", class_zip(), "application/zip"))
+    at.form_submit_button[1].click().run()
+    assert "the limit is 0 MB" in at.error[0].value
+    assert at.session_state.data_cfg == DataConfig()
+    assert not (Path(os.environ["CNNLAB_CACHE"]) / "uploads").exists()  # nothing was saved
 
 
 def test_folder_path_must_be_inside_the_folder_root(
@@ -237,7 +248,7 @@ def test_adding_a_block_changes_the_summary_and_use_sets_the_model() -> None:
     assert at.session_state.model_cfg == ModelConfig(
         name="custom", spec=at.session_state.custom_spec
     )
-    assert model_label(at.session_state.model_cfg) == "custom (3 conv blocks)"
+    assert "custom (3 conv blocks)" in at.sidebar.markdown[1].value
 
 
 def test_blocks_move_and_remove() -> None:
