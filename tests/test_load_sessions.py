@@ -1,0 +1,375 @@
+"""Load and sessions: many browser sessions at once on one server, memory across many sessions,
+and session state that holds only small things.
+
+Real-browser tests (one Chromium, one *context* per Streamlit session, loopback only) against the
+module's own server (tests/browser.py). The number of concurrent sessions is
+`CNNLAB_LOAD_SESSIONS` (default 10, at least 5: two sessions make selections, three train).
+Latencies and memory figures are printed (`-s`) and never asserted against tight thresholds
+(a shared CI box is noisy); only generous bounds that catch a hang or a real leak are asserted.
+
+On this server `max_parallel` is cores // 2, so on a 2-core box "runs training" means one trains
+and the others wait in the queue; the test submits three and checks they start in order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import pickle
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab import cli
+from cnnlab.config import DataConfig
+from cnnlab.runs import ACTIVE, list_runs
+from pages.common import data_label
+from tests.browser import Server
+
+SESSIONS = max(5, int(os.environ.get("CNNLAB_LOAD_SESSIONS", "10")))
+MEMORY_SESSIONS = int(os.environ.get("CNNLAB_MEMORY_SESSIONS", "30"))
+HANG_S = 60  # an interaction slower than this is a hang, not load (not a latency target)
+LEAK_MB_PER_SESSION = 30  # the perf target for each extra session (datasets/models are shared)
+
+HEADINGS = {  # url path -> the page's title
+    "": "cnnlab",
+    "data": "Data",
+    "model": "Model",
+    "train": "Train",
+    "runs": "Runs",
+    "evaluate": "Evaluate",
+    "inside": "Inspect",
+    "classify": "Classify",
+    "learn": "Learn: how a CNN works",
+}
+BROWSE = ["data", "model", "runs", "evaluate", "classify", "learn", "inside", ""]
+
+# Installed in every page: __watch(cond) records, in the page's own clock, when `cond` first holds
+# after now, so concurrent interactions are timed exactly though Python waits for them in turn.
+WATCH = """
+window.__idle = () => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')
+    && !document.querySelector('[data-testid="stMain"] [data-stale="true"]');
+window.__heading = (text) => [...document.querySelectorAll('[data-testid="stMain"] h1')]
+    .some(h => h.textContent.trim() === text);
+window.__watch = (cond) => {
+    const t0 = performance.now();
+    const check = new Function('return (' + cond + ')');
+    window.__lat = null;
+    const tick = () => {
+        let ok = false;
+        try { ok = check(); } catch (e) { ok = false; }
+        if (ok) { window.__lat = performance.now() - t0; } else { setTimeout(tick, 10); }
+    };
+    setTimeout(tick, 10);
+};
+"""
+PROBLEMS = """() => [...document.querySelectorAll(
+    '[data-testid="stException"], [data-testid="stAlertContentError"], [data-testid="stToast"]')]
+    .map(e => e.innerText.slice(0, 300))
+    .filter(t => !t.startsWith('Stopping'))"""
+
+
+def page_done(heading: str) -> str:
+    return f"window.__heading({heading!r}) && window.__idle()"
+
+
+# -- helpers --------------------------------------------------------------------------------------
+class Session:
+    """One browser context = one Streamlit session."""
+
+    def __init__(self, browser: object, server: Server, name: str) -> None:
+        self.name = name
+        self.context = browser.new_context(viewport={"width": 1200, "height": 900})  # type: ignore[attr-defined]
+        self.context.add_init_script(WATCH)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(HANG_S * 1000)
+        self.server = server
+
+    def open(self, path: str = "") -> float:
+        """Load the app at `path` (a new page load); seconds until its script run is over."""
+        start = time.monotonic()
+        self.page.goto(f"{self.server.url}/{path}")
+        self.page.wait_for_function(f"() => {page_done(HEADINGS[path])}", timeout=HANG_S * 1000)
+        return time.monotonic() - start
+
+    def start(self, cond: str) -> None:
+        self.page.evaluate(f"() => window.__watch({cond!r})")
+
+    def click_nav(self, path: str) -> None:
+        """Start timing, then click the sidebar link to `path` (no page load, like a user)."""
+        self.start(page_done(HEADINGS[path]))
+        href = f"{self.server.url}/{path}"
+        self.page.locator(f'[data-testid="stSidebarNav"] a[href="{href}"]').click()
+
+    def latency(self) -> float:
+        """Seconds from the last start() to its condition (waits up to HANG_S)."""
+        self.page.wait_for_function("() => window.__lat !== null", timeout=HANG_S * 1000)
+        return self.page.evaluate("() => window.__lat") / 1000
+
+    def problems(self) -> list[str]:
+        return self.page.evaluate(PROBLEMS)
+
+    def sidebar(self) -> str:
+        return self.page.get_by_test_id("stSidebar").inner_text()
+
+    def main(self) -> str:
+        return self.page.get_by_test_id("stMain").inner_text()
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def digit_png() -> bytes:
+    """A white-on-black "1" drawn large (any prediction will do; this checks the page answers)."""
+    img = np.zeros((64, 64), np.uint8)
+    img[8:56, 28:36] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(img).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def summary(name: str, values: list[float]) -> str:
+    if not values:
+        return f"{name}: none"
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return (
+        f"{name}: n={len(values)} p50={statistics.median(values):.2f}s p95={p95:.2f}s "
+        f"max={max(values):.2f}s"
+    )
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def statuses(server: Server) -> dict[str, str]:
+    return {r.run_id: r.status for r in list_runs(server.runs_dir)}
+
+
+def wait_status(server: Server, run_id: str, wanted: tuple[str, ...], timeout_s: float = 90) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = statuses(server).get(run_id)
+        if status in wanted:
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} stayed {statuses(server).get(run_id)}, not {wanted}")
+
+
+@pytest.fixture(scope="module")
+def finished_run(server: Server) -> str:
+    """One finished digits run in the server's runs folder (the server lists runs from disk)."""
+    args = ["--runs-dir", str(server.runs_dir), "train", "--dataset", "digits", "--epochs", "1"]
+    assert cli.main([*args, "--threads", "1", "--quiet"]) == cli.EXIT_OK
+    (run_id,) = statuses(server)
+    return run_id
+
+
+@pytest.fixture
+def sessions(browser: object, server: Server) -> Iterator[list[Session]]:
+    opened: list[Session] = []
+    yield opened
+    for s in opened:
+        s.close()
+
+
+# -- memory ---------------------------------------------------------------------------------------
+@pytest.mark.browser
+def test_memory_stays_bounded_across_many_sessions_opened_and_closed(browser, server) -> None:  # noqa: ANN001
+    """Sessions that load Data and Learn, then close: the server's RSS grows by far less than the
+    perf target of 30 MB per session (datasets and models are shared, session state is small)."""
+
+    def visit(i: int) -> None:
+        s = Session(browser, server, f"mem{i}")
+        try:
+            s.open("data")
+            s.click_nav("learn")
+            s.latency()
+            assert not s.problems(), s.problems()
+        finally:
+            s.close()
+
+    pid = server.process.pid
+    for i in range(3):  # warm-up: imports, the shapes dataset, the Learn page's caches
+        visit(i)
+    time.sleep(1)
+    before = rss_mb(pid)
+    start = time.monotonic()
+    for i in range(MEMORY_SESSIONS):
+        visit(100 + i)
+    took = time.monotonic() - start
+    time.sleep(1)
+    after = rss_mb(pid)
+    per_session = (after - before) / MEMORY_SESSIONS
+    print(
+        f"\nserver RSS: {before:.0f} MB after warm-up, {after:.0f} MB after {MEMORY_SESSIONS} more "
+        f"sessions (Data + Learn, then closed) in {took:.0f} s: {per_session:+.2f} MB per session"
+    )
+    assert per_session < LEAK_MB_PER_SESSION
+
+
+# -- many sessions at once ------------------------------------------------------------------------
+@pytest.mark.browser
+def test_sessions_browse_and_classify_while_runs_train_and_queue(  # noqa: PLR0915
+    browser, server, finished_run, sessions  # noqa: ANN001
+) -> None:
+    t_test = time.monotonic()
+    for i in range(SESSIONS):
+        sessions.append(Session(browser, server, f"s{i}"))
+    first_loads = [s.open("") for s in sessions]
+    chooser, editor, trainers = sessions[0], sessions[1], sessions[2:5]
+    browsers = [s for s in sessions if s not in trainers]
+    lat: dict[str, list[float]] = {}
+
+    def record(kind: str, seconds: float) -> None:
+        lat.setdefault(kind, []).append(seconds)
+
+    def check_no_problems(group: list[Session]) -> None:
+        for s in group:
+            assert not s.problems(), (s.name, s.problems())
+
+    # Session selections: s0 picks digits, s1 makes a custom network the current model.
+    default_data = data_label(DataConfig())
+    chooser.click_nav("data")
+    record("page", chooser.latency())
+    chooser.page.get_by_text("Digits (scikit-learn, 8x8 greyscale)").click()
+    chooser.start("window.__idle() && document.querySelector('[data-testid=stSidebar]')"
+                  ".innerText.includes('Digits')")
+    chooser.page.get_by_role("button", name="Use this dataset").click()
+    record("action", chooser.latency())
+    editor.click_nav("model")
+    record("page", editor.latency())
+    editor.page.get_by_text("Custom", exact=True).click()
+    editor.page.get_by_role("button", name="Use this model").wait_for()
+    editor.start("window.__idle() && document.querySelector('[data-testid=stSidebar]')"
+                 ".innerText.includes('custom (')")
+    editor.page.get_by_role("button", name="Use this model").click()
+    record("action", editor.latency())
+
+    # Three sessions press Train (shapes, 50 epochs: still training when the test stops them).
+    run_ids: list[str] = []
+    for s in trainers:
+        s.click_nav("train")
+        record("page", s.latency())
+        epochs = s.page.get_by_label("Epochs", exact=True)
+        epochs.fill("50")
+        epochs.press("Tab")
+        known = set(statuses(server))
+        s.start("window.__idle() && document.querySelector('[data-testid=stProgress]')")
+        s.page.get_by_role("button", name="Train", exact=True).click()
+        record("action", s.latency())
+        (new,) = set(statuses(server)) - known
+        run_ids.append(new)
+    first, second, third = run_ids
+    wait_status(server, first, ("running",))
+    assert statuses(server)[second] == statuses(server)[third] == "queued"
+    trainers[1].page.get_by_text("1st in the queue").wait_for()
+    trainers[2].page.get_by_text("2nd in the queue").wait_for()
+
+    # Everyone else browses every page, all sessions clicking at once, while the first run trains.
+    for r in range(len(BROWSE)):
+        targets = [BROWSE[(i + r) % len(BROWSE)] for i in range(len(browsers))]
+        for s, path in zip(browsers, targets, strict=True):
+            s.click_nav(path)
+        for s, path in zip(browsers, targets, strict=True):
+            record(path or "home", s.latency())
+        check_no_problems(sessions)
+    assert statuses(server)[first] == "running"  # it trained throughout the browsing
+
+    # ... then all classify an uploaded PNG at once (the finished digits run's model).
+    for s in browsers:
+        if s.page.url.rstrip("/") != f"{server.url}/classify":
+            s.click_nav("classify")
+            record("classify", s.latency())
+    png = {"name": "one.png", "mimeType": "image/png", "buffer": digit_png()}
+    for s in browsers:
+        s.start("window.__idle() && document.querySelector('[data-testid=stMain]')"
+                ".innerText.includes('as the network sees it')")
+        s.page.locator("input[type=file]").set_input_files(png)
+    for s in browsers:
+        record("classify upload", s.latency())
+        assert "one.png" in s.main()
+    check_no_problems(sessions)
+
+    # Selections never leak: after all that re-rendering, each sidebar shows its own session's.
+    for s in sessions:
+        side = s.sidebar()
+        assert ("Digits" in side) == (s is chooser), (s.name, side)
+        assert (default_data in side) == (s is not chooser), (s.name, side)
+        assert ("custom (" in side) == (s is editor), (s.name, side)
+
+    # The queue holds its order: stopping the first starts the second; the third still waits.
+    trainers[0].page.locator(f".st-key-stop_{first} button").first.click()
+    wait_status(server, first, ("stopped",))
+    wait_status(server, second, ("running",))
+    assert statuses(server)[third] == "queued"
+    trainers[2].page.get_by_text("1st in the queue").wait_for()
+    trainers[2].page.locator(f".st-key-stop_{third} button").first.click()
+    wait_status(server, third, ("stopped",))
+    trainers[1].page.locator(f".st-key-stop_{second} button").first.click()
+    wait_status(server, second, ("stopped",))
+    assert not [r for r, st in statuses(server).items() if st in ACTIVE]
+    check_no_problems(sessions)
+
+    interactions = [v for k, vs in lat.items() for v in vs]
+    print(f"\n{SESSIONS} sessions, {len(interactions)} timed interactions, "
+          f"{time.monotonic() - t_test:.0f} s in all")
+    print(summary("first page load (goto)", first_loads))
+    print(summary("all interactions", interactions))
+    for kind, values in sorted(lat.items()):
+        print("  " + summary(kind, values))
+    assert max(interactions) < HANG_S
+
+
+# -- session state holds small things only --------------------------------------------------------
+def test_session_state_holds_no_tensors_or_large_objects_after_every_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+    from streamlit.testing.v1 import AppTest
+
+    runs = tmp_path / "runs"
+    args = ["--runs-dir", str(runs), "train", "--dataset", "digits", "--epochs", "1"]
+    assert cli.main([*args, "--threads", "1", "--quiet"]) == cli.EXIT_OK
+    monkeypatch.setenv("CNNLAB_RUNS", str(runs))
+
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    at = AppTest.from_file(str(app), default_timeout=120)
+    at.run()
+    for path in [p for p in HEADINGS if p] + [""]:
+        at.switch_page(f"pages/{path or 'home'}.py").run()
+        assert not at.exception, (path, [e.value for e in at.exception])
+        if path == "data":  # a selection, so the state holds a non-default config too
+            at.radio(key="dataset_name").set_value("digits")
+            at.form_submit_button[0].click().run()
+            assert at.session_state.data_cfg.name == "digits"
+
+    def walk(value: object, where: str) -> None:
+        assert not isinstance(value, torch.Tensor | torch.nn.Module | np.ndarray), where
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{where}[{k!r}]")
+        elif isinstance(value, list | tuple | set | frozenset):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+        elif dataclasses.is_dataclass(value):
+            for f in dataclasses.fields(value):
+                walk(getattr(value, f.name), f"{where}.{f.name}")
+
+    state = at.session_state.to_dict()
+    visited = {"data_cfg", "model_cfg", "run_id", "model_mode", "train_watch", "learn_source"}
+    assert visited <= set(state), sorted(state)  # every page ran and kept its widgets
+    for key, value in state.items():
+        walk(value, key)
+        size = len(pickle.dumps(value))
+        assert size < 100_000, f"session_state[{key!r}] pickles to {size:,} bytes"
