@@ -72,6 +72,11 @@ class LiveView:
             return ""
         return f"epoch {max(1, self.epoch)}/{self.epochs_total}"
 
+    def chart_batches(self, max_points: int = 500) -> list[dict[str, Any]]:
+        """At most `max_points` batch events, evenly spaced, always keeping the latest one: a long
+        run's live chart stays cheap to build, send and draw every second."""
+        return thin(self.batches, max_points)
+
     def batch_frame(self) -> pd.DataFrame:
         """Batch events as a table (columns BATCH_COLUMNS; missing values NaN)."""
         return pd.DataFrame(self.batches, columns=BATCH_COLUMNS, dtype=float)
@@ -87,6 +92,14 @@ def finite(value: Any) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def thin(items: list[Any], max_items: int) -> list[Any]:
+    """Every k-th item (k = ceil(len / max_items)), counted back from the last one, which is kept."""
+    if max_items <= 0 or len(items) <= max_items:
+        return list(items)
+    k = math.ceil(len(items) / max_items)
+    return items[(len(items) - 1) % k :: k]
 
 
 def fraction(done: Any, total: Any) -> float:

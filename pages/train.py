@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from cnnlab import plots
@@ -30,7 +31,7 @@ from pages.common import (
     run_label,
 )
 
-REFRESH_S = 0.75  # seconds between live updates while a run is queued or running
+REFRESH_S = 1.0  # seconds between live updates while a run is queued or running
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
 CHART = {"displayModeBar": False}
 
@@ -361,13 +362,31 @@ def show_outcome(view: LiveView) -> None:
         )
 
 
+def epochs_version(view: LiveView) -> tuple:
+    last = view.epochs[-1] if view.epochs else {}
+    return len(view.epochs), last.get("epoch"), last.get("elapsed")
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def epoch_figure(run_id: str, version: tuple, _epochs: list[dict]) -> go.Figure:
+    """Per-epoch curves change once an epoch, so build them once per (run, epochs seen, time of
+    the last one) instead of every second. Shared and cached: never mutated."""
+    return plots.training_curves(_epochs)
+
+
 def show_charts(view: LiveView) -> None:
     if view.batches or view.active:
         st.caption("Training loss per batch")
-        st.plotly_chart(plots.batch_loss_curve(view.batches), config=CHART, key="live_batch_loss")
+        st.plotly_chart(
+            plots.batch_loss_curve(view.chart_batches()), config=CHART, key="live_batch_loss"
+        )
     if view.epochs or view.active:
         st.caption("Per epoch: training vs validation")
-        st.plotly_chart(plots.training_curves(view.epochs), config=CHART, key="live_epoch_curves")
+        st.plotly_chart(
+            epoch_figure(view.run_id, epochs_version(view), view.epochs),
+            config=CHART,
+            key="live_epoch_curves",
+        )
     if view.epochs and not view.active:
         with st.expander("Per-epoch numbers"):
             st.dataframe(

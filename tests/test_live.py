@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from cnnlab.config import RunConfig
-from cnnlab.live import build_view, format_duration, fraction, read_live
+from cnnlab.live import build_view, format_duration, fraction, read_live, thin
 from cnnlab.runs import Run, RunNotFound, create_run
 
 
@@ -255,3 +255,21 @@ def test_build_view_is_pure() -> None:
 )
 def test_format_duration(seconds: object, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize("n,limit", [(0, 5), (3, 5), (5, 5), (6, 5), (1000, 7), (6001, 500)])
+def test_thin_keeps_the_last_item_and_the_limit(n: int, limit: int) -> None:
+    items = list(range(n))
+    kept = thin(items, limit)
+    assert len(kept) <= limit and kept == sorted(kept)
+    if items:
+        assert kept[-1] == items[-1]
+        gaps = {b - a for a, b in zip(kept, kept[1:], strict=False)}
+        assert len(gaps) <= 1  # evenly spaced
+
+
+def test_chart_batches_thins_a_long_run() -> None:
+    events = [_start(epochs=100, steps_per_epoch=100)] + [_batch(s) for s in range(1, 5001)]
+    view = build_view("x", {"status": "running"}, events)
+    chart = view.chart_batches(400)
+    assert len(chart) <= 400 and chart[-1]["step"] == 5000 and len(view.batches) == 5000
