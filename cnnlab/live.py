@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from cnnlab.runs import ACTIVE, Run, get_run
+from cnnlab.runs import ACTIVE, Run, RunInfo, get_run
 
 BATCH_COLUMNS = ["step", "epoch", "loss", "acc", "lr", "images_per_s", "elapsed"]
 EPOCH_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "elapsed"]
@@ -227,3 +227,19 @@ def _eta(last: dict[str, Any], view: LiveView) -> float | None:
     if stamp is not None:
         eta -= min(max(0.0, time.time() - stamp), eta)  # the event may be a second old
     return max(0.0, eta)
+
+
+def short_title(title: str) -> str:
+    """ "Shapes (generated, 32x32 colour)" -> "Shapes": titles without their parenthesis."""
+    return title.split(" (")[0]
+
+
+def run_title(info: RunInfo) -> str:
+    """One line naming a run in a picker: status first, then what it trained and how well.
+
+    Plain text (no emoji): it must read the same in every browser and font setup.
+    """
+    ended = info.status not in ACTIVE  # an active run's accuracy would go stale in the label
+    acc = f" · val {info.best_val_acc:.1%}" if ended and info.best_val_acc is not None else ""
+    when = time.strftime("%d %b %H:%M", time.localtime(info.created))
+    return f"{info.status} · {short_title(info.dataset)} · {info.model}{acc} · {when}"

@@ -13,12 +13,30 @@ import pandas as pd
 import streamlit as st
 
 from cnnlab import plots
-from cnnlab.live import format_duration
+from cnnlab.live import format_duration, run_title, short_title
 from cnnlab.runs import ACTIVE, RunInfo, delete_run, export_run_zip, get_run, list_runs
-from pages.common import STATUS_ICONS, ensure_app_shell, job_manager, run_label
+from pages.common import ensure_app_shell, job_manager
 
 REFRESH_S = 2.0  # seconds between table refreshes while some run is active
 RESUMABLE = ("interrupted", "failed", "stopped")
+ICONS = {  # Material icons render in every browser (status emoji need an emoji font)
+    "queued": ":material/hourglass_top:",
+    "running": ":material/directions_run:",
+    "finished": ":material/check_circle:",
+    "stopped": ":material/stop_circle:",
+    "diverged": ":material/trending_up:",
+    "failed": ":material/error:",
+    "interrupted": ":material/warning:",
+}
+STATUS_COLORS = {  # text colour of the status cell in the runs table
+    "queued": "#6b7280",
+    "running": "#2563eb",
+    "finished": "#15803d",
+    "stopped": "#6b7280",
+    "diverged": "#b91c1c",
+    "failed": "#b91c1c",
+    "interrupted": "#b45309",
+}
 METRICS = {
     "val_acc": "validation accuracy",
     "val_loss": "validation loss",
@@ -36,9 +54,9 @@ def runs_frame(runs: list[RunInfo]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "status": f"{STATUS_ICONS.get(r.status, '')} {r.status}",
+                "status": r.status,
                 "started": dt.datetime.fromtimestamp(r.created),
-                "dataset": r.dataset.split(" (")[0],  # "Shapes (generated, ...)" -> "Shapes"
+                "dataset": short_title(r.dataset),
                 "architecture": r.model,
                 "optimizer": r.optimizer,
                 "lr": r.lr,
@@ -72,7 +90,7 @@ def final_metrics(runs: list[RunInfo]) -> pd.DataFrame:
             {
                 "run": short_name(r),
                 "status": r.status,
-                "dataset": r.dataset.split(" (")[0],
+                "dataset": short_title(r.dataset),
                 "epochs done": metrics.get("epochs_done"),
                 "best epoch": metrics.get("best_epoch"),
                 "final train acc": metrics.get("final_train_acc"),
@@ -99,8 +117,12 @@ def runs_table(statuses: tuple[str, ...]) -> None:
         runs = list_runs()
         if tuple(r.status for r in runs) != statuses:
             st.rerun()  # a run started, ended, appeared or vanished: refresh everything
+        frame = runs_frame(runs).style.map(
+            lambda s: f"color: {STATUS_COLORS.get(s, 'inherit')}; font-weight: 600",
+            subset=["status"],
+        )
         st.dataframe(
-            runs_frame(runs),
+            frame,
             hide_index=True,
             column_config=RUNS_COLUMNS,
             placeholder="–",
@@ -120,7 +142,7 @@ def manage(info: RunInfo) -> None:
     run = get_run(info.run_id)
     has_weights = run.weights_path.is_file()
     if info.message:
-        st.caption(f"{STATUS_ICONS.get(info.status, '')} {info.status}: {info.message}")
+        st.caption(f"{ICONS.get(info.status, '')} **{info.status}**: {info.message}")
     row = st.container(horizontal=True)
     if row.button("Open in Train", icon=":material/play_circle:", key="runs_open_train"):
         open_in(info.run_id, "pages/train.py")
@@ -188,7 +210,7 @@ if not runs:
     st.stop()
 
 by_id = {r.run_id: r for r in runs}
-labels = {r.run_id: run_label(r) for r in runs}
+labels = {r.run_id: run_title(r) for r in runs}
 counts = pd.Series([r.status for r in runs]).value_counts()
 st.caption(f"{len(runs)} saved runs · " + " · ".join(f"{n} {s}" for s, n in counts.items()))
 runs_table(tuple(r.status for r in runs))

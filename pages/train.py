@@ -17,7 +17,7 @@ import streamlit as st
 from cnnlab import plots
 from cnnlab.augment import default_augment
 from cnnlab.config import AugmentConfig, RunConfig
-from cnnlab.live import LiveView, format_duration, read_live
+from cnnlab.live import LiveView, format_duration, read_live, run_title
 from cnnlab.models import InvalidSpecError, check_spec
 from cnnlab.recipes import default_run_config
 from cnnlab.runs import ACTIVE, RunInfo, RunNotFound, get_run, list_runs
@@ -28,7 +28,6 @@ from pages.common import (
     ensure_app_shell,
     job_manager,
     model_label,
-    run_label,
 )
 
 REFRESH_S = 1.0  # seconds between live updates while a run is queued or running
@@ -465,7 +464,7 @@ with live_col:
     else:
         if st.session_state.get("train_watch") != run_id:
             st.session_state.train_watch = run_id
-        labels = {r.run_id: run_label(r) for r in runs}
+        labels = {r.run_id: run_title(r) for r in runs}
         st.selectbox(
             "Run",
             list(labels),

@@ -273,3 +273,29 @@ def test_chart_batches_thins_a_long_run() -> None:
     view = build_view("x", {"status": "running"}, events)
     chart = view.chart_batches(400)
     assert len(chart) <= 400 and chart[-1]["step"] == 5000 and len(view.batches) == 5000
+
+
+def test_run_title_is_plain_text_with_the_status_first() -> None:
+    from cnnlab.live import run_title
+    from cnnlab.runs import RunInfo
+
+    info = RunInfo(
+        "r1",
+        "finished",
+        0.0,
+        "Digits (scikit-learn, 8x8 greyscale)",
+        "classic",
+        "sgd",
+        0.1,
+        3,
+        64,
+        0.9512,
+        0.95,
+        12.0,
+        "",
+    )
+    title = run_title(info)
+    assert title.startswith("finished · Digits · classic · val 95.1% · ")
+    assert all(ord(c) < 0x2000 for c in title)  # no emoji: readable without an emoji font
+    running = run_title(RunInfo(**{**info.__dict__, "status": "running"}))
+    assert "val" not in running  # would be stale while it trains
