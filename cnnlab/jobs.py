@@ -36,8 +36,15 @@ def default_max_parallel() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
-def _die_with_parent() -> None:
-    """preexec_fn: ask Linux to SIGTERM the child when the thread that forked it ends."""
+JOB_NICENESS = 10  # training yields the CPU to the server, so pages answer while a job trains
+
+
+def _child_setup() -> None:
+    """preexec_fn: lower the job's priority; ask Linux to SIGTERM it when its forking thread ends."""
+    try:
+        os.nice(JOB_NICENESS)
+    except OSError:
+        pass
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -237,7 +244,7 @@ class JobManager:
                 stderr=subprocess.STDOUT,
                 env=self._job_env(),
                 cwd=str(REPO_ROOT),
-                preexec_fn=_die_with_parent,
+                preexec_fn=_child_setup,
             )
         finally:
             if log:

@@ -306,10 +306,11 @@ def show_progress(view: LiveView) -> None:
 
 
 def show_outcome(view: LiveView) -> None:
-    epochs_done = len(view.epochs)
+    took = format_duration(view.elapsed_s)
     if view.status == "finished":
         st.success(
-            f"**Finished** {epochs_done} of {view.epochs_total} epochs"
+            f"**Finished** {len(view.epochs)} of {view.epochs_total} epochs"
+            + (f" in {took}" if took else "")
             + (f" · {view.message}" if view.message else "."),
             icon=":material/check:",
         )
@@ -330,7 +331,7 @@ def show_outcome(view: LiveView) -> None:
         st.warning(f"**Interrupted.** {view.message}", icon=":material/warning:")
     if view.status in ("finished", "stopped", "interrupted") and view.epochs:
         best_epoch = view.end.get("best_epoch")
-        cols = st.columns(4)
+        cols = st.columns(3)
         cols[0].metric(
             "Test accuracy", f"{view.test_acc:.1%}" if view.test_acc is not None else "–"
         )
@@ -341,8 +342,7 @@ def show_outcome(view: LiveView) -> None:
             delta_color="off",
             delta_arrow="off",
         )
-        cols[2].metric("Training time", format_duration(view.elapsed_s) or "–")
-        cols[3].metric("Images/s", f"{view.images_per_s:,.0f}" if view.images_per_s else "–")
+        cols[2].metric("Images/s", f"{view.images_per_s:,.0f}" if view.images_per_s else "–")
     if view.status in ("interrupted", "failed", "stopped"):
         if get_run(view.run_id).checkpoint_path.is_file():
             st.button(

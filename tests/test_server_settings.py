@@ -142,10 +142,10 @@ def test_learn_page_refuses_an_image_over_the_limit(tiny_limit: tuple[int, bytes
 # -- what users see in a real browser ---------------------------------------------------------------
 @pytest.mark.browser
 def test_upload_boxes_show_the_limit(page, server: Server) -> None:  # noqa: ANN001
-    """Streamlit's drop zone states server.maxUploadSize ("Limit 200MB per file"), which the
+    """Streamlit's drop zone states server.maxUploadSize ("200MB per file"), which the
     config test above ties to the app's own MAX_UPLOAD_MB."""
     train_digits(server.runs_dir)  # Classify needs a trained model before it shows its uploader
-    limit = f"Limit {common.MAX_UPLOAD_MB}MB per file"
+    limit = re.compile(rf"\b{common.MAX_UPLOAD_MB} ?MB per file")  # "200MB per file"
     open_page(page, server, "data")
     page.get_by_role("heading", name="Data", exact=True).wait_for(timeout=120_000)
     page.get_by_role("tab", name="Upload a zip").click()
