@@ -235,11 +235,14 @@ def short_title(title: str) -> str:
 
 
 def run_title(info: RunInfo) -> str:
-    """One line naming a run in a picker: status first, then what it trained and how well.
+    """One line naming a run in a picker: when, what data and model, which optimizer.
 
-    Plain text (no emoji): it must read the same in every browser and font setup.
+    Only what never changes while a run trains (pickers keep showing an option's first label),
+    and plain text, no emoji (it must read the same with every font). The dataset is lower-case
+    so the label reads the same before the job starts (config name) and after (dataset title).
     """
-    ended = info.status not in ACTIVE  # an active run's accuracy would go stale in the label
-    acc = f" · val {info.best_val_acc:.1%}" if ended and info.best_val_acc is not None else ""
     when = time.strftime("%d %b %H:%M", time.localtime(info.created))
-    return f"{info.status} · {short_title(info.dataset)} · {info.model}{acc} · {when}"
+    return (
+        f"{when} · {short_title(info.dataset).lower()} · {info.model} · {info.optimizer} "
+        f"lr {info.lr:g} · {info.epochs} epochs"
+    )

@@ -346,7 +346,7 @@ def resnet_small(*, input_shape: Shape, num_classes: int, cfg: ModelConfig) -> n
     return nn.Sequential(layers)
 
 
-FASTNET_WIDTHS = (24, 48, 96, 192)  # stem, stage1..3 output channels at width 1
+FASTNET_WIDTHS = (16, 32, 64, 128)  # stem, stage1..3 output channels at width 1
 FASTNET_LOGIT_SCALE = 1 / 9  # airbench's fixed logit scale
 
 
@@ -369,7 +369,7 @@ def pooled_block(in_ch: int, out_ch: int, *, pool: bool, activation: str = "gelu
     "fastnet",
     "FastNet (CPU speed recipe)",
     "Built for time-to-accuracy on a CPU (after airbench): four blocks of 3x3 conv, 2x2 max pooling "
-    "(blocks 1-3), batch-norm and GELU with 24, 48, 96 and 192 filters (times width), then global "
+    "(blocks 1-3), batch-norm and GELU with 16, 32, 64 and 128 filters (times width), then global "
     "max pooling and a scaled linear head. Pooling right after each conv keeps the costly layers "
     "on small maps: few multiply-adds per image.",
     scales_with_width=True,

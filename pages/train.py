@@ -73,10 +73,12 @@ def starting_config(dataset_name: str) -> tuple[RunConfig, str]:
 
 
 def followed_run(runs: list[RunInfo]) -> str | None:
-    """The session's run; else the newest running, then queued run; else the newest run."""
+    """The session's run; else the one this page is already showing (so a run that ends stays on
+    screen); else the newest running, then queued run; else the newest run."""
     ids = [r.run_id for r in runs]
-    if st.session_state.run_id in ids:
-        return st.session_state.run_id
+    for run_id in (st.session_state.run_id, st.session_state.get("train_watch")):
+        if run_id in ids:
+            return run_id
     for status in ("running", "queued"):
         for info in runs:
             if info.status == status:
@@ -251,9 +253,12 @@ def setup_summary() -> tuple[bool, str | None]:
 
 
 # -- the live panel -------------------------------------------------------------------------------
-def stop_run(run_id: str) -> None:
+def stop_run(run_id: str, queued: bool = False) -> None:
     job_manager().stop(run_id)
-    st.toast("Stopping… the best weights so far are kept.", icon=":material/stop_circle:")
+    st.toast(
+        "Removed from the queue." if queued else "Stopping… the best weights are kept.",
+        icon=":material/stop_circle:",
+    )
 
 
 def resume_run(run_id: str) -> None:
@@ -261,6 +266,17 @@ def resume_run(run_id: str) -> None:
         job_manager().resume(run_id)
     except ValueError as exc:
         st.toast(str(exc), icon=":material/error:")
+
+
+def show_queued(view: LiveView) -> None:
+    st.info(f"Queued: {queue_text(view.run_id)}.", icon=":material/hourglass_top:")
+    st.button(
+        "Remove from the queue",
+        icon=":material/close:",
+        key=f"stop_{view.run_id}",
+        on_click=stop_run,
+        args=(view.run_id, True),
+    )
 
 
 def show_progress(view: LiveView) -> None:
@@ -271,9 +287,6 @@ def show_progress(view: LiveView) -> None:
         st.progress(
             view.progress, text="stopping: ending the epoch early, keeping the best weights…"
         )
-    elif view.status == "queued":
-        st.info(f"Queued: {queue_text(view.run_id)}.", icon=":material/hourglass_top:")
-        st.progress(0.0, text="waiting for a free slot")
     elif not view.start:
         st.progress(0.0, text=f"starting: {view.message or 'launching the job'}…")
     else:
@@ -420,6 +433,9 @@ def live_panel(run_id: str) -> None:
             return
         if view.active != was_active:
             st.rerun()  # started or ended: re-render the whole page (and stop refreshing)
+        if view.status == "queued":
+            show_queued(view)
+            return
         if view.active:
             show_progress(view)
             jobs = job_manager()

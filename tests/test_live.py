@@ -275,27 +275,22 @@ def test_chart_batches_thins_a_long_run() -> None:
     assert len(chart) <= 400 and chart[-1]["step"] == 5000 and len(view.batches) == 5000
 
 
-def test_run_title_is_plain_text_with_the_status_first() -> None:
+def test_run_title_is_plain_text_that_does_not_change_while_training() -> None:
     from cnnlab.live import run_title
     from cnnlab.runs import RunInfo
 
     info = RunInfo(
-        "r1",
-        "finished",
-        0.0,
-        "Digits (scikit-learn, 8x8 greyscale)",
-        "classic",
-        "sgd",
-        0.1,
-        3,
-        64,
-        0.9512,
-        0.95,
-        12.0,
-        "",
+        "r1", "queued", 0.0, "digits", "classic", "sgd", 0.1, 3, 64, None, None, None, ""
     )
     title = run_title(info)
-    assert title.startswith("finished · Digits · classic · val 95.1% · ")
+    assert title.endswith(" · digits · classic · sgd lr 0.1 · 3 epochs")
     assert all(ord(c) < 0x2000 for c in title)  # no emoji: readable without an emoji font
-    running = run_title(RunInfo(**{**info.__dict__, "status": "running"}))
-    assert "val" not in running  # would be stale while it trains
+    later = RunInfo(
+        **{
+            **info.__dict__,
+            "status": "finished",
+            "best_val_acc": 0.9,
+            "dataset": "Digits (scikit-learn, 8x8 greyscale)",
+        }
+    )
+    assert run_title(later) == title
