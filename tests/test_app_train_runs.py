@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from cnnlab import cli
 from cnnlab.config import DataConfig, RunConfig, default_runs_dir
 from cnnlab.runs import ACTIVE, RunInfo, create_run, get_run, list_runs
 
@@ -153,3 +154,25 @@ def test_delete_is_refused_for_an_active_run() -> None:
     assert not at.exception
     assert "stop it before deleting" in texts(at.error)
     assert [r.run_id for r in list_runs()] == [run.run_id]
+
+
+def test_resume_an_interrupted_run_and_open_it_in_train(jobs: None) -> None:
+    assert cli.main(["train", "--dataset", "digits", "--epochs", "1", "--quiet"]) == cli.EXIT_OK
+    [info] = list_runs()
+    run = get_run(info.run_id)
+    assert run.checkpoint_path.is_file()
+    run.update_status(status="interrupted", message="the server stopped during training")
+    at = open_page("runs")
+    assert "interrupted" in at.dataframe[0].value["status"].tolist()
+    assert at.get("download_button")  # weights + config as a zip
+    at.button(key="runs_resume").click()
+    at.run()
+    assert not at.exception
+    assert at.session_state.run_id == info.run_id
+    assert wait_until_ended(info.run_id).status == "finished"  # from its checkpoint
+    at.run()
+    at.button(key="runs_open_train").click()
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Train" and at.selectbox(key="train_watch").value == info.run_id
+    assert "Finished" in texts(at.success)
