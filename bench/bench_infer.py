@@ -33,14 +33,13 @@ from cnnlab.config import DataConfig, Preprocess  # noqa: E402
 from cnnlab.datasets import CIFAR10_ZIP, data_root, load_dataset  # noqa: E402
 from cnnlab.explain import grad_cam  # noqa: E402
 from cnnlab.images import open_image  # noqa: E402
-from cnnlab.inference import prepare_image, predict_images  # noqa: E402
+from cnnlab.inference import predict_images, prepare_image  # noqa: E402
 from cnnlab.models import build_model  # noqa: E402
 from cnnlab.recipes import default_run_config  # noqa: E402
 
 PREPROCESS = {
     "mnist": Preprocess(input_shape=(1, 28, 28), mean=(0.1307,), std=(0.3081,)),
-    "cifar10": Preprocess(input_shape=(3, 32, 32), mean=(0.49, 0.48, 0.45),
-                          std=(0.25, 0.24, 0.26)),
+    "cifar10": Preprocess(input_shape=(3, 32, 32), mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26)),
 }
 
 
@@ -68,30 +67,35 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     return min(times), statistics.median(times)
 
 
+def classify_row(name: str, preprocess: Preprocess, data: bytes, repeats: int) -> str:
+    cfg = default_run_config(name)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, preprocess, 10).eval()
+    classes = [str(i) for i in range(10)]
+    img = open_image(data)
+    x = prepare_image(img, preprocess)
+
+    def classify(with_cam: bool = False) -> None:
+        x = prepare_image(open_image(data), preprocess)
+        best = predict_images(model, [x], classes)[0]
+        if with_cam:
+            grad_cam(model, x, int(np.argmax(best.probs)))
+
+    parts = [
+        timed(lambda: open_image(data), repeats),
+        timed(lambda: prepare_image(img, preprocess), repeats),
+        timed(lambda: predict_images(model, [x], classes), repeats),
+        timed(classify, repeats),
+        timed(lambda: classify(True), repeats),
+    ]
+    cells = " | ".join(f"{best:.0f} (median {median:.0f})" for best, median in parts)
+    return f"| {name} {cfg.model.name} | {cells} |"
+
+
 def classify_rows(data: bytes, repeats: int) -> list[str]:
-    rows = ["| model | decode ms | prepare ms | predict ms | bytes -> probabilities ms | "
-            "+ Grad-CAM ms |", "|---|---|---|---|---|---|"]
-    for name, preprocess in PREPROCESS.items():
-        cfg = default_run_config(name)
-        torch.manual_seed(0)
-        model = build_model(cfg.model, preprocess, 10).eval()
-        classes = [str(i) for i in range(10)]
-        img = open_image(data)
-        x = prepare_image(img, preprocess)
-
-        def classify(with_cam: bool = False) -> None:
-            x = prepare_image(open_image(data), preprocess)
-            best = predict_images(model, [x], classes)[0]
-            if with_cam:
-                grad_cam(model, x, int(np.argmax(best.probs)))
-
-        parts = [timed(lambda: open_image(data), repeats),
-                 timed(lambda: prepare_image(img, preprocess), repeats),
-                 timed(lambda: predict_images(model, [x], classes), repeats),
-                 timed(classify, repeats), timed(lambda: classify(True), repeats)]
-        cells = " | ".join(f"{best:.0f} (median {median:.0f})" for best, median in parts)
-        rows.append(f"| {name} {cfg.model.name} | {cells} |")
-    return rows
+    header = "| model | decode ms | prepare ms | predict ms | bytes -> probabilities ms | "
+    rows = [header + "+ Grad-CAM ms |", "|---|---|---|---|---|---|"]
+    return rows + [classify_row(name, pre, data, repeats) for name, pre in PREPROCESS.items()]
 
 
 def load_rows(root: Path) -> list[str]:
@@ -120,8 +124,10 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)  # the app's server process (app.py) runs inference on one thread
     data = photo_jpeg()
-    print(f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}; "
-          f"JPEG 4000x3000, {len(data) / 2**20:.1f} MiB; best (median) of {args.repeats}")
+    print(
+        f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}; "
+        f"JPEG 4000x3000, {len(data) / 2**20:.1f} MiB; best (median) of {args.repeats}"
+    )
     print("\n".join(classify_rows(data, args.repeats)))
     if not args.no_load:
         print("\n".join(["", *load_rows(data_root(args.data))]))

@@ -54,11 +54,13 @@ def old_fastnet(shape: tuple[int, int, int], width: float) -> nn.Module:
     in_ch = shape[0]
     for i, out_ch in enumerate(widths):
         pool = "max" if i < len(widths) - 1 else "none"
-        layers[f"b{i}"] = conv_block(in_ch, out_ch, 3, batch_norm=True, activation="gelu",
-                                     pool=pool)
+        layers[f"b{i}"] = conv_block(
+            in_ch, out_ch, 3, batch_norm=True, activation="gelu", pool=pool
+        )
         in_ch = out_ch
-    layers["head"] = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten(),
-                                   nn.Linear(in_ch, 10, bias=False), Scale(1 / 9))
+    layers["head"] = nn.Sequential(
+        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(in_ch, 10, bias=False), Scale(1 / 9)
+    )
     return nn.Sequential(layers)
 
 
@@ -66,8 +68,13 @@ def make_model(setup: Setup, shape: tuple[int, int, int]) -> nn.Module:
     preprocess = Preprocess(input_shape=shape, mean=(0.5,) * shape[0], std=(0.25,) * shape[0])
     torch.manual_seed(0)
     if setup.model == "fastnet-old":
-        return Classifier(old_fastnet(shape, setup.width), preprocess, model_name="old",
-                          num_classes=10, pretrained_note="")
+        return Classifier(
+            old_fastnet(shape, setup.width),
+            preprocess,
+            model_name="old",
+            num_classes=10,
+            pretrained_note="",
+        )
     model = build_model(ModelConfig(name="fastnet", width=setup.width), preprocess, 10)
     if setup.model == "fastnet-relu":
         for block in model.net:
@@ -178,8 +185,15 @@ def main() -> int:
     print("\nOpenMP wait policy (recipe setup, child processes, best of rounds):")
     for policy in ("PASSIVE", "ACTIVE"):
         env = {**os.environ, "OMP_WAIT_POLICY": policy}
-        child = [sys.executable, __file__, "--child", "--rounds", str(args.rounds), "--steps",
-                 str(args.steps)] + (["--cifar"] if args.cifar else [])
+        child = [
+            sys.executable,
+            __file__,
+            "--child",
+            "--rounds",
+            str(args.rounds),
+            "--steps",
+            str(args.steps),
+        ] + (["--cifar"] if args.cifar else [])
         out = subprocess.run(child, env=env, capture_output=True, text=True, check=True).stdout
         ips, per_cpu = (float(v) for v in out.split()[-2:])
         print(f"  OMP_WAIT_POLICY={policy}: {ips:,.0f} images/s, {per_cpu:,.0f} per CPU-s")

@@ -41,12 +41,12 @@ sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 # instead of spinning. The reference runs in this process, so it gets the same setting.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import reference_mnist as ref  # noqa: E402
 import torch  # noqa: E402
 
-import reference_mnist as ref  # noqa: E402
+from cnnlab import jobs  # noqa: E402
 from cnnlab.config import DataConfig, RunConfig  # noqa: E402
 from cnnlab.datasets import CIFAR10_ZIP, ImageDataset, data_root, load_dataset  # noqa: E402
-from cnnlab import jobs  # noqa: E402
 from cnnlab.jobs import JobManager  # noqa: E402
 from cnnlab.models import build_model  # noqa: E402
 from cnnlab.recipes import default_run_config  # noqa: E402
@@ -132,13 +132,15 @@ class Result:
 # ---- the reference --------------------------------------------------------------------------
 
 
-def run_reference(root: Path, *, every: int, max_epochs: int, train_limit: int, test_limit: int,
-                  stop_at: float) -> Result:
+def run_reference(
+    root: Path, *, every: int, max_epochs: int, train_limit: int, test_limit: int, stop_at: float
+) -> Result:
     torch.manual_seed(1)
     train_loader, test_loader = ref.make_loaders(root)
     if train_limit or test_limit:  # --quick: subsets, same loaders otherwise
-        train_loader, test_loader = _subset_loaders(train_loader, test_loader, train_limit,
-                                                    test_limit)
+        train_loader, test_loader = _subset_loaders(
+            train_loader, test_loader, train_limit, test_limit
+        )
     model = ref.Net()
     optimizer, scheduler = ref.make_optimizer(model)
     curve = Curve(lambda: ref.test(model, test_loader)[1], every, stop_at)
@@ -161,13 +163,23 @@ def run_reference(root: Path, *, every: int, max_epochs: int, train_limit: int, 
         curve.measure(seen["images"])
     epochs = seen["images"] / n
     note = f"{epochs:.2f} epochs of {n} images" + (
-        f", stopped at {stop_at:.1%}" if seen["stop"] else "")
-    return Result("reference (pytorch/examples)", curve, seen["images"], train_s, train_cpu_s,
-                  curve.points[-1][2], summarize(model, (1, 28, 28)).total_mult_adds, note)
+        f", stopped at {stop_at:.1%}" if seen["stop"] else ""
+    )
+    return Result(
+        "reference (pytorch/examples)",
+        curve,
+        seen["images"],
+        train_s,
+        train_cpu_s,
+        curve.points[-1][2],
+        summarize(model, (1, 28, 28)).total_mult_adds,
+        note,
+    )
 
 
-def _subset_loaders(train_loader: Any, test_loader: Any, train_limit: int, test_limit: int
-                    ) -> tuple[Any, Any]:
+def _subset_loaders(
+    train_loader: Any, test_loader: Any, train_limit: int, test_limit: int
+) -> tuple[Any, Any]:
     from torch.utils.data import DataLoader, Subset
 
     train_set, test_set = train_loader.dataset, test_loader.dataset
@@ -176,15 +188,18 @@ def _subset_loaders(train_loader: Any, test_loader: Any, train_limit: int, test_
     if test_limit:
         test_set = Subset(test_set, range(min(test_limit, len(test_set))))
     generator = torch.Generator().manual_seed(1)
-    return (DataLoader(train_set, batch_size=ref.BATCH_SIZE, shuffle=True, generator=generator),
-            DataLoader(test_set, batch_size=ref.TEST_BATCH_SIZE))
+    return (
+        DataLoader(train_set, batch_size=ref.BATCH_SIZE, shuffle=True, generator=generator),
+        DataLoader(test_set, batch_size=ref.TEST_BATCH_SIZE),
+    )
 
 
 # ---- cnnlab in this process -------------------------------------------------------------------
 
 
-def run_cnnlab(name: str, cfg: RunConfig, dataset: ImageDataset, *, every: int,
-               test_limit: int = 0) -> Result:
+def run_cnnlab(
+    name: str, cfg: RunConfig, dataset: ImageDataset, *, every: int, test_limit: int = 0
+) -> Result:
     """The recipe through `cnnlab.training.train`, the test set evaluated every `every` images."""
     torch.manual_seed(cfg.train.seed)  # as the runner does: the model init depends on the seed
     model = build_model(cfg.model, dataset.preprocess, dataset.num_classes)
@@ -195,7 +210,7 @@ def run_cnnlab(name: str, cfg: RunConfig, dataset: ImageDataset, *, every: int,
     device = pick_device(cfg.train.device)
 
     def evaluate() -> float:  # fp32, as the app's test metric and inference
-        return evaluate_split(model, test_x, test_y, 1024, device, cfg.train.channels_last)[1]
+        return evaluate_split(model, test_x, test_y, 1000, device, cfg.train.channels_last)[1]
 
     curve = Curve(evaluate, every)
     n = len(dataset.train.y)
@@ -215,10 +230,13 @@ def run_cnnlab(name: str, cfg: RunConfig, dataset: ImageDataset, *, every: int,
     result = train(cfg, dataset, model, emit=emit)
     train_s, train_cpu_s = curve.train_s(), curve.train_cpu_s()
     curve.measure(shape["images"])  # the best-validation weights train() ends with
-    note = (f"{result.epochs_done} epochs of {n} images, batch {cfg.train.batch_size}, "
-            f"{cfg.train.precision}, {torch.get_num_threads()} threads")
-    return Result(name, curve, shape["images"], train_s, train_cpu_s, curve.points[-1][2],
-                  mult_adds, note)
+    note = (
+        f"{result.epochs_done} epoch(s) of {n} images, batch {cfg.train.batch_size}, "
+        f"{cfg.train.precision}, {torch.get_num_threads()} threads"
+    )
+    return Result(
+        name, curve, shape["images"], train_s, train_cpu_s, curve.points[-1][2], mult_adds, note
+    )
 
 
 # ---- cnnlab through the app's job system ------------------------------------------------------
@@ -250,9 +268,13 @@ def _figures(how: str, run: Run, submitted: float) -> JobFigures:
     start = next(e for e in events if e["type"] == "start")
     first = next(e for e in events if e["type"] == "batch")
     end = next(e for e in reversed(events) if e["type"] == "end")
-    return JobFigures(how, first["time"] - submitted,
-                      events_images_per_s(events, start["batch_size"]), end["time"] - submitted,
-                      float(run.metrics().get("test_acc", math.nan)))
+    return JobFigures(
+        how,
+        first["time"] - submitted,
+        events_images_per_s(events, start["batch_size"]),
+        end["time"] - submitted,
+        float(run.metrics().get("test_acc", math.nan)),
+    )
 
 
 def run_in_process(cfg: RunConfig, runs_dir: Path) -> JobFigures:
@@ -283,15 +305,25 @@ def _wait_until_warm(manager: JobManager, timeout: float = 60.0) -> None:
         time.sleep(0.5)
 
 
-def run_job(cfg: RunConfig, runs_dir: Path, *, warm: bool, niceness: int | None = None,
-            timeout: float = 1800) -> JobFigures:
-    """One run through JobManager; `niceness` replaces the jobs' priority (default: the app's)."""
+def run_job(
+    cfg: RunConfig,
+    runs_dir: Path,
+    *,
+    warm: bool,
+    niceness: int | None = None,
+    wait_warm: bool = True,
+    timeout: float = 1800,
+) -> JobFigures:
+    """One run through JobManager; `niceness` replaces the jobs' priority (default: the app's).
+
+    With `wait_warm` the warm worker has finished importing torch before the submit, as in an app
+    that has been up for a while."""
     app_niceness = jobs.JOB_NICENESS
     if niceness is not None:
         jobs.JOB_NICENESS = niceness  # read by the child's preexec function at spawn time
     manager = JobManager(runs_dir, max_parallel=1, warm=warm)
     try:
-        if warm:
+        if warm and wait_warm:
             _wait_until_warm(manager)
         submitted = time.time()
         run_id = manager.submit(cfg)
@@ -390,14 +422,32 @@ def fmt_s(seconds: float | None, bound: float | None = None) -> str:
 
 
 def accuracy_table(results: list[Result], targets: tuple[float, ...], peak: float) -> str:
-    head = ["run", *[f"s to {t:.0%}" for t in targets], "final acc", "train s", "CPU s",
-            "images/s", "GFLOP/s (% of mm peak)", "eval s (excluded)", "load", "notes"]
+    head = [
+        "run",
+        *[f"s to {t:.0%}" for t in targets],
+        "final acc",
+        "train s",
+        "CPU s",
+        "images/s",
+        "GFLOP/s (% of mm peak)",
+        "eval s (excluded)",
+        "load",
+        "notes",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
-        cells = [r.name, *[fmt_s(r.curve.time_to(t), r.train_s) for t in targets],
-                 f"{r.final_acc:.2%}", f"{r.train_s:.1f}", f"{r.train_cpu_s:.1f}",
-                 f"{r.images_per_s:,.0f}", f"{r.gflops:.1f} ({r.gflops / peak:.0%})",
-                 f"{r.curve.eval_s:.1f}", f"{r.load:.1f}", r.note]
+        cells = [
+            r.name,
+            *[fmt_s(r.curve.time_to(t), r.train_s) for t in targets],
+            f"{r.final_acc:.2%}",
+            f"{r.train_s:.1f}",
+            f"{r.train_cpu_s:.1f}",
+            f"{r.images_per_s:,.0f}",
+            f"{r.gflops:.1f} ({r.gflops / peak:.0%})",
+            f"{r.curve.eval_s:.1f}",
+            f"{r.load:.1f}",
+            r.note,
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -409,26 +459,34 @@ def speedups(reference: Result, cnnlab: Result, targets: tuple[float, ...]) -> s
         if b is None:
             out.append(f"to {t:.0%}: cnnlab did not reach it")
         elif a is None:
-            out.append(f"to {t:.0%}: > {reference.train_s / b:.1f}x (the reference had not "
-                       f"reached it after {reference.train_s:.1f} s)")
+            out.append(
+                f"to {t:.0%}: > {reference.train_s / b:.1f}x (the reference had not "
+                f"reached it after {reference.train_s:.1f} s)"
+            )
         else:
             out.append(f"to {t:.0%}: {a / b:.1f}x ({a:.1f} s vs {b:.1f} s)")
     return "; ".join(out)
 
 
 def job_table(rows: list[JobFigures], base: JobFigures) -> str:
-    lines = ["| path | first batch event (s after submit) | images/s | vs in-process | "
-             "total s | test acc | load |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| path | first batch event (s after submit) | images/s | vs in-process | "
+        "total s | test acc | load |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r.how} | {r.first_batch_s:.2f} | {r.images_per_s:,.0f} | "
-                     f"{r.images_per_s / base.images_per_s:.0%} | {r.total_s:.1f} | "
-                     f"{r.test_acc:.2%} | {r.load:.1f} |")
+        lines.append(
+            f"| {r.how} | {r.first_batch_s:.2f} | {r.images_per_s:,.0f} | "
+            f"{r.images_per_s / base.images_per_s:.0%} | {r.total_s:.1f} | "
+            f"{r.test_acc:.2%} | {r.load:.1f} |"
+        )
     return "\n".join(lines)
 
 
 def curve_text(r: Result) -> str:
-    return ", ".join(f"{images / 1000:.0f}k img {s:.1f}s {acc:.2%}" for images, s, acc in
-                     r.curve.points)
+    return ", ".join(
+        f"{images / 1000:.0f}k img {s:.1f}s {acc:.2%}" for images, s, acc in r.curve.points
+    )
 
 
 # ---- main -----------------------------------------------------------------------------------
@@ -437,7 +495,7 @@ def curve_text(r: Result) -> str:
 def mnist_section(args: argparse.Namespace, root: Path, tmp: Path, peak: float) -> list[str]:
     out: list[str] = []
     q = args.quick
-    limit, test_limit = (5000, 2000) if q else (0, 0)
+    limit, test_limit = (3000, 1000) if q else (0, 0)
     if not (root / "MNIST" / "raw").is_dir():
         return [f"MNIST skipped: no MNIST/raw under {root} (set CNNLAB_DATA or --data)"]
     cfg = apply_overrides(default_run_config("mnist", root=str(root), limit=limit), args.set)
@@ -448,24 +506,44 @@ def mnist_section(args: argparse.Namespace, root: Path, tmp: Path, peak: float) 
     every = args.eval_every or (1000 if q else 7500)
     results = []
     if "reference" not in args.skip:
-        results.append(run_reference(root, every=every, max_epochs=1 if q else args.ref_epochs,
-                                     train_limit=limit, test_limit=test_limit, stop_at=0.99))
+        results.append(
+            run_reference(
+                root,
+                every=every,
+                max_epochs=1 if q else args.ref_epochs,
+                train_limit=limit,
+                test_limit=test_limit,
+                stop_at=0.99,
+            )
+        )
         print(f"  reference: {curve_text(results[-1])}", flush=True)
-    results.append(run_cnnlab("cnnlab default recipe", cfg, dataset, every=every,
-                              test_limit=test_limit))
+    results.append(
+        run_cnnlab("cnnlab default recipe", cfg, dataset, every=every, test_limit=test_limit)
+    )
     print(f"  cnnlab: {curve_text(results[-1])}", flush=True)
-    out += ["", "MNIST test accuracy over training time (seconds, evaluation excluded):", "",
-            accuracy_table(results, MNIST_TARGETS, peak)]
+    out += [
+        "",
+        "MNIST test accuracy over training time (seconds, evaluation excluded):",
+        "",
+        accuracy_table(results, MNIST_TARGETS, peak),
+    ]
     if len(results) == 2:
-        out += ["", "cnnlab speed-up over the reference: "
-                + speedups(results[0], results[1], MNIST_TARGETS)]
+        out += [
+            "",
+            "cnnlab speed-up over the reference: "
+            + speedups(results[0], results[1], MNIST_TARGETS),
+        ]
     if "job" not in args.skip:
         runs = tmp / "runs"
-        rows = [run_in_process(cfg, runs), run_job(cfg, runs, warm=True)]
+        rows = [run_in_process(cfg, runs), run_job(cfg, runs, warm=True, wait_warm=not q)]
         if not q:  # the priority's share and the start-up's share of the difference
             rows += [run_job(cfg, runs, warm=True, niceness=0), run_job(cfg, runs, warm=False)]
-        out += ["", "The same recipe as a run folder: in this process vs the app's job system:",
-                "", job_table(rows, rows[0])]
+        out += [
+            "",
+            "The same recipe as a run folder: in this process vs the app's job system:",
+            "",
+            job_table(rows, rows[0]),
+        ]
     return out
 
 
@@ -486,18 +564,29 @@ def cifar_section(args: argparse.Namespace, root: Path, tmp: Path, peak: float) 
     every = args.eval_every or (500 if args.quick else len(dataset.train.y) // 2)
     result = run_cnnlab("cnnlab default recipe", cfg, dataset, every=every)
     print(f"  cnnlab cifar: {curve_text(result)}", flush=True)
-    out += ["", "CIFAR-10 test accuracy over training time (seconds, evaluation excluded):", "",
-            accuracy_table([result], CIFAR_TARGETS, peak)]
+    out += [
+        "",
+        "CIFAR-10 test accuracy over training time (seconds, evaluation excluded):",
+        "",
+        accuracy_table([result], CIFAR_TARGETS, peak),
+    ]
     return out
 
 
 def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in
-                  Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-                 platform.processor() or "unknown")
-    return (f"{os.cpu_count()} cores, {model}; torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads; {datetime.datetime.now():%Y-%m-%d %H:%M}; "
-            f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    return (
+        f"{os.cpu_count()} cores, {model}; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; {datetime.datetime.now():%Y-%m-%d %H:%M}; "
+        f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -505,16 +594,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="CI smoke test on subsets (< 2 min)")
     parser.add_argument("--only", choices=["mnist", "cifar"], help="run one dataset's section")
     parser.add_argument("--data", help="data root (default: $CNNLAB_DATA)")
-    parser.add_argument("--ref-epochs", type=int, default=2,
-                        help="reference: at most this many epochs (it stops at 99%%)")
-    parser.add_argument("--eval-every", type=int, default=0,
-                        help="training images between test evaluations (default: 7500 for "
-                             "MNIST = 1/8 reference epoch, half an epoch for CIFAR)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch threads for every run (default: all cores, as the app)")
+    parser.add_argument(
+        "--ref-epochs",
+        type=int,
+        default=2,
+        help="reference: at most this many epochs (it stops at 99%%)",
+    )
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        default=0,
+        help="training images between test evaluations (default: 7500 for "
+        "MNIST = 1/8 reference epoch, half an epoch for CIFAR)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads for every run (default: all cores, as the app)",
+    )
     parser.add_argument("--skip", default="", help="comma list of: reference, job")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                        help="change the cnnlab recipe, e.g. train.lr=0.3 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="change the cnnlab recipe, e.g. train.lr=0.3 (repeatable)",
+    )
     args = parser.parse_args(argv)
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     if args.threads:
@@ -522,17 +628,22 @@ def main(argv: list[str] | None = None) -> int:
     root = data_root(args.data)
     started = time.perf_counter()
     peak = matmul_peak(torch.float32)
-    lines = [f"Machine: {machine()}",
-             f"matmul peak (2048x2048, best of 5): float32 {peak:.0f} GFLOP/s, "
-             f"bfloat16 {matmul_peak(torch.bfloat16):.0f} GFLOP/s", ""]
+    lines = [
+        f"Machine: {machine()}",
+        f"matmul peak (2048x2048, best of 5): float32 {peak:.0f} GFLOP/s, "
+        f"bfloat16 {matmul_peak(torch.bfloat16):.0f} GFLOP/s",
+        "",
+    ]
     print("\n".join(lines), flush=True)
     with tempfile.TemporaryDirectory(prefix="cnnlab-bench-") as tmp:
         if args.only in (None, "mnist"):
             lines += mnist_section(args, root, Path(tmp), peak) + [""]
         if args.only in (None, "cifar"):
             lines += cifar_section(args, root, Path(tmp), peak) + [""]
-    lines.append(f"Benchmark wall time {time.perf_counter() - started:.0f} s; "
-                 f"load average at the end {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    lines.append(
+        f"Benchmark wall time {time.perf_counter() - started:.0f} s; "
+        f"load average at the end {' '.join(f'{v:.1f}' for v in os.getloadavg())}"
+    )
     print("\n" + "\n".join(lines))
     return 0
 

@@ -119,8 +119,10 @@ def main() -> None:
         train_epoch(model, train_loader, optimizer)
         loss, acc = test(model, test_loader)
         scheduler.step()
-        print(f"epoch {epoch}: test loss {loss:.4f}, accuracy {acc:.2%}, "
-              f"{time.perf_counter() - start:.1f} s")
+        print(
+            f"epoch {epoch}: test loss {loss:.4f}, accuracy {acc:.2%}, "
+            f"{time.perf_counter() - start:.1f} s"
+        )
 
 
 if __name__ == "__main__":

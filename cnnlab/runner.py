@@ -86,7 +86,7 @@ def _failure_message(exc: BaseException) -> str:
 def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> str:
     """Train the run in this process; returns its final status (never raises for a failed run)."""
     from cnnlab.datasets import DatasetUnavailable, load_dataset
-    from cnnlab.models import build_model
+    from cnnlab.models import MODELS, build_model
     from cnnlab.summary import summarize
     from cnnlab.training import evaluate_split, pick_device, train
 
@@ -126,7 +126,7 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
                 "dataset_title": dataset.title,
                 "dataset_source": dataset.source,
                 "dataset_notes": dataset.notes,
-                "model_title": getattr(model, "model_title", cfg.model.name),
+                "model_title": MODELS.get(cfg.model.name).title,
                 "pretrained_note": getattr(model, "pretrained_note", ""),
                 "params": summary.total_params,
                 "mult_adds": summary.total_mult_adds,

@@ -174,8 +174,8 @@ def sidebar() -> None:
         runs = list_runs()
         if runs:
             latest = runs[0]
-            st.markdown(f":material/history: latest run: {STATUS_ICONS.get(latest.status, '')} "
-                        f"{latest.status}")
+            st.markdown(f":material/history: latest run: **{latest.status}**  \n"
+                        f"{latest.dataset} · {latest.model}")
         else:
             st.caption("No runs yet.")
 
@@ -195,6 +195,8 @@ def ensure_app_shell() -> None:
     """
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
+    # Only a v1-mode run lacks the defaults app.py sets; other runs must not rerun (that would
+    # drop the click that started them).
+    if PagesManager.uses_pages_directory and "data_cfg" not in st.session_state:
         PagesManager.uses_pages_directory = False
         st.rerun()
