@@ -120,7 +120,8 @@ def runs_with_weights() -> list[RunInfo]:
 def run_label(info: RunInfo) -> str:
     acc = f" · val {info.best_val_acc:.1%}" if info.best_val_acc is not None else ""
     when = time.strftime("%d %b %H:%M", time.localtime(info.created))
-    return f"{STATUS_ICONS.get(info.status, '')} {info.dataset} · {info.model}{acc} · {when}"
+    status = "" if info.status == "finished" else f" · {info.status}"
+    return f"{info.dataset} · {info.model}{acc} · {when}{status}"
 
 
 def pick_trained_run(key: str) -> LoadedModel:
