@@ -23,9 +23,6 @@ from cnnlab.runs import LoadedModel, RunInfo, WeightsError, list_runs, load_mode
 MAX_UPLOAD_MB = 200  # keep equal to server.maxUploadSize in .streamlit/config.toml
 FINISHED = ("finished", "stopped", "interrupted", "diverged")  # runs that may have weights
 
-STATUS_ICONS = {"queued": "⏳", "running": "🏃", "finished": "✅", "stopped": "⏹️",
-                "diverged": "💥", "failed": "❌", "interrupted": "⚠️"}
-
 
 def init_state() -> None:
     """Every session_state key the app uses, with its default; called once per script run."""
