@@ -172,8 +172,7 @@ def sidebar() -> None:
         runs = list_runs()
         if runs:
             latest = runs[0]
-            st.markdown(f":material/history: latest run: **{latest.status}**  \n"
-                        f"{latest.dataset} · {latest.model}")
+            st.markdown(f":material/history: latest run: **{latest.status}**")
         else:
             st.caption("No runs yet.")
 
