@@ -102,16 +102,22 @@ def save_upload(data: bytes, suffix: str = ".zip") -> Path:
 def upload_too_large(size_bytes: int) -> bool:
     """The server checks uploads too, but AppTest and other entry points bypass that check."""
     if size_bytes > MAX_UPLOAD_MB * 2**20:
-        st.error(f"That file is {size_bytes / 2**20:.0f} MB; the limit is {MAX_UPLOAD_MB} MB. "
-                 "Upload a smaller file (for datasets: fewer or smaller images).")
+        st.error(
+            f"That file is {size_bytes / 2**20:.0f} MB; the limit is {MAX_UPLOAD_MB} MB. "
+            "Upload a smaller file (for datasets: fewer or smaller images)."
+        )
         return True
     return False
 
 
 # -- runs ---------------------------------------------------------------------------------------
 def runs_with_weights() -> list[RunInfo]:
-    return [r for r in list_runs() if r.status in FINISHED
-            and (default_runs_dir() / r.run_id / "weights.safetensors").is_file()]
+    return [
+        r
+        for r in list_runs()
+        if r.status in FINISHED
+        and (default_runs_dir() / r.run_id / "weights.safetensors").is_file()
+    ]
 
 
 def run_label(info: RunInfo) -> str:
@@ -128,8 +134,11 @@ def pick_trained_run(key: str) -> LoadedModel:
     """
     runs = runs_with_weights()
     if not runs:
-        st.info("No trained model yet. Train one first — it takes a few seconds on the "
-                "built-in shapes data.", icon=":material/info:")
+        st.info(
+            "No trained model yet. Train one first — it takes a few seconds on the "
+            "built-in shapes data.",
+            icon=":material/info:",
+        )
         st.page_link("pages/train.py", label="Go to Train", icon=":material/play_circle:")
         st.stop()
     ids = [r.run_id for r in runs]
@@ -143,9 +152,11 @@ def pick_trained_run(key: str) -> LoadedModel:
         st.error(str(exc))
         st.stop()
     meta = loaded.meta
-    st.caption(f"Dataset **{meta.get('dataset_title', loaded.config.data.name)}** · architecture "
-               f"**{meta.get('model_title', loaded.config.model.name)}** · "
-               f"{meta.get('params', 0):,} parameters · {len(loaded.class_names)} classes")
+    st.caption(
+        f"Dataset **{meta.get('dataset_title', loaded.config.data.name)}** · architecture "
+        f"**{meta.get('model_title', loaded.config.model.name)}** · "
+        f"{meta.get('params', 0):,} parameters · {len(loaded.class_names)} classes"
+    )
     return loaded
 
 
@@ -167,8 +178,10 @@ def sidebar() -> None:
     """Current dataset, model and latest run, on every page."""
     with st.sidebar:
         st.markdown("**Current setup**")
-        st.markdown(f":material/photo_library: {data_label(st.session_state.data_cfg)}  \n"
-                    f":material/account_tree: {model_label(st.session_state.model_cfg)}")
+        st.markdown(
+            f":material/photo_library: {data_label(st.session_state.data_cfg)}  \n"
+            f":material/account_tree: {model_label(st.session_state.model_cfg)}"
+        )
         runs = list_runs()
         if runs:
             latest = runs[0]
