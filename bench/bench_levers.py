@@ -165,6 +165,26 @@ def run(shape: tuple[int, int, int], rounds: int, steps: int, compile_too: bool)
     return lines
 
 
+def eval_rows(shape: tuple[int, int, int], rounds: int) -> list[str]:
+    """Evaluation forward passes (inference_mode, eval mode) by batch size and precision."""
+    model = make_model(Setup(), shape).eval().to(memory_format=torch.channels_last)
+    x = torch.rand(2048, *shape).contiguous(memory_format=torch.channels_last)
+    lines = ["| evaluation batch | fp32 images/s | bf16 images/s |", "|---|---|---|"]
+    for batch in (64, 256, 1024):
+        cells = []
+        for precision in ("fp32", "bf16"):
+            best = 0.0
+            for _ in range(rounds):
+                t = time.perf_counter()
+                with torch.inference_mode(), autocast(torch.device("cpu"), precision):
+                    for start in range(0, len(x), batch):
+                        model(x[start : start + batch])
+                best = max(best, len(x) / (time.perf_counter() - t))
+            cells.append(f"{best:,.0f}")
+        lines.append(f"| {batch} | {' | '.join(cells)} |")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cifar", action="store_true", help="3x32x32 batches instead of 1x28x28")
@@ -182,6 +202,8 @@ def main() -> int:
         return 0
     print(f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}; batches {shape}")
     print("\n".join(run(shape, args.rounds, args.steps, args.compile)))
+    torch.set_num_threads(os.cpu_count() or 1)
+    print("\n".join(["", *eval_rows(shape, args.rounds)]))
     print("\nOpenMP wait policy (recipe setup, child processes, best of rounds):")
     for policy in ("PASSIVE", "ACTIVE"):
         env = {**os.environ, "OMP_WAIT_POLICY": policy}
