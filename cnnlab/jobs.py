@@ -32,7 +32,11 @@ KILL_GRACE_S = 20.0  # ... and SIGKILL it after this long
 
 
 def default_max_parallel() -> int:
-    """One training job per two cores (each job uses the cores it gets with intra-op threads)."""
+    """`CNNLAB_MAX_JOBS` if set, else one training job per two cores (each job uses the cores it
+    gets with intra-op threads: cores // max_parallel each)."""
+    setting = os.environ.get("CNNLAB_MAX_JOBS", "").strip()
+    if setting.isdigit() and int(setting) > 0:
+        return int(setting)
     return max(1, (os.cpu_count() or 2) // 2)
 
 

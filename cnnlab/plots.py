@@ -15,10 +15,13 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import plotly.graph_objects as go
+import plotly.io as pio
 import torch
 from plotly.subplots import make_subplots
 
-TEMPLATE = "plotly_white"
+# The template object, not its name: plotly resolves and validates a name on every figure (~22 ms
+# per figure vs ~10 ms), and the Train page rebuilds its charts once a second per watching session.
+TEMPLATE = pio.templates["plotly_white"]
 MARGIN = dict(l=10, r=10, t=30, b=10)
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"
 

@@ -46,13 +46,15 @@ class Server:
     process: subprocess.Popen
 
 
-def start_server(tmp: Path) -> Server:
+def start_server(tmp: Path, **settings: str) -> Server:
+    """A Streamlit server of the app on a free loopback port; `settings` are extra env vars."""
     port = free_port()
     env = dict(
         os.environ,
         CNNLAB_RUNS=str(tmp / "runs"),
         CNNLAB_CACHE=str(tmp / "cache"),
         PYTHONPATH=str(REPO),
+        **settings,
     )
     log = open(tmp / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
     process = subprocess.Popen(
@@ -92,11 +94,15 @@ def start_server(tmp: Path) -> Server:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Server]:
+    """One server per test module; a module's `SERVER_SETTINGS` dict adds env vars to it."""
     if not CHROMIUM.exists():
         pytest.skip("Chromium is absent (.ci/run installs Debian's chromium)")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    srv = start_server(tmp_path_factory.mktemp("server"))
+    settings = getattr(request.module, "SERVER_SETTINGS", {})
+    srv = start_server(tmp_path_factory.mktemp("server"), **settings)
     yield srv
     srv.process.terminate()
     try:

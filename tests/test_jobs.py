@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from cnnlab.config import DataConfig, RunConfig
-from cnnlab.jobs import JobManager
+from cnnlab.jobs import JobManager, default_max_parallel
 from cnnlab.recipes import default_run_config
 from cnnlab.runs import get_run
 
@@ -109,3 +109,15 @@ def test_restart_marks_interrupted_and_resume_continues() -> None:
         assert starts[-1]["resumed_epoch"] == done_before
     finally:
         second.close()
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"), [("3", 3), ("1", 1), ("0", None), ("lots", None), ("", None)]
+)
+def test_max_jobs_setting_sets_how_many_runs_train_at_once(
+    monkeypatch: pytest.MonkeyPatch, setting: str, expected: int | None
+) -> None:
+    """A teacher's server sets CNNLAB_MAX_JOBS; nonsense falls back to one job per two cores."""
+    monkeypatch.setenv("CNNLAB_MAX_JOBS", setting)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert default_max_parallel() == (expected or 4)
