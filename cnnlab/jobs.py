@@ -27,8 +27,9 @@ from cnnlab.config import RunConfig
 from cnnlab.runs import ACTIVE, Run, create_run, get_run, list_runs, resolve_runs_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-STOP_GRACE_S = 10.0  # after a stop request, SIGTERM a job that has not ended by then
+STOP_GRACE_S = 10.0  # after a stop request, SIGTERM a job whose training loop has not ended
 KILL_GRACE_S = 20.0  # ... and SIGKILL it after this long
+ENDING_KILL_S = 300.0  # a job saving and testing after its loop ended is killed only if it hangs
 
 
 def default_max_parallel() -> int:
@@ -299,6 +300,11 @@ class JobManager:
             if job.stop_requested is None:
                 continue
             waited = now - job.stop_requested
+            if job.run.status().get("ending"):  # the loop has ended: let it save and test
+                if waited > ENDING_KILL_S and "kill" not in job.signalled:
+                    self._signal(job, signal.SIGKILL)
+                    job.signalled.add("kill")
+                continue
             if waited > KILL_GRACE_S and "kill" not in job.signalled:
                 self._signal(job, signal.SIGKILL)
                 job.signalled.add("kill")

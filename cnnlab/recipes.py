@@ -32,7 +32,7 @@ _RECIPES: dict[str, RunConfig] = {
     "cifar10": RunConfig(
         model=ModelConfig(name="fastnet", width=2.0),
         augment=AugmentConfig(crop_padding=4, hflip=True),
-        train=TrainConfig(optimizer="sgd", lr=0.2, epochs=20, batch_size=256,
+        train=TrainConfig(optimizer="sgd", lr=0.2, epochs=24, batch_size=256,
                           label_smoothing=0.2, weight_decay=5e-4, precision="bf16"),
     ),
 }

@@ -108,6 +108,7 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
         pid=os.getpid(),
         started=started or time.time(),
         ended=None,
+        ending=None,
         message="loading the dataset",
     )
     if not resume:
@@ -155,6 +156,8 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
             checkpoint=run.save_checkpoint,
         )
         sink.flush()
+        # The loop is over: the job manager no longer signals a stop request from here on.
+        run.update_status(ending=True, message="saving the weights and testing the model")
         run.save_weights(result.best_state)
         device = pick_device(cfg.train.device)
         test_loss, test_acc = evaluate_split(
@@ -173,7 +176,9 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
             }
         )
         status, message = result.status, result.message
-        if status == "stopped" and interrupted["flag"]:
+        # SIGTERM without a Stop press means the server is going away; with one, it was the job
+        # manager's nudge to a slow stop, and the run is simply stopped.
+        if status == "stopped" and interrupted["flag"] and not run.stop_path.exists():
             status = "interrupted"
             message = "training was interrupted (the server stopped); resume it from the Runs page"
         run.update_status(

@@ -10,10 +10,11 @@ from dataclasses import replace
 
 import pytest
 
+from cnnlab import jobs
 from cnnlab.config import DataConfig, RunConfig
 from cnnlab.jobs import JobManager, default_max_parallel
 from cnnlab.recipes import default_run_config
-from cnnlab.runs import get_run
+from cnnlab.runs import create_run, get_run
 
 
 def _cfg(epochs: int = 1, **train: object) -> RunConfig:
@@ -121,3 +122,42 @@ def test_max_jobs_setting_sets_how_many_runs_train_at_once(
     monkeypatch.setenv("CNNLAB_MAX_JOBS", setting)
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     assert default_max_parallel() == (expected or 4)
+
+
+def test_a_slow_stop_nudged_by_sigterm_still_ends_stopped(
+    manager: JobManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a busy box a stop can outlast the grace period; the manager's SIGTERM then must not turn
+    the user's Stop into "interrupted" (that status means the server went away)."""
+    monkeypatch.setattr(jobs, "STOP_GRACE_S", 0.0)  # SIGTERM right after the stop request
+    run_id = manager.submit(_slow_cfg())
+    wait_for(lambda: len(get_run(run_id).read_events()[0]) > 3)
+    manager.stop(run_id)
+    wait_for(lambda: status(run_id) not in ("queued", "running"), timeout=60)
+    assert status(run_id) == "stopped", get_run(run_id).status()
+    assert get_run(run_id).weights_path.is_file()
+
+
+def test_a_job_saving_after_its_loop_ended_is_not_signalled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once the loop has ended ("ending" in status.json) the job saves and tests in peace: no
+    SIGTERM/SIGKILL at the usual grace periods, only after ENDING_KILL_S (a hang)."""
+    sent: list[int] = []
+    monkeypatch.setattr(JobManager, "_signal", staticmethod(lambda job, sig: sent.append(sig)))
+    manager = JobManager(max_parallel=1, warm=False)
+    manager.close()  # its thread is gone: only this test calls _escalate_stops
+    run = create_run(_cfg())
+    job = jobs._Job(run, None, pid=None, stop_requested=time.monotonic() - jobs.KILL_GRACE_S - 1)
+    run.update_status(status="running", ending=True)
+    manager._active = {run.run_id: job}
+    manager._escalate_stops()
+    assert sent == []
+    job.stop_requested = time.monotonic() - jobs.ENDING_KILL_S - 1
+    manager._escalate_stops()
+    assert sent == [signal.SIGKILL]
+    run.update_status(ending=None)
+    job.signalled.clear()
+    job.stop_requested = time.monotonic() - jobs.STOP_GRACE_S - 1
+    manager._escalate_stops()
+    assert sent == [signal.SIGKILL, signal.SIGTERM]
