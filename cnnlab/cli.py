@@ -162,6 +162,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         except RunNotFound as exc:
             print(exc, file=sys.stderr)
             return EXIT_NO_RUN
+        if run.status().get("status") != "running":  # by hand, not from a JobManager: a stop
+            run.stop_path.unlink(missing_ok=True)  # file is left over from an earlier stop
     else:
         run = create_run(_train_config(args), args.runs_dir)
     print(f"run {run.run_id} in {run.path}", flush=True)

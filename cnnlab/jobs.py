@@ -257,6 +257,7 @@ class JobManager:
 
     def _start(self, run_id: str, resume: bool) -> None:
         run = get_run(run_id, self.runs_dir)
+        run.stop_path.unlink(missing_ok=True)  # from here on a stop file is a Stop press
         run.update_status(status="running", message="starting", pid=None)
         process = None
         warm, self._warm = self._warm, None

@@ -140,7 +140,8 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
         )
         checkpoint = run.load_checkpoint() if resume and run.checkpoint_path.is_file() else None
         run.update_status(message="training")
-        run.stop_path.unlink(missing_ok=True)
+        # A stop file present now was made by a Stop press during loading: honour it at the first
+        # batch. (Stale ones are removed before a job starts: JobManager._start, `train --run-dir`.)
         stop_path = str(run.stop_path)
 
         def should_stop() -> bool:

@@ -161,3 +161,19 @@ def test_a_job_saving_after_its_loop_ended_is_not_signalled(
     job.stop_requested = time.monotonic() - jobs.STOP_GRACE_S - 1
     manager._escalate_stops()
     assert sent == [signal.SIGKILL, signal.SIGTERM]
+
+
+def test_stop_pressed_while_the_job_loads_is_not_lost(
+    manager: JobManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Stop press before the first batch (the job still loading data or building the model)
+    stops the run at its first batch; no signal is needed to rescue it."""
+    monkeypatch.setattr(jobs, "STOP_GRACE_S", 600.0)
+    monkeypatch.setattr(jobs, "KILL_GRACE_S", 600.0)
+    run_id = manager.submit(_slow_cfg())
+    wait_for(lambda: status(run_id) == "running", timeout=30)
+    manager.stop(run_id)  # at once: long before the first of 30 epochs of batches ends
+    wait_for(lambda: status(run_id) not in ("queued", "running"), timeout=60)
+    assert status(run_id) == "stopped", get_run(run_id).status()
+    epochs = [e for e in get_run(run_id).read_events()[0] if e["type"] == "epoch"]
+    assert len(epochs) <= 1
