@@ -70,6 +70,19 @@ def test_streamlit_resolves_those_settings_from_the_repo_config() -> None:
         assert re.search(rf"^{re.escape(source)}\n{re.escape(setting)}$", shown, re.M), setting
 
 
+def test_post_script_gc_is_off_in_a_server_started_in_the_repo() -> None:
+    """Streamlit's full gc.collect(2) after every script run cost ~0.3 s of GIL time per live
+    Train panel refresh (a hidden option, so `config show` does not list it: ask Streamlit)."""
+    code = (
+        "from streamlit import config; config.get_config_options(force_reparse=True); "
+        "print(config.get_option('runner.postScriptGC'))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert shown.stdout.strip() == "False", shown.stderr
+
+
 # -- the app's own size check (AppTest bypasses the server's) --------------------------------------
 @pytest.fixture(scope="module")
 def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

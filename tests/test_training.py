@@ -147,7 +147,8 @@ def test_resume_from_checkpoint_matches_uninterrupted_run() -> None:
 
 
 def test_bf16_precision_trains_where_native_and_falls_back_elsewhere(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import cnnlab.training as training
 
     for native in (True, False):
