@@ -12,6 +12,7 @@ set_threads(1)
 
 st.set_page_config(page_title="cnnlab", page_icon="assets/logo.png", layout="wide")
 common.init_state()
+common.job_manager()  # the shared job manager and its warm worker start with the first visit
 
 PAGES = {
     "Lab": [

@@ -25,6 +25,8 @@ import json
 import math
 import os
 import platform
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -284,6 +286,16 @@ def run_in_process(cfg: RunConfig, runs_dir: Path) -> JobFigures:
     return _figures("in-process (execute_run)", run, submitted)
 
 
+def run_cli(cfg: RunConfig, runs_dir: Path) -> JobFigures:
+    """The CLI in a new process (`python -m cnnlab train --run-dir RUN`, all cores, nice 0): the
+    issue's baseline for the app's job path (the same run folder, events and engine)."""
+    run = create_run(cfg, runs_dir)
+    submitted = time.time()
+    command = [sys.executable, "-m", "cnnlab", "--runs-dir", str(runs_dir), "train"]
+    subprocess.run([*command, "--run-dir", str(run.path), "--quiet"], check=True, cwd=REPO)
+    return _figures("CLI, new process", run, submitted)
+
+
 def _cpu_ticks(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(") ", 1)[1].split()
@@ -332,8 +344,7 @@ def run_job(
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {run_id} still running after {timeout:.0f} s")
             time.sleep(0.2)
-        how = "job, warm worker" if warm else "job, new process"
-        how += f", nice {jobs.JOB_NICENESS}" + (" (the app's path)" if niceness is None else "")
+        how = ("job, warm worker" if warm else "job, new process") + f", nice {jobs.JOB_NICENESS}"
         return _figures(how, get_run(run_id, runs_dir), submitted)
     finally:
         manager.close()
@@ -421,7 +432,10 @@ def fmt_s(seconds: float | None, bound: float | None = None) -> str:
     return f"{seconds:.1f}"
 
 
-def accuracy_table(results: list[Result], targets: tuple[float, ...], peak: float) -> str:
+def accuracy_table(
+    results: list[Result], targets: tuple[float, ...], peaks: tuple[float, float]
+) -> str:
+    """`peaks`: matmul GFLOP/s in float32 and bfloat16 (bf16 recipes can pass the fp32 one)."""
     head = [
         "run",
         *[f"s to {t:.0%}" for t in targets],
@@ -429,7 +443,7 @@ def accuracy_table(results: list[Result], targets: tuple[float, ...], peak: floa
         "train s",
         "CPU s",
         "images/s",
-        "GFLOP/s (% of mm peak)",
+        "GFLOP/s (% of fp32 / bf16 mm peak)",
         "eval s (excluded)",
         "load",
         "notes",
@@ -443,7 +457,7 @@ def accuracy_table(results: list[Result], targets: tuple[float, ...], peak: floa
             f"{r.train_s:.1f}",
             f"{r.train_cpu_s:.1f}",
             f"{r.images_per_s:,.0f}",
-            f"{r.gflops:.1f} ({r.gflops / peak:.0%})",
+            f"{r.gflops:.1f} ({r.gflops / peaks[0]:.0%} / {r.gflops / peaks[1]:.0%})",
             f"{r.curve.eval_s:.1f}",
             f"{r.load:.1f}",
             r.note,
@@ -468,17 +482,42 @@ def speedups(reference: Result, cnnlab: Result, targets: tuple[float, ...]) -> s
     return "; ".join(out)
 
 
-def job_table(rows: list[JobFigures], base: JobFigures) -> str:
+def job_section(cfg: RunConfig, runs: Path, repeats: int, quick: bool) -> str:
+    """The CLI (a new process) vs the app's JobManager paths, and in-process `execute_run` for
+    scale; `repeats` interleaved rounds of each."""
+    paths: dict[str, Callable[[], JobFigures]] = {
+        "CLI, new process (the baseline)": lambda: run_cli(cfg, runs),
+        "in-process (execute_run, warm kernels)": lambda: run_in_process(cfg, runs),
+        # --quick (CI): nice 0 and no warm-up wait, so busy neighbours cannot stall the smoke test
+        "job, warm worker (the app's path)": lambda: run_job(
+            cfg, runs, warm=True, niceness=0 if quick else None, wait_warm=not quick
+        ),
+    }
+    if not quick:  # the priority's share and the start-up's share of the difference
+        paths["job, warm worker, nice 0"] = lambda: run_job(cfg, runs, warm=True, niceness=0)
+        paths["job, new process"] = lambda: run_job(cfg, runs, warm=False)
+    rows: dict[str, list[JobFigures]] = {name: [] for name in paths}
+    for _ in range(repeats):
+        for name, run in paths.items():
+            rows[name].append(run())
+    base = statistics.median(r.images_per_s for r in rows["CLI, new process (the baseline)"])
     lines = [
-        "| path | first batch event (s after submit) | images/s | vs in-process | "
+        f"The MNIST recipe as a run folder: the CLI vs the app's job system (jobs at nice "
+        f"{jobs.JOB_NICENESS} unless said; median (best) of {repeats}; images/s inside epochs):",
+        "",
+        "| path | first batch event, s after submit | images/s | vs the CLI (median) | "
         "total s | test acc | load |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
+    for name, figures in rows.items():
+        ips = [r.images_per_s for r in figures]
+        first = [r.first_batch_s for r in figures]
         lines.append(
-            f"| {r.how} | {r.first_batch_s:.2f} | {r.images_per_s:,.0f} | "
-            f"{r.images_per_s / base.images_per_s:.0%} | {r.total_s:.1f} | "
-            f"{r.test_acc:.2%} | {r.load:.1f} |"
+            f"| {name} | {statistics.median(first):.2f} ({min(first):.2f}) | "
+            f"{statistics.median(ips):,.0f} ({max(ips):,.0f}) | "
+            f"{statistics.median(ips) / base:.0%} | "
+            f"{statistics.median(r.total_s for r in figures):.1f} | {figures[0].test_acc:.2%} | "
+            f"{statistics.median(r.load for r in figures):.1f} |"
         )
     return "\n".join(lines)
 
@@ -492,7 +531,9 @@ def curve_text(r: Result) -> str:
 # ---- main -----------------------------------------------------------------------------------
 
 
-def mnist_section(args: argparse.Namespace, root: Path, tmp: Path, peak: float) -> list[str]:
+def mnist_section(
+    args: argparse.Namespace, root: Path, tmp: Path, peaks: tuple[float, float]
+) -> list[str]:
     out: list[str] = []
     q = args.quick
     limit, test_limit = (3000, 1000) if q else (0, 0)
@@ -525,7 +566,7 @@ def mnist_section(args: argparse.Namespace, root: Path, tmp: Path, peak: float) 
         "",
         "MNIST test accuracy over training time (seconds, evaluation excluded):",
         "",
-        accuracy_table(results, MNIST_TARGETS, peak),
+        accuracy_table(results, MNIST_TARGETS, peaks),
     ]
     if len(results) == 2:
         out += [
@@ -534,22 +575,13 @@ def mnist_section(args: argparse.Namespace, root: Path, tmp: Path, peak: float) 
             + speedups(results[0], results[1], MNIST_TARGETS),
         ]
     if "job" not in args.skip:
-        runs = tmp / "runs"
-        # --quick (CI): nice 0, so other busy processes cannot starve the smoke test.
-        job = run_job(cfg, runs, warm=True, niceness=0 if q else None, wait_warm=not q)
-        rows = [run_in_process(cfg, runs), job]
-        if not q:  # the priority's share and the start-up's share of the difference
-            rows += [run_job(cfg, runs, warm=True, niceness=0), run_job(cfg, runs, warm=False)]
-        out += [
-            "",
-            "The same recipe as a run folder: in this process vs the app's job system:",
-            "",
-            job_table(rows, rows[0]),
-        ]
+        out += ["", job_section(cfg, tmp / "runs", 1 if q else args.job_repeats, q)]
     return out
 
 
-def cifar_section(args: argparse.Namespace, root: Path, tmp: Path, peak: float) -> list[str]:
+def cifar_section(
+    args: argparse.Namespace, root: Path, tmp: Path, peaks: tuple[float, float]
+) -> list[str]:
     zip_path = root / CIFAR10_ZIP
     if not zip_path.is_file():
         return [f"CIFAR-10 skipped: {zip_path} not found"]
@@ -570,7 +602,7 @@ def cifar_section(args: argparse.Namespace, root: Path, tmp: Path, peak: float) 
         "",
         "CIFAR-10 test accuracy over training time (seconds, evaluation excluded):",
         "",
-        accuracy_table([result], CIFAR_TARGETS, peak),
+        accuracy_table([result], CIFAR_TARGETS, peaks),
     ]
     return out
 
@@ -617,6 +649,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip", default="", help="comma list of: reference, job")
     parser.add_argument(
+        "--job-repeats", type=int, default=3, help="rounds of the job-system comparison"
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -629,19 +664,19 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     root = data_root(args.data)
     started = time.perf_counter()
-    peak = matmul_peak(torch.float32)
+    peaks = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
     lines = [
         f"Machine: {machine()}",
-        f"matmul peak (2048x2048, best of 5): float32 {peak:.0f} GFLOP/s, "
-        f"bfloat16 {matmul_peak(torch.bfloat16):.0f} GFLOP/s",
+        f"matmul peak (2048x2048, best of 5): float32 {peaks[0]:.0f} GFLOP/s, "
+        f"bfloat16 {peaks[1]:.0f} GFLOP/s",
         "",
     ]
     print("\n".join(lines), flush=True)
     with tempfile.TemporaryDirectory(prefix="cnnlab-bench-") as tmp:
         if args.only in (None, "mnist"):
-            lines += mnist_section(args, root, Path(tmp), peak) + [""]
+            lines += mnist_section(args, root, Path(tmp), peaks) + [""]
         if args.only in (None, "cifar"):
-            lines += cifar_section(args, root, Path(tmp), peak) + [""]
+            lines += cifar_section(args, root, Path(tmp), peaks) + [""]
     lines.append(
         f"Benchmark wall time {time.perf_counter() - started:.0f} s; "
         f"load average at the end {' '.join(f'{v:.1f}' for v in os.getloadavg())}"

@@ -269,6 +269,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Warm job process: imports are done; wait for one "RUN_DIR<TAB>resume" line, then train it."""
     import os
 
+    import sklearn.model_selection  # noqa: F401 - the splits use it; ~1 s to import
     import torch  # noqa: F401 - the point of a warm worker is to have paid for this already
 
     from cnnlab import augment, datasets, models, runner, summary, training  # noqa: F401

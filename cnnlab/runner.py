@@ -54,7 +54,8 @@ class _EventSink:
         if self.echo:
             self.echo(event)
         now = time.monotonic()
-        if kind != "batch" or now - self.last_flush >= self.flush_every_s:
+        first_point = kind == "batch" and self.progress.get("step") == 1  # at once: on screen soon
+        if kind != "batch" or first_point or now - self.last_flush >= self.flush_every_s:
             self.flush()
 
     def flush(self) -> None:

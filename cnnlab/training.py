@@ -27,7 +27,8 @@ from cnnlab.registry import Registry
 Emit = Callable[[dict[str, Any]], None]
 
 OPTIMIZERS: Registry[Callable[[list[nn.Parameter], TrainConfig], torch.optim.Optimizer]] = Registry(
-    "optimizer")
+    "optimizer"
+)
 SCHEDULES: Registry[Callable[[torch.optim.Optimizer, TrainConfig, int], Any]] = Registry("schedule")
 
 
@@ -35,28 +36,33 @@ def _param_groups(params: list[nn.Parameter], weight_decay: float) -> list[dict[
     # No weight decay on biases and norm scales (1-D tensors): the usual, better-behaved choice.
     decay = [p for p in params if p.ndim > 1]
     no_decay = [p for p in params if p.ndim <= 1]
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
 
 
 @OPTIMIZERS.register("sgd")
 def _sgd(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
     nesterov = cfg.nesterov and cfg.momentum > 0
-    return torch.optim.SGD(_param_groups(params, cfg.weight_decay), lr=cfg.lr,
-                           momentum=cfg.momentum, nesterov=nesterov)
+    return torch.optim.SGD(
+        _param_groups(params, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum, nesterov=nesterov
+    )
 
 
 @OPTIMIZERS.register("adam")
 def _adam(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
     # Adam's weight decay is L2 added to the gradient (the classic formulation).
-    return torch.optim.Adam(_param_groups(params, cfg.weight_decay), lr=cfg.lr,
-                            betas=(cfg.momentum, 0.999))
+    return torch.optim.Adam(
+        _param_groups(params, cfg.weight_decay), lr=cfg.lr, betas=(cfg.momentum, 0.999)
+    )
 
 
 @OPTIMIZERS.register("adamw")
 def _adamw(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(_param_groups(params, cfg.weight_decay), lr=cfg.lr,
-                             betas=(cfg.momentum, 0.999))
+    return torch.optim.AdamW(
+        _param_groups(params, cfg.weight_decay), lr=cfg.lr, betas=(cfg.momentum, 0.999)
+    )
 
 
 # Schedules step once per batch; `steps_per_epoch` converts epoch units to steps.
@@ -67,13 +73,16 @@ def _constant(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
 
 @SCHEDULES.register("step")
 def _step(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> Any:
-    return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.step_size) * steps_per_epoch,
-                                           gamma=cfg.gamma)
+    return torch.optim.lr_scheduler.StepLR(
+        opt, step_size=max(1, cfg.step_size) * steps_per_epoch, gamma=cfg.gamma
+    )
 
 
 @SCHEDULES.register("cosine")
 def _cosine(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> Any:
-    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs * steps_per_epoch))
+    return torch.optim.lr_scheduler.CosineAnnealingLR(
+        opt, T_max=max(1, cfg.epochs * steps_per_epoch)
+    )
 
 
 @SCHEDULES.register("onecycle")
@@ -83,8 +92,15 @@ def _onecycle(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
     # by (pct_start * total - 1), which is 0/0 at exactly 4.
     total = max(5, cfg.epochs * steps_per_epoch + 1)
     return torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=cfg.lr, total_steps=total, pct_start=0.25, anneal_strategy="linear",
-        cycle_momentum=False, div_factor=10.0, final_div_factor=100.0)
+        opt,
+        max_lr=cfg.lr,
+        total_steps=total,
+        pct_start=0.25,
+        anneal_strategy="linear",
+        cycle_momentum=False,
+        div_factor=10.0,
+        final_div_factor=100.0,
+    )
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -143,9 +159,15 @@ class TrainResult:
 
 
 @torch.inference_mode()
-def evaluate_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
-                   device: torch.device, channels_last: bool = False,
-                   precision: str = "fp32") -> tuple[float, float]:
+def evaluate_split(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    device: torch.device,
+    channels_last: bool = False,
+    precision: str = "fp32",
+) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of `model` on uint8 images `x` (N,C,H,W), labels `y` (N,).
 
     `precision` is a resolved one (see `resolve_precision`)."""
@@ -153,8 +175,8 @@ def evaluate_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
     model.eval()
     total_loss, correct = 0.0, 0
     for start in range(0, len(x), batch_size):
-        xb = _to_input(x[start:start + batch_size], device, channels_last)
-        yb = y[start:start + batch_size].to(device)
+        xb = _to_input(x[start : start + batch_size], device, channels_last)
+        yb = y[start : start + batch_size].to(device)
         with autocast(device, precision):
             logits = model(xb).float()
         total_loss += F.cross_entropy(logits, yb, reduction="sum").item()
@@ -174,10 +196,16 @@ def _state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def train(cfg: RunConfig, dataset: Any, model: nn.Module, *, emit: Emit,
-          should_stop: Callable[[], bool] = lambda: False,
-          resume: dict[str, Any] | None = None,
-          checkpoint: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+def train(
+    cfg: RunConfig,
+    dataset: Any,
+    model: nn.Module,
+    *,
+    emit: Emit,
+    should_stop: Callable[[], bool] = lambda: False,
+    resume: dict[str, Any] | None = None,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
     """Train `model` on `dataset` (an ImageDataset) with `cfg.train`; see module docstring.
 
     `resume` is a checkpoint dict made by a previous call's `checkpoint` callback.
@@ -227,10 +255,20 @@ def train(cfg: RunConfig, dataset: Any, model: nn.Module, *, emit: Emit,
         bad_epochs = int(resume.get("bad_epochs", 0))
         prior_elapsed = float(resume.get("elapsed", 0.0))
 
-    emit({"type": "start", "epochs": tc.epochs, "steps_per_epoch": steps_per_epoch,
-          "total_steps": total_steps, "train_size": n, "batch_size": batch_size,
-          "device": str(device), "threads": torch.get_num_threads(), "precision": precision,
-          "resumed_epoch": start_epoch})
+    emit(
+        {
+            "type": "start",
+            "epochs": tc.epochs,
+            "steps_per_epoch": steps_per_epoch,
+            "total_steps": total_steps,
+            "train_size": n,
+            "batch_size": batch_size,
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+            "precision": precision,
+            "resumed_epoch": start_epoch,
+        }
+    )
 
     t0 = time.perf_counter() - prior_elapsed
     step = start_epoch * steps_per_epoch
@@ -244,7 +282,7 @@ def train(cfg: RunConfig, dataset: Any, model: nn.Module, *, emit: Emit,
             if should_stop():
                 status, message = "stopped", f"stopped by request at epoch {epoch}, step {step}"
                 break
-            idx = perm[b * batch_size:(b + 1) * batch_size]
+            idx = perm[b * batch_size : (b + 1) * batch_size]
             xb = _to_input(x_train[idx], device, False)
             yb = y_train[idx].to(device, non_blocking=True)
             if aug != type(aug)():
@@ -257,10 +295,12 @@ def train(cfg: RunConfig, dataset: Any, model: nn.Module, *, emit: Emit,
             loss_value = loss.item()  # one host sync per batch (free on the CPU)
             if not math.isfinite(loss_value):
                 status = "diverged"
-                message = (f"the loss became {loss_value} at epoch {epoch}, step {step + 1} "
-                           f"(learning rate {scheduler.get_last_lr()[0]:.3g}). Lower the learning "
-                           "rate (try 10x smaller), add batch-norm, or use a schedule with warm-up. "
-                           "The last good weights were kept.")
+                message = (
+                    f"the loss became {loss_value} at epoch {epoch}, step {step + 1} "
+                    f"(learning rate {scheduler.get_last_lr()[0]:.3g}). Lower the learning "
+                    "rate (try 10x smaller), add batch-norm, or use a schedule with warm-up. "
+                    "The last good weights were kept."
+                )
                 break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -275,16 +315,33 @@ def train(cfg: RunConfig, dataset: Any, model: nn.Module, *, emit: Emit,
             now = time.perf_counter()
             if now - last_event >= event_gap or b == steps_per_epoch - 1:
                 elapsed = now - t0
-                emit({"type": "batch", "epoch": epoch, "step": step, "loss": loss_value,
-                      "acc": batch_correct / len(idx), "lr": scheduler.get_last_lr()[0],
-                      "images_per_s": window_n / max(1e-9, now - window_t), "elapsed": elapsed,
-                      "eta": elapsed / max(1, step - start_epoch * steps_per_epoch)
-                      * (total_steps - step)})
+                emit(
+                    {
+                        "type": "batch",
+                        "epoch": epoch,
+                        "step": step,
+                        "loss": loss_value,
+                        "acc": batch_correct / len(idx),
+                        "lr": scheduler.get_last_lr()[0],
+                        "images_per_s": window_n / max(1e-9, now - window_t),
+                        "elapsed": elapsed,
+                        "eta": elapsed
+                        / max(1, step - start_epoch * steps_per_epoch)
+                        * (total_steps - step),
+                    }
+                )
                 last_event, window_t, window_n = now, now, 0
         if status == "diverged" or (status == "stopped" and seen == 0):
             break
-        val_loss, val_acc = evaluate_split(model, dataset.val.x, dataset.val.y,
-                                           tc.eval_batch_size, device, channels_last, precision)
+        val_loss, val_acc = evaluate_split(
+            model,
+            dataset.val.x,
+            dataset.val.y,
+            tc.eval_batch_size,
+            device,
+            channels_last,
+            precision,
+        )
         improved = val_loss < best_val_loss or best_val_acc is None
         if improved:
             best_val_loss, best_val_acc, best_epoch, bad_epochs = val_loss, val_acc, epoch, 0
@@ -293,35 +350,63 @@ def train(cfg: RunConfig, dataset: Any, model: nn.Module, *, emit: Emit,
             bad_epochs += 1
         elapsed = time.perf_counter() - t0
         done_epochs = epoch - start_epoch
-        event = {"type": "epoch", "epoch": epoch, "step": step, "partial": status == "stopped",
-                 "train_loss": loss_sum / max(1, seen), "train_acc": correct_sum / max(1, seen),
-                 "val_loss": val_loss, "val_acc": val_acc, "lr": scheduler.get_last_lr()[0],
-                 "elapsed": elapsed, "best": improved,
-                 "eta": (elapsed - prior_elapsed) / done_epochs * (tc.epochs - epoch)}
+        event = {
+            "type": "epoch",
+            "epoch": epoch,
+            "step": step,
+            "partial": status == "stopped",
+            "train_loss": loss_sum / max(1, seen),
+            "train_acc": correct_sum / max(1, seen),
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "lr": scheduler.get_last_lr()[0],
+            "elapsed": elapsed,
+            "best": improved,
+            "eta": (elapsed - prior_elapsed) / done_epochs * (tc.epochs - epoch),
+        }
         history.append(event)
         emit(event)
         if status == "stopped":
             break
         if checkpoint and tc.checkpoint_every > 0 and epoch % tc.checkpoint_every == 0:
             # Deep copies: optimizer state tensors are updated in place by later steps.
-            checkpoint({"model": _state_copy(model),
-                        "optimizer": copy.deepcopy(optimizer.state_dict()),
-                        "scheduler": copy.deepcopy(scheduler.state_dict()), "generator": gen.get_state(),
-                        "torch_rng": torch.get_rng_state(),
-                        "epoch": epoch, "history": list(history), "best_state": best_state,
-                        "best_val_loss": best_val_loss, "best_val_acc": best_val_acc,
-                        "best_epoch": best_epoch, "bad_epochs": bad_epochs, "elapsed": elapsed})
+            checkpoint(
+                {
+                    "model": _state_copy(model),
+                    "optimizer": copy.deepcopy(optimizer.state_dict()),
+                    "scheduler": copy.deepcopy(scheduler.state_dict()),
+                    "generator": gen.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "epoch": epoch,
+                    "history": list(history),
+                    "best_state": best_state,
+                    "best_val_loss": best_val_loss,
+                    "best_val_acc": best_val_acc,
+                    "best_epoch": best_epoch,
+                    "bad_epochs": bad_epochs,
+                    "elapsed": elapsed,
+                }
+            )
         if tc.early_stopping > 0 and bad_epochs >= tc.early_stopping:
-            message = (f"early stopping: validation loss did not improve for {bad_epochs} epochs; "
-                       f"kept the weights of epoch {best_epoch}")
+            message = (
+                f"early stopping: validation loss did not improve for {bad_epochs} epochs; "
+                f"kept the weights of epoch {best_epoch}"
+            )
             break
     if status == "stopped" and best_epoch == 0:
         best_state = _state_copy(model)  # nothing validated yet: keep what was learned so far
     model.load_state_dict(best_state)
-    emit({"type": "end", "status": status, "message": message, "best_epoch": best_epoch,
-          "best_val_acc": best_val_acc, "elapsed": time.perf_counter() - t0})
-    return TrainResult(status, message, best_state, best_epoch, best_val_acc,
-                       len(history), history)
+    emit(
+        {
+            "type": "end",
+            "status": status,
+            "message": message,
+            "best_epoch": best_epoch,
+            "best_val_acc": best_val_acc,
+            "elapsed": time.perf_counter() - t0,
+        }
+    )
+    return TrainResult(status, message, best_state, best_epoch, best_val_acc, len(history), history)
 
 
 def clone_config(cfg: RunConfig, **train_fields: Any) -> RunConfig:

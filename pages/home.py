@@ -61,7 +61,6 @@ PAGES = [  # (file, title, icon, what it is for)
 ]
 
 common.ensure_app_shell()  # a deep link on a fresh server must still run app.py
-common.job_manager()  # start the shared manager (and its warm worker) now, not on the first click
 recipe = default_run_config("shapes")
 
 st.title("cnnlab")

@@ -31,6 +31,9 @@ from pages.common import (
 )
 
 REFRESH_S = 1.0  # seconds between live updates while a run is queued or running
+FIRST_POINT_REFRESH_S = (
+    0.25  # ... until its first loss point is on screen (target: 2 s after Train)
+)
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
 CHART = {"displayModeBar": False}
 
@@ -419,20 +422,25 @@ def show_charts(view: LiveView) -> None:
 def live_panel(run_id: str) -> None:
     """The followed run; refreshes itself only while the run is queued or running."""
     try:
-        was_active = get_run(run_id).status().get("status") in ACTIVE
+        status = get_run(run_id).status().get("status")
+        waiting = status == "running" and not read_live(run_id).batches  # no loss point yet
     except RunNotFound:
         st.warning("That run no longer exists.")
         return
+    was_active = status in ACTIVE
+    every = (FIRST_POINT_REFRESH_S if waiting else REFRESH_S) if was_active else None
 
-    @st.fragment(run_every=REFRESH_S if was_active else None)
+    @st.fragment(run_every=every)
     def panel() -> None:
         try:
             view = read_live(run_id)
         except RunNotFound:
             st.warning("That run was deleted.")
             return
-        if view.active != was_active:
-            st.rerun()  # started or ended: re-render the whole page (and stop refreshing)
+        if view.status != status or (waiting and view.batches):
+            # started, ended, or its first point came: re-render the whole page, so the refresh
+            # cadence fits again (fast until the first point, then REFRESH_S, none once ended)
+            st.rerun()
         if view.status == "queued":
             show_queued(view)
             return
@@ -454,7 +462,6 @@ def live_panel(run_id: str) -> None:
 # -- the page -------------------------------------------------------------------------------------
 if "data_cfg" not in st.session_state:  # a deep link on a fresh server skipped app.py;
     ensure_app_shell()  # (only then: its rerun would drop a button click under AppTest)
-job_manager()  # start the shared manager (and its warm worker) while settings are chosen
 st.title("Train")
 st.caption(
     "Pick hyperparameters and press **Train**: the run trains in the background, so you can "
