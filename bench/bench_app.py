@@ -63,13 +63,14 @@ def app_run(page: object, url: str, runs_dir: Path) -> tuple[float, float, float
     )
 
 
-def choose_mnist(page: object, url: str) -> None:
+def choose_dataset(page: object, url: str, title: str, timeout_ms: int = 120_000) -> None:
+    """On the Data page (a page load: a new session when `page` had one), pick and use `title`."""
     page.goto(f"{url}/data")  # type: ignore[attr-defined]
-    page.get_by_text("MNIST (handwritten digits, 28x28)").click(timeout=120_000)  # type: ignore[attr-defined]
+    page.get_by_text(title).click(timeout=timeout_ms)  # type: ignore[attr-defined]
     page.get_by_role("button", name="Use this dataset").click()  # type: ignore[attr-defined]
-    page.get_by_test_id("stSidebar").get_by_text(re.compile("MNIST")).first.wait_for(  # type: ignore[attr-defined]
-        timeout=120_000
-    )
+    short = title.split(" (")[0]
+    sidebar = page.get_by_test_id("stSidebar")  # type: ignore[attr-defined]
+    sidebar.get_by_text(re.compile(re.escape(short))).first.wait_for(timeout=timeout_ms)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                     executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
                 )
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                choose_mnist(page, server.url)
+                choose_dataset(page, server.url, "MNIST (handwritten digits, 28x28)")
                 time.sleep(5)  # the job manager's warm worker finishes importing torch
                 for i in range(args.repeats):
                     cli = run_cli(cfg, Path(tmp) / "cli-runs")
