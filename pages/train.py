@@ -276,7 +276,7 @@ def show_queued(view: LiveView) -> None:
     st.button(
         "Remove from the queue",
         icon=":material/close:",
-        key=f"stop_{view.run_id}",
+        key=f"unqueue_{view.run_id}",  # not stop_: that key belongs to the running view's Stop
         on_click=stop_run,
         args=(view.run_id, True),
     )
@@ -437,9 +437,11 @@ def live_panel(run_id: str) -> None:
         except RunNotFound:
             st.warning("That run was deleted.")
             return
-        if view.status != status or (waiting and view.batches):
-            # started, ended, or its first point came: re-render the whole page, so the refresh
-            # cadence fits again (fast until the first point, then REFRESH_S, none once ended)
+        if view.active != was_active or (waiting and view.batches):
+            # ended, or its first point came: re-render the whole page, so the refresh cadence
+            # fits again (none once ended; REFRESH_S once points flow). A queued run that starts
+            # is shown by the fragment itself: a full rerun there lost the Stop button's element
+            # under load (tests/test_load_sessions.py).
             st.rerun()
         if view.status == "queued":
             show_queued(view)

@@ -30,7 +30,7 @@ from cnnlab import cli
 from cnnlab.config import DataConfig
 from cnnlab.runs import ACTIVE, list_runs
 from pages.common import data_label
-from tests.browser import Server
+from tests.browser import Server, screenshot
 
 SERVER_SETTINGS = {"CNNLAB_MAX_JOBS": "2"}  # read by tests/browser.py's server fixture
 SESSIONS = max(6, int(os.environ.get("CNNLAB_LOAD_SESSIONS", "10")))
@@ -119,8 +119,11 @@ class Session:
         """Seconds from the last start() to its condition (waits up to HANG_S)."""
         try:
             self.page.wait_for_function("() => window.__lat !== null", timeout=HANG_S * 1000)
-        except Exception as exc:  # a Playwright TimeoutError: say what hung
-            raise AssertionError(f"{self.name}: no answer in {HANG_S} s: {self.waiting}") from exc
+        except Exception as exc:  # a Playwright TimeoutError: say what hung, keep a picture
+            shot = screenshot(self.page, f"load-{self.name}-no-answer")
+            raise AssertionError(
+                f"{self.name}: no answer in {HANG_S} s: {self.waiting} (screenshot {shot})"
+            ) from exc
         return self.page.evaluate("() => window.__lat") / 1000
 
     def problems(self) -> list[str]:
@@ -369,7 +372,7 @@ def scenario(server: Server, sessions: list[Session], lat: dict[str, list[float]
     assert statuses(server)[fourth] == "queued"
     assert statuses(server)[second] == "running"
     trainers[3].page.get_by_text("1st in the queue").wait_for()
-    stop(trainers[3], fourth, server)  # a queued run can be cancelled
+    stop(trainers[3], fourth, server, queued=True)  # a queued run can be cancelled
     stop(trainers[2], third, server)
     stop(trainers[1], second, server)
     assert not [r for r, st in statuses(server).items() if st in ACTIVE]
@@ -401,9 +404,17 @@ def press_train(s: Session, server: Server, record: Callable[[str, float], None]
     return new
 
 
-def stop(s: Session, run_id: str, server: Server) -> None:
-    """Press the run's Stop button in session `s` and wait until the run is stopped on disk."""
-    s.page.locator(f".st-key-stop_{run_id} button").first.click()
+def stop(s: Session, run_id: str, server: Server, *, queued: bool = False) -> None:
+    """Press the run's Stop (or, queued, "Remove from the queue") button in session `s` and wait
+    until the run is stopped on disk."""
+    key = f"unqueue_{run_id}" if queued else f"stop_{run_id}"
+    button = s.page.locator(f".st-key-{key} button").first
+    try:
+        button.wait_for(timeout=HANG_S * 1000)
+    except Exception as exc:  # a Playwright TimeoutError
+        shot = screenshot(s.page, f"load-{s.name}-no-stop-button")
+        raise AssertionError(f"{s.name}: no Stop button for {run_id} (screenshot {shot})") from exc
+    button.click()
     wait_status(server, run_id, ("stopped",))
 
 
