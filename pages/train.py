@@ -31,9 +31,8 @@ from pages.common import (
 )
 
 REFRESH_S = 1.0  # seconds between live updates while a run is queued or running
-FIRST_POINT_REFRESH_S = (
-    0.25  # ... until its first loss point is on screen (target: 2 s after Train)
-)
+# ... and until a started run's first loss point is on screen (target: 2 s after pressing Train)
+FIRST_POINT_REFRESH_S = 0.25
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
 CHART = {"displayModeBar": False}
 
