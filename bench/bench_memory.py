@@ -23,19 +23,12 @@ from bench_app import choose_dataset  # noqa: E402
 from bench_train import machine  # noqa: E402
 
 from cnnlab.datasets import CIFAR10_ZIP, data_root  # noqa: E402
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, start_server  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, rss_mb, start_server  # noqa: E402
 
 TITLES = {
     "mnist": "MNIST (handwritten digits, 28x28)",
     "cifar10": "CIFAR-10 (photos, 32x32 colour)",
 }
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,6 +33,14 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = REPO / ".artifacts" / "screenshots"  # looked at by people; gitignored
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of process `pid` in MB (Linux /proc), e.g. the server's."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -30,7 +30,7 @@ from cnnlab import cli
 from cnnlab.config import DataConfig
 from cnnlab.runs import ACTIVE, list_runs
 from pages.common import data_label
-from tests.browser import Server, screenshot
+from tests.browser import Server, rss_mb, screenshot
 
 SERVER_SETTINGS = {"CNNLAB_MAX_JOBS": "2"}  # read by tests/browser.py's server fixture
 SESSIONS = max(6, int(os.environ.get("CNNLAB_LOAD_SESSIONS", "10")))
@@ -163,13 +163,6 @@ def summary(name: str, values: list[float]) -> str:
         f"{name}: n={len(values)} p50={statistics.median(values):.2f}s p95={p95:.2f}s "
         f"max={max(values):.2f}s"
     )
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 def _cpu_s(pid: int) -> float:
