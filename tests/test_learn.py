@@ -60,6 +60,26 @@ def test_output_size_formula_matches_actual_shapes(
     assert learn.conv2d(np.zeros((n, n)), np.zeros((k, k)), stride, padding).shape == expected
 
 
+@pytest.mark.parametrize(
+    ("n", "k", "stride", "padding"), [(32, 3, 1, 0), (32, 5, 2, 1), (8, 3, 3, 2)]
+)
+def test_size_formula_fills_in_the_size_torch_gets(
+    n: int, k: int, stride: int, padding: int
+) -> None:
+    out = torch_conv(np.zeros((n, n)), np.zeros((k, k)), stride, padding).shape[0]
+    text = learn.size_formula((n, n), k, stride, padding)
+    assert rf"\frac{{{n} + 2 \cdot {padding} - {k}}}{{{stride}}}" in text
+    assert text.endswith(rf"\mathbf{{{out}}}")
+
+
+def test_size_formula_per_side_and_for_pooling() -> None:
+    text = learn.size_formula((32, 64), 3, 1, 0)  # not square: one formula per side
+    assert r"\text{height: }" in text and r"\mathbf{30}" in text and r"\mathbf{62}" in text
+    pooled = learn.size_formula((30, 30), 3, 3, None)  # pooling: no padding term
+    assert r"\frac{30 - 3}{3}" in pooled and r"\mathbf{10}" in pooled and "2p" not in pooled
+    assert learn.dims(np.zeros((32, 64))) == "32×64"
+
+
 def test_kernel_that_does_not_fit_is_refused_with_a_reason() -> None:
     assert learn.output_size(3, 5, 1, 0) < 1
     with pytest.raises(ValueError, match="does not fit"):
@@ -199,6 +219,12 @@ def test_cross_entropy_matches_torch_and_is_minus_log_p_true(
     assert loss == pytest.approx(-np.log(learn.softmax(LOGITS, temperature)[target]))
 
 
+def test_cross_entropy_formula_shows_p_true_and_the_loss() -> None:
+    p = learn.softmax(LOGITS)[1]
+    text = learn.cross_entropy_formula("square", p, learn.cross_entropy(LOGITS, 1))
+    assert text == rf"L = -\log p_{{\text{{square}}}} = -\log {p:.3f} = \mathbf{{{-np.log(p):.3f}}}"
+
+
 def test_dense_layer_matches_torch_linear() -> None:
     x = image(6, 6)
     w, b = learn.dense_weights(36, 4, seed=3)
@@ -270,6 +296,19 @@ def test_presets_show_their_three_behaviours(name: str) -> None:
     assert not right.diverged and not small.diverged
     assert right.final_loss < small.final_loss < small.losses[0]
     assert (large.outcome, right.outcome, small.outcome) == ("diverged", "converged", "descending")
+    assert learn.outcome_message(surface, large).startswith("**Diverged**")
+    assert f"η = {surface.max_stable_lr:.3g}" in learn.outcome_message(surface, large)
+    assert learn.outcome_message(surface, right).startswith("**Converged**")
+    assert learn.outcome_message(surface, small).startswith("**Still on the way**")
+    start = learn.loss_text(small.losses[0])
+    assert f"loss {start} → {learn.loss_text(small.final_loss)}" in learn.outcome_message(
+        surface, small
+    )
+
+
+def test_loss_text_rounds_for_a_sentence() -> None:
+    assert learn.loss_text(17.0) == "17" and learn.loss_text(0.012345) == "0.0123"
+    assert learn.loss_text(1234567.8) == "1,234,568"
 
 
 def test_momentum_reaches_lower_loss_on_an_ill_conditioned_bowl() -> None:

@@ -1,0 +1,24 @@
+"""What the Learn page's lesson tabs share: the tab labels, the two-column layout and the chart
+options. The lessons themselves: `lessons_convolution` (tab 1), `lessons_features` (tabs 2-4),
+`lessons_learning` (tabs 5-6); their maths and figures are in `cnnlab.learn`."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+TABS = [
+    "1 · Convolution",
+    "2 · Activation",
+    "3 · Pooling",
+    "4 · From maps to classes",
+    "5 · Learning",
+    "6 · Your model",
+]
+PLOT = dict(width="stretch", config={"displayModeBar": False})  # st.plotly_chart options
+
+
+def lesson_columns() -> tuple[DeltaGenerator, DeltaGenerator]:
+    """(text, result): the explanation on the left, the controls and their result on the right."""
+    text, result = st.columns([1, 2.3], gap="large")
+    return text, result
