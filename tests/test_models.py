@@ -18,12 +18,12 @@ from cnnlab.models import (
     MODELS,
     Classifier,
     InvalidSpecError,
-    _adapt_conv_weight,
     build_model,
     check_spec,
     conv_layer_names,
     hub_checkpoint,
 )
+from cnnlab.models.torchvision_nets import _adapt_conv_weight
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (3, 64, 64)]
 NUM_CLASSES = 7
