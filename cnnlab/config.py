@@ -91,7 +91,7 @@ class ConvBlock:
     activation: str = editable(  # relu, leaky_relu, gelu, tanh, sigmoid, elu, silu
         "relu", "Activation", "select", registry="activation"
     )
-    batch_norm: bool = editable(True, "Batch-norm", "checkbox", "normalise after the conv")
+    batch_norm: bool = editable(True, "Batch-norm", "checkbox")  # normalise after the conv
     pool: str = editable(  # max, avg, none
         "max", "Pooling (2×2)", "select", "pooling after the activation", registry="pooling"
     )

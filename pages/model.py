@@ -68,7 +68,8 @@ def block_editor(i: int, block: ConvBlock, count: int) -> tuple[ConvBlock, Slots
                 "", key=f"{EDITOR}{i}.{icon}", on_click=edit, args=(change, *args), **look
             )
         schema = designer.block_fields()
-        columns = [c for _ in range(0, len(schema), PER_ROW) for c in st.columns(PER_ROW)]
+        rows = range(0, len(schema), PER_ROW)
+        columns = [c for _ in rows for c in st.columns(PER_ROW, vertical_alignment="bottom")]
         values = {}
         for column, field in zip(columns, schema, strict=False):  # the last row may be short
             with column:
