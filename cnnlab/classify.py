@@ -22,6 +22,7 @@ from cnnlab.explain import feature_maps, grad_cam
 from cnnlab.images import ImageError, open_image, tensor_to_pil
 from cnnlab.inference import Prediction, predict_images, prepare_image
 
+IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]  # upload suffixes
 THUMBNAIL_SIDE = 256  # pixels: the longer side of the kept copy of the original (for display)
 
 

@@ -58,19 +58,47 @@ class AugmentConfig:
     erasing: float = 0.0  # probability of erasing one random rectangle per image
 
 
+def editable(default: Any, label: str, widget: str, help: str = "", **options: Any) -> Any:
+    """A dataclass field the Model page's block editor shows: `widget` is "number" (options
+    `range=(min, max, step)`), "select" (`choices=(...)` or `registry=<registry kind>`, optional
+    `format="{0}x{0}"` and `names={value: text}`) or "checkbox". Fields without it are not edited."""
+    ui = {"label": label, "widget": widget, "help": help, **options}
+    return field(default=default, metadata={"ui": ui})
+
+
 @dataclass(frozen=True)
 class ConvBlock:
-    """One conv block of a custom network: conv -> [batch-norm] -> activation -> [pool] -> [dropout]."""
+    """One conv block of a custom network: conv -> [batch-norm] -> activation -> [pool] -> [dropout].
 
-    filters: int = 32  # output channels
-    kernel: int = 3  # kernel side, pixels
-    stride: int = 1  # conv stride, pixels
-    padding: int = -1  # pixels; -1 = "same" (kernel // 2)
-    activation: str = "relu"  # relu, leaky_relu, gelu, tanh, sigmoid, elu, silu
-    batch_norm: bool = True
-    pool: str = "max"  # max, avg, none
-    pool_size: int = 2  # pooling window and stride, pixels
-    dropout: float = 0.0  # dropout probability after the block
+    A new field needs: a default with `editable(...)` here (the editor builds its widget from it)
+    and its use in `cnnlab.models.custom` (the builder; checks in `_check_block`).
+    """
+
+    filters: int = editable(32, "Filters", "number", "output channels", range=(1, 1024, 1))
+    kernel: int = editable(  # kernel side, pixels
+        3, "Kernel", "select", "kernel side, pixels", choices=(1, 3, 5, 7), format="{0}×{0}"
+    )
+    stride: int = editable(1, "Stride", "select", "conv stride, pixels", choices=(1, 2, 3))
+    padding: int = editable(  # pixels; -1 = "same" (kernel // 2)
+        -1,
+        "Padding",
+        "select",
+        "pixels added on each side; 'same' keeps the size at stride 1",
+        choices=(-1, 0, 1, 2, 3),
+        format="{0} px",
+        names={-1: "same"},
+    )
+    activation: str = editable(  # relu, leaky_relu, gelu, tanh, sigmoid, elu, silu
+        "relu", "Activation", "select", registry="activation"
+    )
+    batch_norm: bool = editable(True, "Batch-norm", "checkbox")  # normalise after the conv
+    pool: str = editable(  # max, avg, none
+        "max", "Pooling (2×2)", "select", "pooling after the activation", registry="pooling"
+    )
+    pool_size: int = 2  # pooling window and stride, pixels (not in the editor)
+    dropout: float = editable(  # dropout probability after the block
+        0.0, "Dropout", "number", "share of activations zeroed in training", range=(0.0, 0.95, 0.05)
+    )
 
 
 @dataclass(frozen=True)

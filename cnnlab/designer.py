@@ -1,22 +1,65 @@
-"""What the Model page needs besides the zoo: edits of a custom `ModelSpec` (each returns a new spec,
-specs are frozen) and an overview of any model (layer table, totals, cost, a layer stack to draw).
+"""What the Model page needs besides the zoo: the block editor's schema (read from the `editable`
+metadata of `ConvBlock`), edits of a custom `ModelSpec` (each returns a new spec, specs are frozen),
+where a spec goes wrong (per block, from `InvalidSpecError.layer`), and an overview of any model
+(layer table, totals, cost, a layer stack to draw).
 
 No streamlit here: the page caches `describe_model` and draws the stack with `plots.layer_stack_figure`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import pandas as pd
 from torch import nn
 
 from cnnlab.config import ConvBlock, ModelConfig, ModelSpec, Preprocess
-from cnnlab.models import InvalidSpecError, build_model, check_spec
+from cnnlab.models import ACTIVATIONS, POOLS, InvalidSpecError, build_model, spec_rows
+from cnnlab.registry import Registry
 from cnnlab.summary import summarize
 
-MAX_BLOCKS = 12  # the editor's limit on conv blocks
 TRAIN_FLOPS_PER_MAC = 6  # forward: 2 FLOP per multiply-add; backward: about twice the forward
+CHOICE_REGISTRIES: dict[str, Registry[Any]] = {r.kind: r for r in (ACTIVATIONS, POOLS)}
+
+
+# -- the block editor's schema -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockField:
+    """One editable `ConvBlock` field, as the editor draws it."""
+
+    name: str  # the ConvBlock attribute
+    label: str
+    widget: str  # "number", "select" or "checkbox"
+    help: str = ""
+    range: tuple[Any, Any, Any] | None = None  # (min, max, step) of a number
+    choices: tuple[Any, ...] = ()  # options of a select
+    format: str = "{0}"  # how a select shows a value ("{0}×{0}")
+    names: dict[Any, str] = field(default_factory=dict)  # values shown by name ({-1: "same"})
+
+    def show(self, value: Any) -> str:
+        return self.names.get(value) or self.format.format(value)
+
+    def options(self, value: Any) -> list[Any]:
+        """The choices, plus `value` when a spec loaded from a run holds one the list lacks."""
+        return list(self.choices) if value in self.choices else sorted([*self.choices, value])
+
+
+def block_fields() -> list[BlockField]:
+    """The editable fields of `ConvBlock` in declaration order (its `editable(...)` metadata)."""
+    found = []
+    for f in fields(ConvBlock):
+        ui = dict(f.metadata.get("ui", {}))
+        if not ui:
+            continue
+        registry = ui.pop("registry", None)
+        if registry is not None:
+            ui["choices"] = tuple(CHOICE_REGISTRIES[registry].names())
+        found.append(BlockField(name=f.name, **ui))
+    return found
 
 
 # -- editing a custom network ------------------------------------------------------------------
@@ -43,29 +86,35 @@ def move_block(spec: ModelSpec, index: int, offset: int) -> ModelSpec:
     return replace(spec, blocks=tuple(blocks))
 
 
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """'128, 64' -> (128, 64); '' -> () (no hidden layer). ValueError says what is wrong."""
-    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
+@dataclass(frozen=True)
+class SpecCheck:
+    """Where a custom network stands, per editor box."""
+
+    block_outputs: list[tuple[int, ...] | None]  # each block's output (C, H, W); None past an error
+    error: InvalidSpecError | None  # the first problem; `.layer` = block index, -1 = classifier
+
+
+def check_blocks(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> SpecCheck:
+    """Each block's output shape as far as the spec is valid, and its first error (if any)."""
+    outputs: list[tuple[int, ...] | None] = [None] * len(spec.blocks)
     try:
-        units = tuple(int(p) for p in parts)
-    except ValueError:
-        raise ValueError(f"'{text}' is not a list of whole numbers such as '128, 64'") from None
-    if any(u < 1 or u > 65536 for u in units):
-        raise ValueError("each dense layer needs 1 to 65,536 units")
-    return units
+        for row in spec_rows(spec, input_shape, num_classes=num_classes):
+            if row.layer >= 0:
+                outputs[row.layer] = row.shape  # the pool's row comes after the conv's
+    except InvalidSpecError as exc:
+        return SpecCheck(outputs, exc)
+    return SpecCheck(outputs, None)
 
 
-def block_shapes(
-    spec: ModelSpec, input_shape: tuple[int, ...]
-) -> list[tuple[str, tuple[int, ...]]]:
-    """`check_spec` rows of the blocks that come before the first invalid one (for the editor's
-    block titles while the network as a whole cannot be built)."""
-    for end in range(len(spec.blocks), -1, -1):
-        try:
-            return check_spec(replace(spec, blocks=spec.blocks[:end], hidden=()), input_shape)
-        except InvalidSpecError:
-            continue
-    return []
+def block_actions(
+    index: int, count: int
+) -> list[tuple[str, str, Callable[..., ModelSpec], tuple[int, ...], bool]]:
+    """The buttons of block `index` of `count`: (icon, tooltip, edit, its extra args, disabled)."""
+    return [
+        ("arrow_upward", "Move up", move_block, (index, -1), index == 0),
+        ("arrow_downward", "Move down", move_block, (index, 1), index == count - 1),
+        ("delete", "Remove this block", remove_block, (index,), False),
+    ]
 
 
 def format_hidden(hidden: tuple[int, ...]) -> str:
@@ -114,6 +163,36 @@ def describe_model(cfg: ModelConfig, preprocess: Preprocess, num_classes: int) -
         mult_adds=summary.total_mult_adds,
         stack=stack,
         note=model.pretrained_note,
+    )
+
+
+def cost_metrics(view: ModelOverview) -> list[tuple[str, str, str]]:
+    """(label, value, tooltip) of the Model page's three metrics."""
+    return [
+        ("Parameters", human(view.total_params), f"{view.total_params:,} weights"),
+        ("Mult-adds", human(view.mult_adds), "multiply-adds of the forward pass, per image"),
+        (
+            "Train FLOP",
+            human(view.train_flops),
+            "per image ≈ 6 × multiply-adds: the forward pass (2 FLOP each) and the backward pass "
+            "(about twice that)",
+        ),
+    ]
+
+
+def cost_caption(view: ModelOverview, num_train: int) -> str:
+    """One sentence on the training cost per image and per epoch of `num_train` images."""
+    return (
+        f"Training costs ≈ {human(view.train_flops)}FLOP per image forward + backward, "
+        f"≈ {human(view.train_flops * num_train)}FLOP per epoch of {num_train:,} images. "
+        f"Weights: {view.note}."
+    )
+
+
+def totals_caption(view: ModelOverview) -> str:
+    return (
+        f"Totals: {view.total_params:,} parameters ({view.trainable_params:,} trainable), "
+        f"{view.mult_adds:,} multiply-adds per image."
     )
 
 

@@ -15,10 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def _device_of(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
+from cnnlab.models import device_of
 
 
 def _predict_log_probs(model: nn.Module, x: Any, batch_size: int) -> torch.Tensor:
@@ -26,7 +23,7 @@ def _predict_log_probs(model: nn.Module, x: Any, batch_size: int) -> torch.Tenso
     x = torch.as_tensor(x)
     if x.ndim != 4:
         raise ValueError(f"expected images of shape (N, C, H, W), got {tuple(x.shape)}")
-    device = _device_of(model)
+    device = device_of(model)
     was_training = model.training
     model.eval()
     chunks = []

@@ -17,6 +17,8 @@ import torch
 from captum.attr import LayerAttribution, LayerGradCam
 from torch import nn
 
+from cnnlab.models import device_of
+
 # Modules that may sit between a conv and its activation without changing the shape.
 _NORMS = (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.LayerNorm, nn.Identity)
 _ACTIVATIONS = (
@@ -39,23 +41,12 @@ _ACTIVATIONS = (
 )
 
 
-def conv_layers(model: nn.Module) -> list[str]:
-    """Qualified names of the `nn.Conv2d` modules, in registration order (= forward order for
-    sequential stacks; `feature_maps` uses the real call order)."""
-    return [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
-
-
 def _as_input(model: nn.Module, x: Any) -> torch.Tensor:
     """uint8 (C, H, W) -> float (1, C, H, W) in [0, 1] on the model's device."""
     x = torch.as_tensor(x)
     if x.ndim != 3:
         raise ValueError(f"expected one image of shape (C, H, W), got {tuple(x.shape)}")
-    return x.unsqueeze(0).to(_device_of(model)).float().div_(255)
+    return x.unsqueeze(0).to(device_of(model)).float().div_(255)
 
 
 def _activation_after(model: nn.Module, conv_name: str) -> nn.Module | None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-import torch
 import torchinfo
 from torch import nn
 from torchinfo import torchinfo as torchinfo_impl
+
+from cnnlab.models import device_of
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,6 @@ class ModelSummary:
         )
 
 
-def _device(model: nn.Module) -> torch.device:
-    tensor = next(iter(model.parameters()), None)
-    if tensor is None:
-        tensor = next(iter(model.buffers()), None)
-    return tensor.device if tensor is not None else torch.device("cpu")
-
-
 def summarize(model: nn.Module, input_shape: tuple[int, ...]) -> ModelSummary:
     """Run one (1, *input_shape) batch through `model` in eval mode and tabulate its leaf layers.
 
@@ -64,7 +58,7 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...]) -> ModelSummary:
             input_size=(1, *input_shape),
             verbose=0,
             depth=100,
-            device=_device(model),
+            device=device_of(model),
             mode="eval",
         )
     finally:

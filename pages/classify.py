@@ -13,12 +13,11 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from cnnlab import plots
-from cnnlab.classify import Classified, classify_files, results_table
+from cnnlab.classify import IMAGE_TYPES, Classified, classify_files, results_table
 from cnnlab.display import cam_picture, enlarge
 from cnnlab.runs import get_run
 from pages import common
 
-IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 MAX_CARDS = 12  # images shown in detail; all of them are in the results table
 SIDE = 160  # pixels on screen for the network's view and the heat map
 INVERT = {"Auto": None, "Invert": True, "Keep": False}  # colour inversion before predicting

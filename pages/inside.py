@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 from cnnlab import plots
-from cnnlab.classify import prepare_file
+from cnnlab.classify import IMAGE_TYPES, prepare_file
 from cnnlab.datasets import DatasetUnavailable
 from cnnlab.display import cam_picture, enlarge
 from cnnlab.explain import feature_maps, first_layer_filters, grad_cam
@@ -19,7 +19,6 @@ from cnnlab.inference import predict_images
 from cnnlab.runs import LoadedModel
 from pages import common
 
-IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 SIDE = 192  # pixels on screen for the input image and the heat maps
 CHART = {"displayModeBar": False}
 

@@ -2,38 +2,33 @@
 
 The network is built for the current dataset (its input shape and class count). The custom network
 being edited lives in `st.session_state.custom_spec` (a frozen ModelSpec, replaced on every edit);
-"Use this model" makes the network shown the session's `model_cfg`.
+"Use this model" makes the network shown the session's `model_cfg`. The block editor draws one
+widget per field of `designer.block_fields()` (the `ConvBlock` schema).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from cnnlab import designer, plots
 from cnnlab.config import ConvBlock, ModelConfig, ModelSpec, Preprocess
-from cnnlab.models import ACTIVATIONS, MODELS, POOLS, InvalidSpecError, check_spec
+from cnnlab.models import MAX_BLOCKS, MAX_HIDDEN_TEXT, MODELS, InvalidSpecError, parse_hidden
 from pages import common
 
 PRESETS = [name for name in MODELS if name != "custom"]
 WIDTHS = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]  # channel multipliers for presets that scale
 EDITOR = "blk"  # prefix of the custom editor's widget keys
+PER_ROW = 4  # block fields per row of the editor
 CHART = {"displayModeBar": False}
+ERROR = ":material/error:"
+HEAD_TITLE = "**Classifier**: flatten or global pooling, dense layers, one output per class"
+NUMBER = st.column_config.NumberColumn(format="localized")  # thousands separators
 Slots = tuple[DeltaGenerator, DeltaGenerator]  # (title line, message line) of one editor box
-BLOCK_FIELDS = {  # ConvBlock field -> (label, choices or (min, max, step)); bools get a checkbox
-    "filters": ("Filters", (1, 1024, 1)),
-    "kernel": ("Kernel", [1, 3, 5, 7]),
-    "stride": ("Stride", [1, 2, 3]),
-    "padding": ("Padding", [-1, 0, 1, 2, 3]),
-    "activation": ("Activation", ACTIVATIONS.names()),
-    "pool": ("Pooling (2×2)", POOLS.names()),
-    "dropout": ("Dropout", (0.0, 0.95, 0.05)),
-    "batch_norm": ("Batch-norm", None),
-}
-SHOWN = {"kernel": lambda v: f"{v}×{v}", "padding": lambda p: "same" if p == -1 else f"{p} px"}
 
 
 @st.cache_data(show_spinner="Building the model…", max_entries=32)
@@ -48,19 +43,17 @@ def edit(change: Callable[..., ModelSpec], *args: int) -> None:
         del st.session_state[key]
 
 
-def field_widget(field: str, value: object, key: str) -> object:
-    """The widget for one ConvBlock field (a number box, a checkbox or a selectbox)."""
-    label, choices = BLOCK_FIELDS[field]
-    if isinstance(value, bool):
-        return st.checkbox(label, value, key=key)
-    if isinstance(choices, tuple):  # (min, max, step) of a number
-        low, high, step = choices
-        return st.number_input(label, low, max(high, value), value, step, key=key)
-    # a spec loaded from a run may hold a value the list lacks
-    options = choices if value in choices else sorted([*choices, value])
-    return st.selectbox(
-        label, options, options.index(value), format_func=SHOWN.get(field, str), key=key
-    )
+def field_widget(field: designer.BlockField, value: Any, key: str) -> Any:
+    """The widget the schema asks for: a number box, a checkbox or a selectbox."""
+    tip = field.help or None
+    if field.widget == "checkbox":
+        return st.checkbox(field.label, value, key=key, help=tip)
+    if field.widget == "number":
+        low, high, step = field.range
+        return st.number_input(field.label, low, max(high, value), value, step, key=key, help=tip)
+    options = field.options(value)
+    index = options.index(value)
+    return st.selectbox(field.label, options, index, format_func=field.show, key=key, help=tip)
 
 
 def block_editor(i: int, block: ConvBlock, count: int) -> tuple[ConvBlock, Slots]:
@@ -68,28 +61,20 @@ def block_editor(i: int, block: ConvBlock, count: int) -> tuple[ConvBlock, Slots
     with st.container(border=True):
         title, *actions = st.columns([12, 1, 1, 1], vertical_alignment="center")
         for column, (icon, tip, change, args, off) in zip(
-            actions,
-            [
-                ("arrow_upward", "Move up", designer.move_block, (i, -1), i == 0),
-                ("arrow_downward", "Move down", designer.move_block, (i, 1), i == count - 1),
-                ("delete", "Remove this block", designer.remove_block, (i,), False),
-            ],
-            strict=True,
+            actions, designer.block_actions(i, count), strict=True
         ):
+            look = dict(icon=f":material/{icon}:", help=tip, disabled=off, type="tertiary")
             column.button(
-                "",
-                icon=f":material/{icon}:",
-                key=f"{EDITOR}{i}.{icon}",
-                help=tip,
-                disabled=off,
-                on_click=edit,
-                args=(change, *args),
-                type="tertiary",
+                "", key=f"{EDITOR}{i}.{icon}", on_click=edit, args=(change, *args), **look
             )
+        schema = designer.block_fields()
+        rows = range(0, len(schema), PER_ROW)
+        columns = [c for _ in rows for c in st.columns(PER_ROW, vertical_alignment="bottom")]
         values = {}
-        for column, field in zip(st.columns(4) + st.columns(4), BLOCK_FIELDS, strict=True):
+        for column, field in zip(columns, schema, strict=False):  # the last row may be short
             with column:
-                values[field] = field_widget(field, getattr(block, field), f"{EDITOR}{i}.{field}")
+                key = f"{EDITOR}{i}.{field.name}"
+                values[field.name] = field_widget(field, getattr(block, field.name), key)
         message = st.empty()
     return replace(block, **values), (title.empty(), message)
 
@@ -99,26 +84,78 @@ def classifier_editor(spec: ModelSpec) -> tuple[ModelSpec, Slots]:
     with st.container(border=True):
         title = st.empty()
         a, b, c = st.columns([3, 2, 3], vertical_alignment="bottom")
-        text = a.text_input(
-            "Dense hidden layers (units)",
-            designer.format_hidden(spec.hidden),
-            key=EDITOR + "hidden",
-            placeholder="e.g. 128, 64 (empty: none)",
-        )
+        hint = dict(placeholder="e.g. 128, 64 (empty: none)", max_chars=MAX_HIDDEN_TEXT)
+        label, units = "Dense hidden layers (units)", designer.format_hidden(spec.hidden)
+        text = a.text_input(label, units, key=EDITOR + "hidden", **hint)
         dropout = b.number_input("Dropout", 0.0, 0.95, spec.dropout, 0.05, key=EDITOR + "hd")
-        pool = c.checkbox(
-            "Global avg pooling",
-            spec.global_pool,
-            key=EDITOR + "gap",
-            help="Average each feature map to one number instead of flattening.",
-        )
+        tip = "Average each feature map to one number instead of flattening."
+        pool = c.checkbox("Global avg pooling", spec.global_pool, key=EDITOR + "gap", help=tip)
         message = st.empty()
     try:
-        hidden = designer.parse_hidden(text)
+        hidden = parse_hidden(text)  # a long text is refused by its length, before any parsing
     except ValueError as exc:
-        message.error(str(exc), icon=":material/error:")
+        message.error(str(exc), icon=ERROR)
         hidden = spec.hidden
     return replace(spec, hidden=hidden, dropout=float(dropout), global_pool=pool), (title, message)
+
+
+def preset_picker(current: ModelConfig) -> ModelConfig:
+    """The preset selectbox, its description, and its width / ImageNet options where it has them."""
+    index = PRESETS.index(current.name) if current.name in PRESETS else 0
+    title = lambda n: MODELS.get(n).title  # noqa: E731
+    name = st.selectbox("Preset", PRESETS, index, format_func=title, key="model_preset")
+    info = MODELS.get(name)
+    st.markdown(info.description)
+    width, pretrained = 1.0, True
+    if info.scales_with_width:
+        start = current.width if current.name == name and current.width in WIDTHS else 1.0
+        times = lambda v: f"×{v:g}"  # noqa: E731
+        label = "Width (channel multiplier)"
+        width = st.select_slider(label, WIDTHS, start, key="model_width", format_func=times)
+    if info.imagenet_weights:
+        label = "Start from ImageNet weights when cached on this computer"
+        pretrained = st.checkbox(label, current.pretrained, key="model_pretrained")
+    return ModelConfig(name=name, width=width, pretrained=pretrained)
+
+
+def custom_editor(
+    spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int
+) -> tuple[ModelSpec, InvalidSpecError | None]:
+    """The block boxes, add/reset buttons and the classifier box: the edited spec and its first
+    error; each block's output shape and the error go into their boxes (by `error.layer`)."""
+    blocks = [block_editor(i, b, len(spec.blocks)) for i, b in enumerate(spec.blocks)]
+    add, reset = st.columns(2)
+    full = len(spec.blocks) >= MAX_BLOCKS
+    look = dict(icon=":material/add:", disabled=full, width="stretch")
+    add.button("Add a conv block", on_click=edit, args=(designer.add_block,), **look)
+    look = dict(icon=":material/restart_alt:", width="stretch")
+    reset.button(
+        "Start again from the default", on_click=edit, args=(lambda _: ModelSpec(),), **look
+    )
+    spec, head = classifier_editor(replace(spec, blocks=tuple(b for b, _ in blocks)))
+    check = designer.check_blocks(spec, input_shape, num_classes)
+    for i, ((_, (title, _)), out) in enumerate(zip(blocks, check.block_outputs, strict=True)):
+        title.markdown(f"**Conv block {i + 1}**" + (f" → {'×'.join(map(str, out))}" if out else ""))
+    head[0].markdown(HEAD_TITLE)
+    if check.error is not None:  # a layer of -1 is the classifier
+        slots = head if check.error.layer < 0 else blocks[check.error.layer][1]
+        slots[1].error(str(check.error), icon=ERROR)
+    return spec, check.error
+
+
+def summary_panel(
+    cfg: ModelConfig, current: ModelConfig, view: designer.ModelOverview, num_train: int
+) -> None:
+    """The "use" action, the totals and the layer-stack diagram."""
+    in_use = cfg == current
+    label = "This is the current model" if in_use else "Use this model"
+    use = lambda: st.session_state.update(model_cfg=cfg)  # noqa: E731
+    look = dict(type="primary", icon=":material/check:", disabled=in_use, width="stretch")
+    st.button(label, key="use_model", on_click=use, **look)
+    for column, (name, value, tip) in zip(st.columns(3), designer.cost_metrics(view), strict=True):
+        column.metric(name, value, help=tip)
+    st.caption(designer.cost_caption(view, num_train))
+    st.plotly_chart(plots.layer_stack_figure(view.stack), config=CHART, theme=None, key="stack")
 
 
 # -- inputs -----------------------------------------------------------------------------------------
@@ -126,136 +163,37 @@ common.ensure_app_shell()  # a deep link on a fresh server must still run app.py
 ds = common.current_dataset()
 st.title("Model")
 shape = "×".join(map(str, ds.input_shape))
-st.caption(
-    f"Built for the current dataset, **{ds.title}**: input {shape}, {ds.num_classes} classes."
-)
+built_for = f"**{ds.title}**: input {shape}, {ds.num_classes} classes"
+st.caption(f"Built for the current dataset, {built_for}.")
 current: ModelConfig = st.session_state.model_cfg
 left, right = st.columns([3, 2], gap="large")
 error: InvalidSpecError | None = None
 with left:
-    mode = st.radio(
-        "Network",
-        ["Preset", "Custom"],
-        int(current.name == "custom"),
-        horizontal=True,
-        captions=["from the model zoo", "your own stack of conv blocks"],
-        key="model_mode",
-    )
+    captions = ["from the model zoo", "your own stack of conv blocks"]
+    look = dict(horizontal=True, captions=captions, key="model_mode")
+    mode = st.radio("Network", ["Preset", "Custom"], int(current.name == "custom"), **look)
     if mode == "Preset":
-        index = PRESETS.index(current.name) if current.name in PRESETS else 0
-        name = st.selectbox(
-            "Preset", PRESETS, index, format_func=lambda n: MODELS.get(n).title, key="model_preset"
-        )
-        info = MODELS.get(name)
-        st.markdown(info.description)
-        width, pretrained = 1.0, True
-        if info.scales_with_width:
-            start = current.width if current.name == name and current.width in WIDTHS else 1.0
-            width = st.select_slider(
-                "Width (channel multiplier)",
-                WIDTHS,
-                start,
-                key="model_width",
-                format_func=lambda v: f"×{v:g}",
-            )
-        if info.imagenet_weights:
-            pretrained = st.checkbox(
-                "Start from ImageNet weights when cached on this computer",
-                current.pretrained,
-                key="model_pretrained",
-            )
-        cfg = ModelConfig(name=name, width=width, pretrained=pretrained)
-    else:
-        spec: ModelSpec = st.session_state.custom_spec
-        blocks = [block_editor(i, b, len(spec.blocks)) for i, b in enumerate(spec.blocks)]
-        add, reset = st.columns(2)
-        add.button(
-            "Add a conv block",
-            icon=":material/add:",
-            on_click=edit,
-            args=(designer.add_block,),
-            disabled=len(spec.blocks) >= designer.MAX_BLOCKS,
-            width="stretch",
-        )
-        reset.button(
-            "Start again from the default",
-            icon=":material/restart_alt:",
-            on_click=edit,
-            args=(lambda _: ModelSpec(),),
-            width="stretch",
-        )
-        spec, head = classifier_editor(replace(spec, blocks=tuple(b for b, _ in blocks)))
-        st.session_state.custom_spec = spec  # state: the edited network (a new frozen object)
+        cfg = preset_picker(current)
+    else:  # state: the edited network (a new frozen object on every edit)
+        spec, error = custom_editor(st.session_state.custom_spec, ds.input_shape, ds.num_classes)
+        st.session_state.custom_spec = spec
         cfg = ModelConfig(name="custom", spec=spec)
-        slots = [s for _, s in blocks] + [head]  # a layer index of -1 is the classifier
-        try:
-            rows = check_spec(spec, ds.input_shape, num_classes=ds.num_classes)
-        except InvalidSpecError as exc:  # explained next to the offending block
-            error, rows = exc, designer.block_shapes(spec, ds.input_shape)
-            slots[exc.layer][1].error(str(exc), icon=":material/error:")
-        for i, (title, _) in enumerate(slots[:-1]):
-            out = [s for label, s in rows if label.startswith(f"block {i + 1} ")]
-            title.markdown(
-                f"**Conv block {i + 1}**" + (f" → {'×'.join(map(str, out[-1]))}" if out else "")
-            )
-        head[0].markdown(
-            "**Classifier**: flatten or global pooling, dense layers, one output per class"
-        )
 
 # -- render: totals, diagram, the "use" action, the layer table ------------------------------------
 with right:
     if error is not None:
         where = "the classifier" if error.layer < 0 else f"conv block {error.layer + 1}"
-        st.error(
-            f"This network cannot be built for {shape} images: see {where}.",
-            icon=":material/error:",
-        )
+        st.error(f"This network cannot be built for {shape} images: see {where}.", icon=ERROR)
         st.stop()
     try:
         view = overview(cfg, ds.preprocess, ds.num_classes)
     except ValueError as exc:
-        st.error(f"This network cannot be built: {exc}", icon=":material/error:")
+        st.error(f"This network cannot be built: {exc}", icon=ERROR)
         st.stop()
-    in_use = cfg == current
-    st.button(
-        "This is the current model" if in_use else "Use this model",
-        key="use_model",
-        type="primary",
-        icon=":material/check:",
-        disabled=in_use,
-        width="stretch",
-        on_click=lambda: st.session_state.update(model_cfg=cfg),
-    )
-    a, b, c = st.columns(3)
-    a.metric("Parameters", designer.human(view.total_params), help=f"{view.total_params:,} weights")
-    b.metric(
-        "Mult-adds",
-        designer.human(view.mult_adds),
-        help="multiply-adds of the forward pass, per image",
-    )
-    c.metric(
-        "Train FLOP",
-        designer.human(view.train_flops),
-        help="per image ≈ 6 × multiply-adds: the forward pass (2 FLOP each) and the backward pass (about twice that)",
-    )
-    st.caption(
-        f"Training costs ≈ {designer.human(view.train_flops)}FLOP per image forward + backward, "
-        f"≈ {designer.human(view.train_flops * len(ds.train))}FLOP per epoch of "
-        f"{len(ds.train):,} images. Weights: {view.note}."
-    )
-    st.plotly_chart(plots.layer_stack_figure(view.stack), config=CHART, theme=None, key="stack")
+    summary_panel(cfg, current, view, len(ds.train))
 
 st.subheader("Layers")
-st.caption(
-    f"Totals: {view.total_params:,} parameters ({view.trainable_params:,} trainable), "
-    f"{view.mult_adds:,} multiply-adds per image."
-)
-st.dataframe(
-    view.table,
-    hide_index=True,
-    height=min(38 + 35 * len(view.table), 750),
-    column_config={
-        c: st.column_config.NumberColumn(format="localized")
-        for c in ("parameters", "multiply-adds")
-    },
-)
+st.caption(designer.totals_caption(view))
+numbers = dict.fromkeys(("parameters", "multiply-adds"), NUMBER)
+height = min(38 + 35 * len(view.table), 750)
+st.dataframe(view.table, hide_index=True, height=height, column_config=numbers)

@@ -6,6 +6,7 @@ are built here with Pillow.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import zipfile
@@ -18,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from cnnlab import designer, gallery
 from cnnlab.config import ConvBlock, DataConfig, ModelConfig, ModelSpec
 from cnnlab.datasets import DATASETS
+from cnnlab.models import ACTIVATIONS
 from cnnlab.runs import list_runs
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -282,6 +284,56 @@ def test_invalid_spec_is_explained_next_to_the_offending_block() -> None:
     )
 
 
+def test_every_schema_field_gets_its_widget_in_the_block_editor() -> None:
+    at = open_app("model")
+    at.radio(key="model_mode").set_value("Custom").run()
+    kinds = {"number": "number_input", "select": "selectbox", "checkbox": "checkbox"}
+    widgets = {n.key: n for n in walk(at.main) if str(getattr(n, "key", "")).startswith("blk0.")}
+    fields = designer.block_fields()
+    for field in fields:  # a new field with `editable(...)` metadata is drawn with no page change
+        widget = widgets[f"blk0.{field.name}"]
+        assert widget.type == kinds[field.widget] and widget.label == field.label, field.name
+        assert widget.value == getattr(at.session_state.custom_spec.blocks[0], field.name)
+    drawn = {k.removeprefix("blk0.") for k in widgets if not k.startswith("blk0.arrow")}
+    assert drawn - {"delete"} == {f.name for f in fields}
+    at.selectbox(key="blk0.activation").set_value("gelu").run()
+    at.checkbox(key="blk0.batch_norm").uncheck().run()
+    block = at.session_state.custom_spec.blocks[0]
+    assert block.activation == "gelu" and not block.batch_norm
+
+
+def test_errors_go_to_the_block_named_by_the_error_layer(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Labels in another wording: the page must place the error by `InvalidSpecError.layer`.
+    from cnnlab.models import custom
+
+    monkeypatch.setattr(custom, "block_label", lambda i, block: f"Schicht {i + 1}")
+    at = open_app("data")
+    at.radio(key="dataset_name").set_value("digits")  # 8x8 images
+    at.form_submit_button[0].click().run()
+    at.session_state.custom_spec = ModelSpec(blocks=(ConvBlock(16, stride=2),) * 6)
+    at.switch_page("pages/model.py").run()
+    at.radio(key="model_mode").set_value("Custom").run()
+    assert not at.exception
+    box = box_with(at, "**Conv block 2**")
+    errors = [n.value for n in walk(box) if n.type == "error"]
+    assert errors and errors[0].startswith("Schicht 2:") and "too small" in errors[0]
+    assert any(m.value == "**Conv block 1** → 16×2×2" for m in at.markdown)
+    assert "see conv block 2" in at.error[-1].value
+
+
+def test_a_huge_dense_layers_value_is_refused_with_a_message() -> None:
+    at = open_app("model")
+    at.radio(key="model_mode").set_value("Custom").run()
+    at.text_input(key="blkhidden").set_value("1," * 50_000).run()  # 100k characters
+    assert not at.exception
+    assert len(at.text_input(key="blkhidden").value) <= 200  # the widget's own limit
+    box = box_with(at, "**Classifier**")
+    errors = [n.value for n in walk(box) if n.type == "error"]
+    assert errors and "dense layers is too many; use at most 8" in errors[0]
+    assert at.session_state.custom_spec.hidden == (128,)  # the last good value is kept
+    assert totals(at)  # the page still shows the last good network
+
+
 # -- helpers ----------------------------------------------------------------------------------------
 
 
@@ -292,9 +344,32 @@ def test_spec_edits_return_new_specs() -> None:
     assert designer.move_block(spec, 0, -1) == spec
     assert [b.filters for b in designer.remove_block(spec, 0).blocks] == [16]
     assert designer.add_block(ModelSpec(blocks=())).blocks == (ConvBlock(),)
-    assert designer.parse_hidden("128, 64") == (128, 64) and designer.parse_hidden(" ") == ()
-    with pytest.raises(ValueError):
-        designer.parse_hidden("12x")
+    actions = designer.block_actions(0, 2)
+    assert [(icon, off) for icon, _, _, _, off in actions] == [
+        ("arrow_upward", True),
+        ("arrow_downward", False),
+        ("delete", False),
+    ]
+    assert [off for *_, off in designer.block_actions(1, 2)] == [False, True, False]
+
+
+def test_block_schema_comes_from_the_conv_block_metadata() -> None:
+    schema = {f.name: f for f in designer.block_fields()}
+    editable = [f.name for f in dataclasses.fields(ConvBlock) if "ui" in f.metadata]
+    assert list(schema) == editable and "pool_size" not in schema  # no metadata: not edited
+    assert schema["activation"].choices == tuple(ACTIVATIONS.names())  # from the registry
+    assert schema["padding"].show(-1) == "same" and schema["padding"].show(2) == "2 px"
+    assert schema["kernel"].show(5) == "5×5" and schema["kernel"].options(9) == [1, 3, 5, 7, 9]
+    assert {f.widget for f in schema.values()} == {"number", "select", "checkbox"}
+
+
+def test_check_blocks_places_shapes_and_the_error_by_layer() -> None:
+    spec = ModelSpec(blocks=(ConvBlock(16, stride=2),) * 3)
+    check = designer.check_blocks(spec, (1, 8, 8), 10)
+    assert check.block_outputs == [(16, 2, 2), None, None]  # block 2 cannot pool a 1x1 image
+    assert check.error is not None and check.error.layer == 1
+    ok = designer.check_blocks(ModelSpec(), (1, 28, 28), 10)
+    assert ok.error is None and ok.block_outputs == [(32, 14, 14), (64, 7, 7)]
 
 
 def test_cost_estimate_is_six_flop_per_multiply_add() -> None:

@@ -9,13 +9,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.explain import (
-    conv_layers,
     feature_maps,
     first_layer_filters,
     grad_cam,
     jet,
     overlay,
 )
+from cnnlab.models import conv_layer_names
 
 
 class Wrapped(nn.Module):
@@ -61,7 +61,7 @@ def test_feature_maps_equal_forward_of_the_sequential_slices():
     model = small_cnn().train()
     x = image()
     maps = feature_maps(model, x)
-    assert [name for name, _ in maps] == ["net.0", "net.4"] == conv_layers(model)
+    assert [name for name, _ in maps] == ["net.0", "net.4"] == conv_layer_names(model)
     assert model.training and no_hooks_left(model)
     model.eval()
     with torch.no_grad():
@@ -213,7 +213,7 @@ def test_torchvision_resnet_all_convs_in_call_order():
     model = torchvision.models.resnet18(num_classes=3)
     x = image(size=32)
     maps = feature_maps(model, x)
-    assert [name for name, _ in maps] == conv_layers(model) and len(maps) == 20
+    assert [name for name, _ in maps] == conv_layer_names(model) and len(maps) == 20
     assert maps[0][1].shape == (64, 16, 16) and maps[-1][1].shape == (512, 1, 1)
     heat = grad_cam(model, x, target=0, layer="layer3.1.conv2")
     assert heat.shape == (32, 32) and no_hooks_left(model)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -15,15 +17,18 @@ from torchvision import models as tvm
 from cnnlab import config
 from cnnlab.config import ConvBlock, ModelConfig, ModelSpec, Preprocess, RunConfig
 from cnnlab.models import (
+    MAX_HIDDEN_TEXT,
+    MAX_WIDTH,
     MODELS,
     Classifier,
     InvalidSpecError,
-    _adapt_conv_weight,
     build_model,
     check_spec,
     conv_layer_names,
     hub_checkpoint,
+    parse_hidden,
 )
+from cnnlab.models.torchvision_nets import _adapt_conv_weight
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (3, 64, 64)]
 NUM_CLASSES = 7
@@ -243,12 +248,23 @@ INVALID = [
     (ModelSpec(blocks=()), (3, 5000, 5000), -1, "classifier", "75,000,000 features"),
     (ModelSpec(blocks=(), hidden=(4096,)), (3, 128, 128), -1, "classifier", "parameters"),
     (
-        ModelSpec(blocks=(ConvBlock(6000, pool="none"),) * 2, global_pool=True),
+        ModelSpec(blocks=(ConvBlock(1024, kernel=15, pool="none"),) * 2, global_pool=True),
         (1, 8, 8),
         1,
-        "block 2 (conv 6000, 3x3)",
+        "block 2 (conv 1024, 15x15)",
         "parameters",
     ),
+    # limits: a crafted spec is refused by arithmetic, before anything is built
+    (ModelSpec(blocks=_blocks(2, filters=1025)), (1, 28, 28), 1, "block 2", "limit 1024"),
+    (
+        ModelSpec(blocks=(ConvBlock(4, pool="none"),) * 13),
+        (1, 28, 28),
+        12,
+        "block 13",
+        "13 conv blocks (limit 12)",
+    ),
+    (ModelSpec(hidden=(8,) * 9), (1, 28, 28), -1, "classifier", "9 dense layers (limit 8)"),
+    (ModelSpec(hidden=(70_000,)), (1, 8, 8), -1, "classifier", "1 to 65,536"),
 ]
 
 
@@ -261,6 +277,39 @@ def test_check_spec_rejects_with_the_layer(
     assert info.value.layer == layer
     assert str(info.value).startswith(start) and words in str(info.value)
     assert isinstance(info.value, ValueError)
+
+
+def test_parse_hidden_reads_sizes_and_refuses_long_or_many() -> None:
+    assert parse_hidden("128, 64") == (128, 64) and parse_hidden("32;16 8") == (32, 16, 8)
+    assert parse_hidden(" ") == ()
+    for text, words in [
+        ("12x", "not a list of whole numbers"),
+        ("1, " * 9, "9 dense layers is too many; use at most 8"),
+        ("0", "1 to 65,536 units"),
+        ("70000", "1 to 65,536 units"),
+        ("1" * 300, f"300 characters long (limit {MAX_HIDDEN_TEXT})"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(words)):
+            parse_hidden(text)
+
+
+def test_a_huge_dense_layers_text_is_refused_fast() -> None:
+    # the issue: a long value cost ~87 s of server CPU per edit; now it is refused by its length
+    for text in ("1," * 50_000, "9" * 100_000):
+        start = time.perf_counter()
+        with pytest.raises(ValueError, match="characters long"):
+            parse_hidden(text)
+        assert time.perf_counter() - start < 0.05
+    start = time.perf_counter()  # a spec built by other means: refused by arithmetic alone
+    with pytest.raises(InvalidSpecError, match="dense layers"):
+        check_spec(ModelSpec(hidden=(1,) * 50_000), (1, 28, 28), num_classes=10)
+    assert time.perf_counter() - start < 0.05
+
+
+def test_width_multiplier_is_limited() -> None:
+    make("classic", (1, 28, 28), width=MAX_WIDTH)
+    with pytest.raises(ValueError, match="at most 4"):
+        make("classic", (1, 28, 28), width=MAX_WIDTH * 2)
 
 
 def test_build_model_checks_the_spec_first() -> None:
