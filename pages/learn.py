@@ -11,6 +11,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from cnnlab import learn
+from cnnlab.classify import IMAGE_TYPES
 from cnnlab.config import DataConfig
 from cnnlab.datasets import SHAPE_CLASSES, DatasetUnavailable
 from cnnlab.images import ImageError, open_image
@@ -21,7 +22,6 @@ from pages.ui.lessons_features import activation_lesson, classes_lesson, pooling
 from pages.ui.lessons_learning import learning_lesson, your_model_lesson
 
 UPLOAD = "Upload your own image"
-IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 
 
 def image_sources(current: DataConfig) -> dict[str, DataConfig | None]:
