@@ -26,6 +26,7 @@ sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 from bench_train import events_images_per_s, machine, run_cli  # noqa: E402
 
 from cnnlab.datasets import data_root  # noqa: E402
+from cnnlab.events import StartEvent  # noqa: E402
 from cnnlab.recipes import default_run_config  # noqa: E402
 from cnnlab.runs import ACTIVE, get_run, list_runs  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, start_server  # noqa: E402
@@ -51,14 +52,14 @@ def app_run(page: object, url: str, runs_dir: Path) -> tuple[float, float, float
     first_point = time.monotonic() - pressed
     (run_id,) = {r.run_id for r in list_runs(runs_dir)} - known
     run = get_run(run_id, runs_dir)
-    while run.status().get("status") in ACTIVE:
+    while run.status().status in ACTIVE:
         time.sleep(0.2)
     events = run.read_events()[0]
-    start = next(e for e in events if e["type"] == "start")
+    start = next(e for e in events if isinstance(e, StartEvent))
     assert run.config().data.name == "mnist", run.config().data
     return (
         first_point,
-        events_images_per_s(events, start["batch_size"]),
+        events_images_per_s(events, start.batch_size),
         float(run.metrics().get("test_acc", float("nan"))),
     )
 

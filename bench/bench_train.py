@@ -46,14 +46,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import reference_mnist as ref  # noqa: E402
 import torch  # noqa: E402
 
-from cnnlab import jobs  # noqa: E402
 from cnnlab.config import DataConfig, RunConfig  # noqa: E402
 from cnnlab.datasets import CIFAR10_ZIP, ImageDataset, data_root, load_dataset  # noqa: E402
-from cnnlab.jobs import JobManager  # noqa: E402
+from cnnlab.events import BatchEvent, EndEvent, StartEvent  # noqa: E402
 from cnnlab.models import build_model  # noqa: E402
 from cnnlab.recipes import default_run_config  # noqa: E402
-from cnnlab.runner import execute_run  # noqa: E402
-from cnnlab.runs import ACTIVE, Run, create_run, get_run  # noqa: E402
+from cnnlab.runs import ACTIVE, Run, create_run, get_run, jobs  # noqa: E402
+from cnnlab.runs.jobs import JobManager  # noqa: E402
+from cnnlab.runs.runner import execute_run  # noqa: E402
 from cnnlab.summary import summarize  # noqa: E402
 from cnnlab.training import evaluate_split, pick_device, train  # noqa: E402
 
@@ -254,27 +254,28 @@ class JobFigures:
     load: float = field(default_factory=load)
 
 
-def events_images_per_s(events: list[dict[str, Any]], batch_size: int) -> float:
+def events_images_per_s(events: list[Any], batch_size: int) -> float:
     """Images/s between the first and last batch event of each epoch, summed over epochs."""
     images, seconds = 0.0, 0.0
-    for epoch in {e["epoch"] for e in events if e["type"] == "batch"}:
-        batches = [e for e in events if e["type"] == "batch" and e["epoch"] == epoch]
+    all_batches = [e for e in events if isinstance(e, BatchEvent)]
+    for epoch in {e.epoch for e in all_batches}:
+        batches = [e for e in all_batches if e.epoch == epoch]
         if len(batches) >= 2:
-            images += (batches[-1]["step"] - batches[0]["step"]) * batch_size
-            seconds += batches[-1]["elapsed"] - batches[0]["elapsed"]
+            images += (batches[-1].step - batches[0].step) * batch_size
+            seconds += batches[-1].elapsed - batches[0].elapsed
     return images / seconds if seconds > 0 else math.nan
 
 
 def _figures(how: str, run: Run, submitted: float) -> JobFigures:
     events = run.read_events()[0]
-    start = next(e for e in events if e["type"] == "start")
-    first = next(e for e in events if e["type"] == "batch")
-    end = next(e for e in reversed(events) if e["type"] == "end")
+    start = next(e for e in events if isinstance(e, StartEvent))
+    first = next(e for e in events if isinstance(e, BatchEvent))
+    end = next(e for e in reversed(events) if isinstance(e, EndEvent))
     return JobFigures(
         how,
-        first["time"] - submitted,
-        events_images_per_s(events, start["batch_size"]),
-        end["time"] - submitted,
+        first.time - submitted,
+        events_images_per_s(events, start.batch_size),
+        end.time - submitted,
         float(run.metrics().get("test_acc", math.nan)),
     )
 
@@ -340,7 +341,7 @@ def run_job(
         submitted = time.time()
         run_id = manager.submit(cfg)
         deadline = time.monotonic() + timeout
-        while get_run(run_id, runs_dir).status().get("status") in ACTIVE:
+        while get_run(run_id, runs_dir).status().status in ACTIVE:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {run_id} still running after {timeout:.0f} s")
             time.sleep(0.2)

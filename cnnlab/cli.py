@@ -1,4 +1,5 @@
-"""`python -m cnnlab`: the lab without a browser (datasets, models, train, evaluate, predict, runs).
+"""`python -m cnnlab`: the lab without a browser (datasets, models, train, evaluate, predict, runs,
+import-run).
 
 Exit codes: 0 success; 1 the run ended badly (failed/diverged) or an input was bad; 2 usage error;
 3 a dataset is unavailable; 4 no such run; 130 interrupted.
@@ -28,50 +29,50 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, spec: str = "{:.4f}") -> str:
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return spec.format(value)
     return "-" if value is None else str(value)
 
 
 class _Progress:
-    """A one-line progress bar on stderr plus a line per epoch on stdout."""
+    """A one-line progress bar on stderr plus a line per epoch on stdout (event dataclasses)."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.total = 0
 
-    def __call__(self, event: dict[str, Any]) -> None:
+    def __call__(self, event: Any) -> None:
+        from cnnlab.events import BatchEvent, EndEvent, EpochEvent, StartEvent
+
         if self.quiet:
             return
-        kind = event["type"]
-        if kind == "start":
-            self.total = event["total_steps"]
+        if isinstance(event, StartEvent):
+            self.total = event.total_steps
             print(
-                f"training {event['train_size']} images, {event['epochs']} epochs x "
-                f"{event['steps_per_epoch']} steps, batch {event['batch_size']}, on "
-                f"{event['device']} ({event['threads']} threads)",
+                f"training {event.train_size} images, {event.epochs} epochs x "
+                f"{event.steps_per_epoch} steps, batch {event.batch_size}, on "
+                f"{event.device} ({event.threads} threads)",
                 flush=True,
             )
-        elif kind == "batch" and sys.stderr.isatty():
-            done = event["step"] / max(1, self.total)
-            bar = "#" * int(30 * done)
+        elif isinstance(event, BatchEvent) and sys.stderr.isatty():
+            done = event.step / max(1, self.total)
             sys.stderr.write(
-                f"\r[{bar:<30}] {100 * done:5.1f}% loss {event['loss']:.4f} "
-                f"{event['images_per_s']:,.0f} img/s ETA {event['eta']:.0f}s "
+                f"\r[{'#' * int(30 * done):<30}] {100 * done:5.1f}% loss {_fmt(event.loss)} "
+                f"{_fmt(event.images_per_s, '{:,.0f}')} img/s ETA {_fmt(event.eta, '{:.0f}')}s "
             )
             sys.stderr.flush()
-        elif kind == "epoch":
+        elif isinstance(event, EpochEvent):
             if sys.stderr.isatty():
                 sys.stderr.write("\r" + " " * 90 + "\r")
             print(
-                f"epoch {event['epoch']}: train loss {event['train_loss']:.4f} acc "
-                f"{event['train_acc']:.4f} | val loss {event['val_loss']:.4f} acc "
-                f"{event['val_acc']:.4f} | {event['elapsed']:.1f}s",
+                f"epoch {event.epoch}: train loss {_fmt(event.train_loss)} acc "
+                f"{_fmt(event.train_acc)} | val loss {_fmt(event.val_loss)} acc "
+                f"{_fmt(event.val_acc)} | {_fmt(event.elapsed, '{:.1f}')}s",
                 flush=True,
             )
-        elif kind == "end" and event.get("message"):
-            print(event["message"], flush=True)
+        elif isinstance(event, EndEvent) and event.message:
+            print(event.message, flush=True)
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -153,8 +154,8 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from cnnlab.runner import execute_run
-    from cnnlab.runs import RunNotFound, create_run, run_from_dir
+    from cnnlab.runs import RunNotFound, Status, create_run, run_from_dir
+    from cnnlab.runs.runner import execute_run
 
     if args.run_dir:  # job mode: the app created the run folder with its config
         try:
@@ -162,8 +163,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         except RunNotFound as exc:
             print(exc, file=sys.stderr)
             return EXIT_NO_RUN
-        if run.status().get("status") != "running":  # by hand, not from a JobManager: a stop
-            run.stop_path.unlink(missing_ok=True)  # file is left over from an earlier stop
+        if run.status().status != Status.RUNNING:  # by hand, not from a JobManager: a stop
+            run.clear_stop()  # request is left over from an earlier stop
     else:
         run = create_run(_train_config(args), args.runs_dir)
     print(f"run {run.run_id} in {run.path}", flush=True)
@@ -176,8 +177,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{_fmt(metrics.get('best_val_acc'))} (epoch {metrics.get('best_epoch')})"
         )
     else:
-        print(f"{status}: {final.get('message', '')}", file=sys.stderr)
-    if status == "failed" and final.get("error_kind") == "data_unavailable":
+        print(f"{status}: {final.message}", file=sys.stderr)
+    if status == "failed" and final.error_kind == "data_unavailable":
         return EXIT_NO_DATA
     return {"finished": EXIT_OK, "stopped": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(
         status, EXIT_FAILED
@@ -241,12 +242,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from cnnlab.runs import delete_run, list_runs
+    from cnnlab.runs import Status, delete_run, list_runs
 
     if args.delete:
         delete_run(args.delete, args.runs_dir)
         print(f"deleted {args.delete}")
         return EXIT_OK
+    status = Status(args.status) if args.status else None
     rows = [
         {
             "run": i.run_id,
@@ -259,9 +261,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
             "test acc": i.test_acc,
             "time (s)": round(i.duration_s, 1) if i.duration_s is not None else None,
         }
-        for i in list_runs(args.runs_dir)
+        for i in list_runs(args.runs_dir, status=status)
     ]
     _print_table(rows)
+    return EXIT_OK
+
+
+def cmd_import_run(args: argparse.Namespace) -> int:
+    """Import a downloaded run zip as a new run; prints its id."""
+    from cnnlab.runs import import_run_zip
+
+    path = Path(args.file)
+    run_id = import_run_zip(path.read_bytes(), args.runs_dir, source=path.name)
+    print(f"imported {path.name} as run {run_id}")
     return EXIT_OK
 
 
@@ -272,15 +284,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import sklearn.model_selection  # noqa: F401 - the splits use it; ~1 s to import
     import torch  # noqa: F401 - the point of a warm worker is to have paid for this already
 
-    from cnnlab import augment, datasets, models, runner, summary, training  # noqa: F401
-    from cnnlab.runs import run_from_dir
+    from cnnlab import augment, datasets, models, summary, training  # noqa: F401
+    from cnnlab.runs import run_from_dir, runner
 
     line = sys.stdin.readline().strip()
     if not line:
         return EXIT_OK  # the server went away before handing us a job
     run_dir, resume = line.split("\t")
     run = run_from_dir(run_dir)
-    log = os.open(run.path / "log.txt", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    log = os.open(run.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
     status = runner.execute_run(run, resume=resume == "1")
@@ -288,6 +300,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from cnnlab.runs.status import STATUSES
+
     parser = argparse.ArgumentParser(
         prog="python -m cnnlab",
         description=__doc__,
@@ -348,7 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="list (or delete) saved runs")
     p.add_argument("--delete", metavar="RUN_ID")
+    p.add_argument("--status", choices=STATUSES, help="only these runs")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("import-run", help="import a downloaded run zip as a new run")
+    p.add_argument("file", metavar="FILE.zip")
+    p.set_defaults(func=cmd_import_run)
 
     p = sub.add_parser("worker", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_worker)
@@ -365,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     except RunNotFound as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_NO_RUN
-    except (WeightsError, KeyError, ValueError) as exc:
+    except (WeightsError, KeyError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -1,4 +1,5 @@
-"""Plotly figure builders for the pages: image grids, training curves, confusion heat map, bars.
+"""Plotly figure builders for the pages: image grids, confusion heat map, bars, feature maps,
+filters and the layer diagram; the training curves live in `cnnlab.curves` (re-exported here).
 
 Every builder returns a `go.Figure` (light theme) and never shows it. Images are embedded as PNG
 data URIs (`go.Image(source=...)`), which keeps the page payload small and pixels crisp.
@@ -15,15 +16,31 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import plotly.graph_objects as go
-import plotly.io as pio
 import torch
 from plotly.subplots import make_subplots
 
-# The template object, not its name: plotly resolves and validates a name on every figure (~22 ms
-# per figure vs ~10 ms), and the Train page rebuilds its charts once a second per watching session.
-TEMPLATE = pio.templates["plotly_white"]
-MARGIN = dict(l=10, r=10, t=30, b=10)
-TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"
+from cnnlab.curves import batch_loss_curve, compare_curves, smooth, training_curves
+from cnnlab.figure_style import MARGIN, TEMPLATE, TRAIN_COLOR, VAL_COLOR, message_figure
+
+__all__ = [
+    "MARGIN",
+    "TEMPLATE",
+    "TRAIN_COLOR",
+    "VAL_COLOR",
+    "batch_loss_curve",
+    "class_counts_bar",
+    "compare_curves",
+    "confusion_heatmap",
+    "feature_map_grid",
+    "filter_grid",
+    "image_grid",
+    "layer_stack_figure",
+    "message_figure",
+    "probability_bars",
+    "smooth",
+    "training_curves",
+    "viridis",
+]
 
 # 9 samples of matplotlib's viridis, interpolated linearly (RGB 0..255).
 _VIRIDIS = np.array(
@@ -40,18 +57,6 @@ _VIRIDIS = np.array(
     ],
     dtype=np.float32,
 )
-
-
-def message_figure(text: str, height: int = 250) -> go.Figure:
-    """An empty figure showing `text` in the middle (no data yet, nothing to show)."""
-    fig = go.Figure()
-    fig.add_annotation(
-        text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=15)
-    )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_layout(template=TEMPLATE, height=height, margin=MARGIN)
-    return fig
 
 
 def viridis(values: np.ndarray) -> np.ndarray:
@@ -147,128 +152,6 @@ def class_counts_bar(
         xaxis=dict(type="category", title="class"),
         yaxis=dict(title="images"),
         legend=dict(orientation="h", y=1.1),
-    )
-    return fig
-
-
-def _latest_timeline(events: Sequence[dict], key: str) -> list[dict]:
-    """Events with a usable `key`, ordered by it; after a resume re-emits earlier steps, only the
-    latest pass over a step is kept (reading backwards, keep events strictly before the last kept)."""
-    kept: list[dict] = []
-    for event in reversed(events):
-        value = event.get(key)
-        if value is None:
-            continue
-        if not kept or value < kept[-1][key]:
-            kept.append(event)
-    return kept[::-1]
-
-
-def _values(events: list[dict], key: str) -> list[float | None]:
-    return [e.get(key) for e in events]
-
-
-def training_curves(epochs: Sequence[dict]) -> go.Figure:
-    """Loss and accuracy per epoch (train and val), side by side, from `epoch` events."""
-    epochs = _latest_timeline(epochs, "epoch")
-    if not epochs:
-        return message_figure("waiting for the first epoch")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
-    x = _values(epochs, "epoch")
-    for col, metric in ((1, "loss"), (2, "acc")):
-        for split, color in (("train", TRAIN_COLOR), ("val", VAL_COLOR)):
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=_values(epochs, f"{split}_{metric}"),
-                    name=split,
-                    legendgroup=split,
-                    showlegend=col == 1,
-                    mode="lines+markers",
-                    line=dict(color=color),
-                ),
-                row=1,
-                col=col,
-            )
-    fig.update_xaxes(title="epoch", dtick=1 if len(x) <= 12 else None)  # whole epochs
-    fig.update_yaxes(tickformat=".0%", row=1, col=2)
-    fig.update_layout(
-        template=TEMPLATE, height=320, margin=dict(MARGIN, t=40), hovermode="x unified"
-    )
-    return fig
-
-
-def smooth(values: Sequence[float], weight: float = 0.9) -> np.ndarray:
-    """Exponential moving average with bias correction (TensorBoard-style), float64 (N,)."""
-    out = np.empty(len(values))
-    average = 0.0
-    for i, value in enumerate(values):
-        average = weight * average + (1 - weight) * value
-        out[i] = average / (1 - weight ** (i + 1))
-    return out
-
-
-def batch_loss_curve(batches: Sequence[dict], smoothing: float = 0.9) -> go.Figure:
-    """Training loss of each reported batch vs the global step, raw and smoothed."""
-    batches = [b for b in _latest_timeline(batches, "step") if b.get("loss") is not None]
-    if not batches:
-        return message_figure("waiting for the first batch")
-    steps, losses = _values(batches, "step"), _values(batches, "loss")
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=steps,
-            y=losses,
-            name="loss",
-            mode="lines",
-            line=dict(width=1, color=TRAIN_COLOR),
-            opacity=0.35,
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=steps,
-            y=smooth(losses, smoothing),
-            name="smoothed",
-            mode="lines",
-            line=dict(width=2, color=TRAIN_COLOR),
-        )
-    )
-    fig.update_layout(
-        template=TEMPLATE,
-        height=280,
-        margin=MARGIN,
-        xaxis_title="step",
-        yaxis_title="loss",
-        legend=dict(orientation="h", y=1.1),
-    )
-    return fig
-
-
-def compare_curves(runs: dict[str, Sequence[dict]], metric: str) -> go.Figure:
-    """One line per run of `metric` (an epoch-event key such as "val_acc") vs epoch."""
-    fig = go.Figure()
-    for name, epochs in runs.items():
-        epochs = [e for e in _latest_timeline(epochs, "epoch") if e.get(metric) is not None]
-        if epochs:
-            fig.add_trace(
-                go.Scatter(
-                    x=_values(epochs, "epoch"),
-                    y=_values(epochs, metric),
-                    name=name,
-                    mode="lines+markers",
-                )
-            )
-    if not fig.data:
-        return message_figure(f"no {metric.replace('_', ' ')} recorded yet")
-    fig.update_layout(
-        template=TEMPLATE,
-        height=340,
-        margin=MARGIN,
-        xaxis_title="epoch",
-        yaxis_title=metric.replace("_", " "),
-        yaxis_tickformat=".0%" if metric.endswith("acc") else None,
-        hovermode="x unified",
     )
     return fig
 

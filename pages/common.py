@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import time
 from pathlib import Path
 
 import streamlit as st
 
 from cnnlab.config import DataConfig, ModelConfig, ModelSpec, default_cache_dir, default_runs_dir
 from cnnlab.datasets import DATASETS, DatasetUnavailable, ImageDataset, load_dataset
-from cnnlab.jobs import JobManager
 from cnnlab.recipes import default_run_config
-from cnnlab.runs import LoadedModel, RunInfo, WeightsError, list_runs, load_model
+from cnnlab.runs import LoadedModel, RunInfo, WeightsError, list_runs, load_model, run_title
+from cnnlab.runs.jobs import JobManager
 
 MAX_UPLOAD_MB = 200  # keep equal to server.maxUploadSize in .streamlit/config.toml
 FINISHED = ("finished", "stopped", "interrupted", "diverged")  # runs that may have weights
@@ -121,10 +120,7 @@ def runs_with_weights() -> list[RunInfo]:
 
 
 def run_label(info: RunInfo) -> str:
-    acc = f" · val {info.best_val_acc:.1%}" if info.best_val_acc is not None else ""
-    when = time.strftime("%d %b %H:%M", time.localtime(info.created))
-    status = "" if info.status == "finished" else f" · {info.status}"
-    return f"{info.dataset} · {info.model}{acc} · {when}{status}"
+    return run_title(info)
 
 
 def pick_trained_run(key: str) -> LoadedModel:

@@ -14,8 +14,9 @@ import streamlit as st
 from cnnlab import plots
 from cnnlab.datasets import DatasetUnavailable
 from cnnlab.display import clickable_cells, grid_upscale, image_uri
-from cnnlab.evaluate import EvalReport, cell_indices, evaluate, highest_loss, most_confused
-from cnnlab.runs import get_run
+from cnnlab.evaluate import EvalReport, evaluate, highest_loss
+from cnnlab.runs import get_run, run_history
+from cnnlab.runs.evaluation import ReportView, report_view
 from pages import common
 
 GALLERY_MAX = 40  # images shown for one confusion cell (most confident first)
@@ -34,8 +35,8 @@ F1_HELP = "F1 averaged over classes, each class counting equally."
 
 
 @st.cache_data(show_spinner="Evaluating on the test set…", max_entries=8)
-def test_report(run_id: str, runs_dir: str, weights_mtime: float) -> EvalReport:
-    """The run's test-split report; runs_dir and weights_mtime only key the cache."""
+def test_report(run_id: str, runs_dir: str, weights_version: float) -> EvalReport:
+    """The run's test-split report; runs_dir and weights_version only key the cache."""
     loaded = common.loaded_model(run_id)
     dataset = common.dataset_for(loaded.config.data)
     return evaluate(
@@ -56,10 +57,10 @@ def on_matrix_click() -> None:
         pick_cell(str(points[0]["y"]), str(points[0]["x"]))
 
 
-def on_pair_click(pairs: list[tuple[str, str]]) -> None:
-    rows = st.session_state.evaluate_pairs.selection.rows
+def on_pair_click(view: ReportView) -> None:
+    rows = st.session_state.evaluate_pairs.selection.rows  # the table shows view.pairs as is
     if rows:
-        pick_cell(*pairs[rows[0]])
+        pick_cell(*view.pair_names[rows[0]])
 
 
 common.ensure_app_shell()  # a deep link on a fresh server still goes through app.py
@@ -67,22 +68,20 @@ st.title("Evaluate")
 loaded = common.pick_trained_run("evaluate_run")
 run = get_run(loaded.run_id)
 try:
-    report = test_report(loaded.run_id, str(run.path.parent), run.weights_path.stat().st_mtime)
+    report = test_report(loaded.run_id, str(run.path.parent), run.weights_version())
     test_x = common.dataset_for(loaded.config.data).test.x  # uint8 (N, C, H, W), read-only
 except (DatasetUnavailable, ValueError) as exc:
     st.error(f"Cannot evaluate this run on its test images: {exc}", icon=":material/error:")
     st.stop()
-names = report.class_names
-pairs = most_confused(report, k=10)
-pair_names = list(zip(pairs["true"], pairs["predicted"], strict=True))  # [(true, predicted)]
+view = report_view(report)
+names = view.class_names
 if not {st.session_state.get("evaluate_true"), st.session_state.get("evaluate_pred")} <= set(names):
-    pick_cell(*(pair_names[0] if pair_names else (names[0], names[0])))  # start at the worst mix-up
+    pick_cell(*view.worst_pair())  # start at the worst mix-up
 
-macro = report.per_class.iloc[-2]
 cols = st.columns(4)
 cols[0].metric("Test accuracy", f"{report.accuracy:.2%}", border=True)
 cols[1].metric("Test loss", f"{report.loss:.4f}", border=True, help=LOSS_HELP)
-cols[2].metric("Macro F1", f"{macro['f1']:.3f}", border=True, help=F1_HELP)
+cols[2].metric("Macro F1", f"{view.macro_f1:.3f}", border=True, help=F1_HELP)
 cols[3].metric("Test images", f"{len(report.labels):,}", border=True)
 
 matrix_col, scores_col = st.columns([3, 2], gap="large")
@@ -103,8 +102,8 @@ with matrix_col:
     )
 with scores_col:
     st.subheader("Per-class scores")
-    st.dataframe(report.per_class.iloc[:-2], hide_index=True, column_config=SCORES)
-    st.dataframe(report.per_class.iloc[-2:], hide_index=True, column_config=SCORES)  # averages
+    st.dataframe(view.class_scores, hide_index=True, column_config=SCORES)
+    st.dataframe(view.averages, hide_index=True, column_config=SCORES)
     st.caption(
         "Precision: of the images predicted as a class, the share that are it. Recall: of "
         "a class's images, the share found. Support: test images of the class. Click a "
@@ -115,9 +114,9 @@ st.subheader("Images of one cell")
 left, right, _ = st.columns([1, 1, 2])
 true_name = left.selectbox("True class", names, key="evaluate_true")
 pred_name = right.selectbox("Predicted class", names, key="evaluate_pred")
-t, p = names.index(true_name), names.index(pred_name)
-idx = cell_indices(report, t, p)  # most confident first
-what = "correctly classified" if t == p else f"predicted as **{pred_name}**"
+cell = view.cell(true_name, pred_name)  # most confident first
+idx = cell.indices
+what = "correctly classified" if true_name == pred_name else f"predicted as **{pred_name}**"
 st.markdown(
     f"**{len(idx)}** test images of class **{true_name}** {what}"
     + (f" — the {GALLERY_MAX} most confident shown" if len(idx) > GALLERY_MAX else "")
@@ -127,7 +126,7 @@ if len(idx):
     st.plotly_chart(
         plots.image_grid(
             test_x[shown],
-            titles=[f"{report.probs[i, p]:.0%}" for i in shown],
+            titles=[f"{prob:.0%}" for prob in cell.probs[:GALLERY_MAX]],
             cols=10,
             upscale_to=grid_upscale(test_x.shape[-1]),
         ),
@@ -140,14 +139,14 @@ if len(idx):
 pairs_col, worst_col = st.columns([2, 3], gap="large")
 with pairs_col:
     st.subheader("Most confused pairs")
-    if len(pairs):
+    if len(view.pairs):
         share = st.column_config.NumberColumn("share of true", format="percent")
         st.dataframe(
-            pairs,
+            view.pairs,
             hide_index=True,
             key="evaluate_pairs",
             selection_mode="single-row",
-            on_select=partial(on_pair_click, pair_names),
+            on_select=partial(on_pair_click, view),
             column_config={"share_of_true": share},
         )
         st.caption("Select a row to see its images above.")
@@ -164,5 +163,5 @@ with worst_col:
     )
 
 st.subheader("Training curves")
-epochs = [e for e in run.read_events()[0] if e.get("type") == "epoch"]
+epochs = run_history(run).epochs  # the latest pass, as on the Runs page
 st.plotly_chart(plots.training_curves(epochs), config=CHART, key="evaluate_curves")

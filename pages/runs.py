@@ -7,18 +7,25 @@ running, the table refreshes itself every few seconds.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pandas as pd
 import streamlit as st
 
 from cnnlab import plots
-from cnnlab.live import format_duration, run_title, short_title
-from cnnlab.runs import ACTIVE, RunInfo, delete_run, export_run_zip, get_run, list_runs
+from cnnlab.runs import (
+    ACTIVE,
+    COMPARE_METRICS,
+    RunInfo,
+    compare_runs,
+    delete_run,
+    export_run_zip,
+    get_run,
+    list_runs,
+    run_title,
+    runs_frame,
+)
 from pages.common import ensure_app_shell, job_manager
 
 REFRESH_S = 2.0  # seconds between table refreshes while some run is active
-RESUMABLE = ("interrupted", "failed", "stopped")
 ICONS = {  # Material icons render in every browser (status emoji need an emoji font)
     "queued": ":material/hourglass_top:",
     "running": ":material/directions_run:",
@@ -37,42 +44,6 @@ STATUS_COLORS = {  # text colour of the status cell in the runs table
     "failed": "#b91c1c",
     "interrupted": "#b45309",
 }
-METRICS = {
-    "val_acc": "validation accuracy",
-    "val_loss": "validation loss",
-    "train_acc": "train accuracy",
-    "train_loss": "train loss",
-}
-
-
-def short_name(info: RunInfo) -> str:
-    """A legend entry: architecture, optimizer and lr, and the run id's random tail (unique)."""
-    return f"{info.model} · {info.optimizer} lr {info.lr:g} · #{info.run_id[-6:]}"
-
-
-def runs_frame(runs: list[RunInfo]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "status": r.status,
-                "started": dt.datetime.fromtimestamp(r.created),
-                "dataset": short_title(r.dataset),
-                "architecture": r.model,
-                "optimizer": r.optimizer,
-                "lr": r.lr,
-                "batch": r.batch_size,
-                "epochs": r.epochs,
-                "best val acc": r.best_val_acc,
-                "test acc": r.test_acc,
-                "duration": format_duration(r.duration_s),
-                "message": r.message,
-                "run": r.run_id,
-            }
-            for r in runs
-        ]
-    )
-
-
 RUNS_COLUMNS = {
     "started": st.column_config.DatetimeColumn(format="D MMM HH:mm"),
     "lr": st.column_config.NumberColumn(format="%g"),
@@ -80,32 +51,10 @@ RUNS_COLUMNS = {
     "test acc": st.column_config.NumberColumn(format="percent"),
     "message": st.column_config.TextColumn(width="medium"),
 }
-
-
-def final_metrics(runs: list[RunInfo]) -> pd.DataFrame:
-    rows = []
-    for r in runs:
-        metrics = get_run(r.run_id).metrics()
-        rows.append(
-            {
-                "run": short_name(r),
-                "status": r.status,
-                "dataset": short_title(r.dataset),
-                "epochs done": metrics.get("epochs_done"),
-                "best epoch": metrics.get("best_epoch"),
-                "final train acc": metrics.get("final_train_acc"),
-                "best val acc": r.best_val_acc,
-                "test acc": r.test_acc,
-                "test loss": metrics.get("test_loss"),
-                "train time": format_duration(metrics.get("train_time_s")),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def epoch_events(run_id: str) -> list[dict]:
-    events, _ = get_run(run_id).read_events()
-    return [e for e in events if e.get("type") == "epoch"]
+COMPARE_COLUMNS = {
+    c: st.column_config.NumberColumn(format="percent")
+    for c in ("final train acc", "best val acc", "test acc")
+} | {"test loss": st.column_config.NumberColumn(format="%.3f")}
 
 
 # -- the table (refreshing while something trains) ----------------------------------------------
@@ -140,7 +89,7 @@ def open_in(run_id: str, page: str) -> None:
 
 def manage(info: RunInfo) -> None:
     run = get_run(info.run_id)
-    has_weights = run.weights_path.is_file()
+    has_weights = run.has_weights()
     if info.message:
         st.caption(f"{ICONS.get(info.status, '')} **{info.status}**: {info.message}")
     row = st.container(horizontal=True)
@@ -161,7 +110,7 @@ def manage(info: RunInfo) -> None:
             "Resume",
             icon=":material/replay:",
             key="runs_resume",
-            disabled=info.status not in RESUMABLE or not run.checkpoint_path.is_file(),
+            disabled=not run.can_resume(),
             help="continue an interrupted, failed or stopped run from its last checkpoint "
             "(saved after each completed epoch)",
         )
@@ -229,23 +178,16 @@ chosen = left.multiselect(
     key="runs_compare",
     placeholder="choose runs",
 )
-metric = right.selectbox("Curve", list(METRICS), format_func=METRICS.get, key="runs_metric")
+metric = right.selectbox(
+    "Curve", list(COMPARE_METRICS), format_func=COMPARE_METRICS.get, key="runs_metric"
+)
 if chosen:
-    picked = [by_id[i] for i in chosen]
-    fig = plots.compare_curves({short_name(r): epoch_events(r.run_id) for r in picked}, metric)
-    if max(r.epochs for r in picked) <= 20:
+    comparison = compare_runs([by_id[i] for i in chosen])
+    fig = plots.compare_curves(comparison.curves, metric)
+    if comparison.max_epochs <= 20:
         fig.update_xaxes(dtick=1)  # whole epochs only
     st.plotly_chart(fig, config={"displayModeBar": False})
-    st.dataframe(
-        final_metrics(picked),
-        hide_index=True,
-        column_config={
-            c: st.column_config.NumberColumn(format="percent")
-            for c in ("final train acc", "best val acc", "test acc")
-        }
-        | {"test loss": st.column_config.NumberColumn(format="%.3f")},
-        placeholder="–",
-    )
+    st.dataframe(comparison.table, hide_index=True, column_config=COMPARE_COLUMNS, placeholder="–")
 else:
     st.caption("Choose two or more runs to overlay their curves and compare final metrics.")
 

@@ -17,10 +17,19 @@ import streamlit as st
 from cnnlab import plots
 from cnnlab.augment import default_augment
 from cnnlab.config import AugmentConfig, RunConfig
-from cnnlab.live import LiveView, format_duration, read_live, run_title
 from cnnlab.models import InvalidSpecError, check_spec
 from cnnlab.recipes import default_run_config
-from cnnlab.runs import ACTIVE, RunInfo, RunNotFound, get_run, list_runs
+from cnnlab.runs import (
+    ACTIVE,
+    LiveView,
+    RunInfo,
+    RunNotFound,
+    format_duration,
+    get_run,
+    list_runs,
+    read_live,
+    run_title,
+)
 from cnnlab.training import OPTIMIZERS, SCHEDULES
 from pages.common import (
     current_dataset,

@@ -6,6 +6,7 @@ Each test has its own runs folder (conftest) and therefore its own cached JobMan
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,8 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab import cli
 from cnnlab.config import DataConfig, RunConfig, default_runs_dir
-from cnnlab.runs import ACTIVE, RunInfo, create_run, get_run, list_runs
+from cnnlab.events import EpochEvent, StartEvent
+from cnnlab.runs import ACTIVE, RunInfo, Status, create_run, get_run, list_runs
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT_S = 180  # a digits run takes ~15 s alone; a loaded shared 2-core box needs more
@@ -131,9 +133,9 @@ def test_queue_then_diverge_shows_the_message(jobs: None) -> None:
     first = submit(at, epochs=1)
     second = submit(at, epochs=1, optimizer="sgd", lr=1e6)
     # the second run waits for the first (2 cores: one job at a time)
-    assert get_run(second).status()["status"] == "queued"
+    assert get_run(second).status().status == "queued"
     at.run()
-    if get_run(second).status()["status"] == "queued":
+    if get_run(second).status().status == "queued":
         assert "1st in the queue; 1 run training" in texts(at.info)
     assert wait_until_ended(first).status == "finished"
     info = wait_until_ended(second)
@@ -142,7 +144,7 @@ def test_queue_then_diverge_shows_the_message(jobs: None) -> None:
     assert not at.exception
     message = texts(at.error)
     assert "Diverged" in message and "Lower the learning rate" in message
-    assert get_run(second).status()["message"] in message
+    assert get_run(second).status().message in message
 
 
 def test_delete_is_refused_for_an_active_run() -> None:
@@ -160,8 +162,8 @@ def test_resume_an_interrupted_run_and_open_it_in_train(jobs: None) -> None:
     assert cli.main(["train", "--dataset", "digits", "--epochs", "1", "--quiet"]) == cli.EXIT_OK
     [info] = list_runs()
     run = get_run(info.run_id)
-    assert run.checkpoint_path.is_file()
-    run.update_status(status="interrupted", message="the server stopped during training")
+    assert run.has_checkpoint()
+    run.update_status("interrupted", message="the server stopped during training")
     at = open_page("runs")
     assert "interrupted" in at.dataframe[0].value["status"].tolist()
     assert at.get("download_button")  # weights + config as a zip
@@ -176,3 +178,29 @@ def test_resume_an_interrupted_run_and_open_it_in_train(jobs: None) -> None:
     assert not at.exception
     assert at.title[0].value == "Train" and at.selectbox(key="train_watch").value == info.run_id
     assert "Finished" in texts(at.success)
+
+
+def resumed_then_killed(cfg: RunConfig) -> str:
+    """A run's events after restart -> resume -> kill: epochs 1-4, then epochs 3-5 again."""
+    run = create_run(cfg)
+    first = [StartEvent(epochs=6), *(EpochEvent(epoch=e, val_acc=0.1 * e) for e in range(1, 5))]
+    again = [StartEvent(epochs=6, resumed_epoch=2)]
+    again += [EpochEvent(epoch=e, val_acc=0.15 * e, best=True) for e in range(3, 6)]
+    run.append_events(first)  # ... killed here (no end event), resumed from epoch 2's checkpoint
+    run.append_events(again)
+    run.write_metrics({"epochs_done": 3})  # a pass-local count, as the engine once reported
+    run.update_status(Status.INTERRUPTED, best_val_acc=0.75, started=1.0, ended=2.0)
+    return run.run_id
+
+
+def test_a_resumed_runs_epochs_agree_on_the_runs_page() -> None:
+    # Issue 20 item 4: the table said "epochs done 4" while the curve showed more epochs.
+    run_id = resumed_then_killed(RunConfig(data=DataConfig(name="digits")))
+    at = open_page("runs")
+    assert at.multiselect(key="runs_compare").value == [run_id]
+    compare = at.dataframe[1].value
+    assert compare["epochs done"].tolist() == [5] and compare["best epoch"].tolist() == [5]
+    [chart] = [c for c in at.get("plotly_chart") if "epoch" in c.proto.spec]
+    [trace] = json.loads(chart.proto.spec)["data"]
+    assert trace["x"] == [1, 2, 3, 4, 5]
+    assert trace["y"] == pytest.approx([0.1, 0.2, 0.45, 0.6, 0.75])  # the latest pass

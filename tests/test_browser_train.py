@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from cnnlab.events import EndEvent
 from cnnlab.runs import ACTIVE, get_run, list_runs
 from tests.browser import Server, screenshot
 
@@ -66,7 +67,7 @@ def stop_and_wait(pg: object, server: Server, run_id: str) -> tuple[float, float
     trained = None
     while status_of(server, run_id) in ACTIVE:
         assert time.monotonic() - pressed < 30, "Stop did not end the run within 30 s"
-        if trained is None and any(e["type"] == "end" for e in run.read_events()[0]):
+        if trained is None and any(isinstance(e, EndEvent) for e in run.read_events()[0]):
             trained = time.monotonic() - pressed
         time.sleep(0.05)
     ended = time.monotonic() - pressed

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_help_for_every_subcommand() -> None:
-    for sub in ("datasets", "models", "train", "evaluate", "predict", "runs"):
+    for sub in ("datasets", "models", "train", "evaluate", "predict", "runs", "import-run"):
         out = subprocess.run(
             [sys.executable, "-m", "cnnlab", sub, "--help"],
             cwd=REPO,
@@ -49,6 +49,8 @@ def test_train_evaluate_predict_runs(tmp_path: Path, capsys: pytest.CaptureFixtu
 
     assert main(["runs"]) == EXIT_OK
     assert run_id in capsys.readouterr().out
+    assert main(["runs", "--status", "failed"]) == EXIT_OK
+    assert run_id not in capsys.readouterr().out  # filtered out: it finished
 
 
 def test_exit_codes_for_missing_things(tmp_path: Path) -> None:

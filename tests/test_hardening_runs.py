@@ -62,14 +62,14 @@ import torch
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
-import cnnlab.runs as runs_module
+import cnnlab.jsonio as jsonio_module
+import cnnlab.runs.store as runs_module
+import cnnlab.runs.weights as weights_module
 import cnnlab.training as training_module
-import cnnlab.weights as weights_module
 from cnnlab.config import DataConfig, ModelConfig, Preprocess, RunConfig, TrainConfig
-from cnnlab.jobs import JobManager
+from cnnlab.events import BatchEvent, EpochEvent, StartEvent, kind_of, parse_event
 from cnnlab.models import Classifier, build_model
 from cnnlab.recipes import default_run_config
-from cnnlab.runner import execute_run
 from cnnlab.runs import (
     Run,
     RunNotFound,
@@ -82,8 +82,10 @@ from cnnlab.runs import (
     load_model,
     resolve_runs_dir,
 )
+from cnnlab.runs.jobs import JobManager
+from cnnlab.runs.runner import execute_run
+from cnnlab.runs.weights import load_into_run, load_weights_file
 from cnnlab.training import train
-from cnnlab.weights import load_into_run, load_weights_file
 
 CNNLAB = Path(__file__).resolve().parent.parent / "cnnlab"
 DIGITS = Preprocess(input_shape=(1, 8, 8), mean=(0.3,), std=(0.4,), light_background=False)
@@ -130,7 +132,7 @@ def _digits_run(num_classes: int = 10, model: str = "classic") -> tuple[Run, Cla
         }
     )
     run.save_weights(net.state_dict())
-    run.update_status(status="finished")
+    run.update_status("finished")
     return run, net
 
 
@@ -374,12 +376,12 @@ def _calls(source: str, name: str) -> list[str]:
 
 
 def test_every_torch_load_in_the_backend_is_weights_only() -> None:
-    loads = {f.name: _calls(f.read_text(), "torch.load") for f in CNNLAB.glob("*.py")}
-    assert loads["runs.py"] and loads["weights.py"]
+    loads = {f.name: _calls(f.read_text(), "torch.load") for f in CNNLAB.rglob("*.py")}
+    assert loads["store.py"] and loads["weights.py"]
     for name, calls in loads.items():
         for call in calls:
             assert "weights_only=True" in call, f"{name}: {call}"
-            if name in ("runs.py", "weights.py", "models.py"):  # model weights: any device saved
+            if name in ("store.py", "weights.py", "models.py"):  # model weights: any device saved
                 assert 'map_location="cpu"' in call, f"{name}: {call}"
 
 
@@ -449,8 +451,8 @@ def test_load_into_run_needs_a_trained_run() -> None:
 
 def test_divergence_marks_the_run_diverged_with_finite_weights(run_here: Callable) -> None:
     run, status = run_here(_cfg(optimizer="sgd", lr=1e6, schedule="constant", batch_size=16))
-    assert status == "diverged" == run.status()["status"]
-    assert "lower the learning rate" in run.status()["message"].lower()
+    assert status == "diverged" == run.status().status
+    assert "lower the learning rate" in run.status().message.lower()
     weights = run.load_weights()
     assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
     load_model(run.run_id)  # the kept weights are usable
@@ -459,8 +461,8 @@ def test_divergence_marks_the_run_diverged_with_finite_weights(run_here: Callabl
 def test_batch_larger_than_the_dataset_trains(run_here: Callable) -> None:
     run, status = run_here(_cfg(epochs=2, batch_size=100_000))
     assert status == "finished"
-    start = next(e for e in run.read_events()[0] if e["type"] == "start")
-    assert start["batch_size"] == start["train_size"] and start["steps_per_epoch"] == 1
+    start = next(e for e in run.read_events()[0] if isinstance(e, StartEvent))
+    assert start.batch_size == start.train_size and start.steps_per_epoch == 1
     assert run.metrics()["epochs_done"] == 2
 
 
@@ -468,7 +470,7 @@ def test_zero_epochs_finishes_with_initial_weights(run_here: Callable) -> None:
     run, status = run_here(_cfg(epochs=0))
     assert status == "finished"
     assert run.metrics()["epochs_done"] == 0 and run.metrics()["best_epoch"] == 0
-    kinds = [e["type"] for e in run.read_events()[0]]
+    kinds = [kind_of(e) for e in run.read_events()[0]]
     assert kinds == ["start", "end"]
     load_model(run.run_id)  # untrained but valid weights
 
@@ -498,7 +500,8 @@ def test_one_cycle_schedule_with_very_few_steps_trains(epochs: int, steps_per_ep
     events: list[dict[str, Any]] = []
     result = train(cfg, dataset, nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), emit=events.append)
     assert result.status == "finished" and result.epochs_done == epochs
-    lrs = [e["lr"] for e in events if e["type"] == "batch"]
+    typed = [parse_event(e) if isinstance(e, dict) else e for e in events]  # TODO(merge): typed
+    lrs = [e.lr for e in typed if isinstance(e, BatchEvent)]
     assert len(lrs) == epochs * steps_per_epoch and all(0 < lr <= cfg.train.lr for lr in lrs)
 
 
@@ -524,12 +527,12 @@ def test_out_of_memory_fails_the_run_not_the_server(
 
             m.setattr(Classifier, "forward", failing_forward)
         run, status = run_here(_cfg(batch_size=16, batch_events_per_s=0))
-    assert status == "failed" == run.status()["status"]
-    message = run.status()["message"]
+    assert status == "failed" == run.status().status
+    message = run.status().message
     assert "out of memory" in message and "lower the batch size" in message
-    assert (run.path / "error.log").is_file()
+    assert "Traceback" in run.error_text()
     if error != "memory-error":
-        assert any(e["type"] == "batch" for e in run.read_events()[0])  # progress so far kept
+        assert any(isinstance(e, BatchEvent) for e in run.read_events()[0])  # progress so far kept
     after, status = run_here(_cfg())  # the same process (the server) trains the next run
     assert status == "finished"
 
@@ -543,8 +546,8 @@ def test_disk_full_while_saving_weights_keeps_the_previous_weights(
     monkeypatch.setattr(runs_module, "save_file", _disk_full)
     assert execute_run(run) == "failed"
     status = run.status()
-    assert status["status"] == "failed" and "disk" in status["message"].lower()
-    assert "free" in status["message"]  # what to do
+    assert status.status == "failed" and "disk" in status.message.lower()
+    assert "free" in status.message  # what to do
     assert _equal(run.load_weights(), previous)
     assert not list(run.path.glob(".*.tmp")) and not list(run.path.glob(".weights.*"))
     assert run.read_events()[0]  # the training history is kept
@@ -563,7 +566,7 @@ def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(
 
     monkeypatch.setattr(Run, "save_checkpoint", second_fails)
     run, status = run_here(_cfg(epochs=3))
-    assert status == "failed" and "disk" in run.status()["message"].lower()
+    assert status == "failed" and "disk" in run.status().message.lower()
     assert run.load_checkpoint()["epoch"] == 1  # resumable from the last good checkpoint
     assert not list(run.path.glob(".*.tmp"))
 
@@ -590,6 +593,7 @@ def test_disk_full_everywhere_never_raises(
 
     monkeypatch.setattr(runs_module, "save_file", save_file)
     monkeypatch.setattr(runs_module, "atomic_write_bytes", atomic)
+    monkeypatch.setattr(jsonio_module, "atomic_write_bytes", atomic)  # status, meta, metrics
     monkeypatch.setattr(Path, "write_text", write_text)
     run, status = run_here(_cfg())
     assert status == "failed"  # returned, not raised: the job manager records the rest
@@ -608,7 +612,7 @@ def _wait_for(check: Callable[[], bool], timeout: float = 120.0) -> None:
 
 
 def _status(run_id: str) -> str:
-    return get_run(run_id).status().get("status", "")
+    return get_run(run_id).status().status
 
 
 def test_killed_job_can_be_resumed_from_its_checkpoint() -> None:
@@ -617,9 +621,9 @@ def test_killed_job_can_be_resumed_from_its_checkpoint() -> None:
         run_id = manager.submit(_cfg(epochs=40, limit=0, batch_size=8))
         run = get_run(run_id)
         _wait_for(lambda: run.checkpoint_path.is_file() and _status(run_id) == "running")
-        os.kill(run.status()["pid"], signal.SIGKILL)  # as the kernel's OOM killer would
+        os.kill(run.status().pid, signal.SIGKILL)  # as the kernel's OOM killer would
         _wait_for(lambda: _status(run_id) == "failed", timeout=30)
-        message = run.status()["message"]
+        message = run.status().message
         assert "perhaps out of memory" in message and "resumed" in message
         events_before = len(run.read_events()[0])
         assert events_before > 0  # metrics so far kept
@@ -627,8 +631,7 @@ def test_killed_job_can_be_resumed_from_its_checkpoint() -> None:
         manager.resume(run_id)
         _wait_for(
             lambda: any(
-                e["type"] == "start" and e.get("resumed_epoch") == epoch
-                for e in run.read_events()[0]
+                isinstance(e, StartEvent) and e.resumed_epoch == epoch for e in run.read_events()[0]
             )
         )
         manager.stop(run_id)
@@ -643,11 +646,11 @@ def test_restart_with_a_reused_pid_marks_the_run_interrupted() -> None:
     other = subprocess.Popen(["sleep", "60"])
     try:
         run = create_run(_cfg())
-        run.update_status(status="running", pid=other.pid, started=time.time())
+        run.update_status("running", pid=other.pid, started=time.time())
         manager = JobManager(max_parallel=1, warm=False)
         try:
-            assert run.status()["status"] == "interrupted"
-            assert "resume" in run.status()["message"]
+            assert run.status().status == "interrupted"
+            assert "resume" in run.status().message
             assert manager.running() == []  # the slot is free for the next run
         finally:
             manager.close()
@@ -707,7 +710,7 @@ def test_delete_run_with_crafted_ids_deletes_nothing_outside(tmp_path: Path, cra
 def test_delete_run_does_not_follow_symlinks_inside(tmp_path: Path) -> None:
     outside = _outside_run(tmp_path)
     run = create_run(RunConfig())
-    run.update_status(status="finished")
+    run.update_status("finished")
     (run.path / "data").symlink_to(outside, target_is_directory=True)
     (run.path / "notes.txt").symlink_to(outside / "precious.txt")
     delete_run(run.run_id)
@@ -756,7 +759,7 @@ DAMAGE = {  # name: (file, content or None = delete, status expected in the list
 def test_list_runs_survives_a_damaged_run_folder(damage: str) -> None:
     good = create_run(RunConfig())
     broken = create_run(RunConfig())
-    broken.update_status(status="finished", started=time.time() - 5, ended=time.time())
+    broken.update_status("finished", started=time.time() - 5, ended=time.time())
     broken.write_meta({"class_names": ["a"], "dataset_title": "T"})
     file, content, expected = DAMAGE[damage]
     if content is None:
@@ -774,15 +777,11 @@ def test_list_runs_survives_a_damaged_run_folder(damage: str) -> None:
 
 def test_events_with_garbage_lines_are_skipped() -> None:
     run = create_run(RunConfig())
-    run.append_events([{"type": "start", "epochs": 1}])
+    run.append_events([StartEvent(epochs=1)])
     with open(run.path / "events.jsonl", "ab") as f:
         f.write(b'garbage\n\xff\xfe\x00binary\n5\n[1, 2]\n"text"\nnull\n\n')
         f.write(b'{"type": "batch", "st')  # a job killed mid-write left a torn line ...
-    run.append_events([{"type": "start", "resumed_epoch": 1}])  # ... the resumed job's is kept
-    run.append_events([{"type": "epoch", "epoch": 1}])
+    run.append_events([StartEvent(resumed_epoch=1)])  # ... the resumed job's is kept
+    run.append_events([EpochEvent(epoch=1)])
     events, _ = run.read_events()
-    assert events == [
-        {"type": "start", "epochs": 1},
-        {"type": "start", "resumed_epoch": 1},
-        {"type": "epoch", "epoch": 1},
-    ]
+    assert events == [StartEvent(epochs=1), StartEvent(resumed_epoch=1), EpochEvent(epoch=1)]

@@ -10,11 +10,11 @@ from dataclasses import replace
 
 import pytest
 
-from cnnlab import jobs
 from cnnlab.config import DataConfig, RunConfig
-from cnnlab.jobs import JobManager, default_max_parallel
+from cnnlab.events import EpochEvent, StartEvent, kind_of
 from cnnlab.recipes import default_run_config
-from cnnlab.runs import create_run, get_run
+from cnnlab.runs import create_run, get_run, jobs
+from cnnlab.runs.jobs import JobManager, default_max_parallel
 
 
 def _cfg(epochs: int = 1, **train: object) -> RunConfig:
@@ -41,7 +41,7 @@ def wait_for(check: Callable[[], bool], timeout: float = 90.0) -> None:
 
 
 def status(run_id: str) -> str:
-    return get_run(run_id).status().get("status", "")
+    return get_run(run_id).status().status
 
 
 @pytest.fixture
@@ -62,10 +62,10 @@ def test_job_trains_saves_and_queue_keeps_order(manager: JobManager) -> None:
     wait_for(lambda: status(second) == "finished")
     run = get_run(first)
     assert status(first) == "finished"
-    assert run.weights_path.is_file() and run.metrics()["test_acc"] > 0.5
-    kinds = [e["type"] for e in run.read_events()[0]]
+    assert run.has_weights() and run.metrics()["test_acc"] > 0.5
+    kinds = [kind_of(e) for e in run.read_events()[0]]
     assert kinds[0] == "start" and kinds.count("epoch") == 2 and kinds[-1] == "end"
-    assert run.status()["started"] <= get_run(second).status()["started"]
+    assert run.status().started <= get_run(second).status().started
 
 
 def test_stop_running_job_quickly_keeps_weights(manager: JobManager) -> None:
@@ -75,15 +75,15 @@ def test_stop_running_job_quickly_keeps_weights(manager: JobManager) -> None:
     manager.stop(run_id)
     wait_for(lambda: status(run_id) == "stopped", timeout=30)
     assert time.monotonic() - asked < 10  # within a batch (+ saving); generous for a busy CI box
-    assert get_run(run_id).weights_path.is_file()
+    assert get_run(run_id).has_weights()
 
 
 def test_killed_job_is_marked_failed_and_server_survives(manager: JobManager) -> None:
     run_id = manager.submit(_slow_cfg())
     wait_for(lambda: len(get_run(run_id).read_events()[0]) > 3)
-    os.kill(get_run(run_id).status()["pid"], signal.SIGKILL)
+    os.kill(get_run(run_id).status().pid, signal.SIGKILL)
     wait_for(lambda: status(run_id) == "failed", timeout=30)
-    message = get_run(run_id).status()["message"]
+    message = get_run(run_id).status().message
     assert "ended unexpectedly" in message and "signal 9" in message
     assert get_run(run_id).read_events()[0]  # metrics so far kept
     after = manager.submit(_cfg())  # the manager still works
@@ -93,21 +93,23 @@ def test_killed_job_is_marked_failed_and_server_survives(manager: JobManager) ->
 def test_restart_marks_interrupted_and_resume_continues() -> None:
     first = JobManager(max_parallel=1)
     run_id = first.submit(_cfg(epochs=40, batch_size=8))
-    wait_for(lambda: get_run(run_id).checkpoint_path.is_file())
+    wait_for(lambda: get_run(run_id).has_checkpoint())
     first.close()  # the server goes away: its job gets SIGTERM and records "interrupted"
     wait_for(lambda: status(run_id) == "interrupted", timeout=30)
-    get_run(run_id).update_status(status="running")  # as if the job had died without a word
+    get_run(run_id).update_status("running")  # as if the job had died without a word
     second = JobManager(max_parallel=1)
     try:
         assert status(run_id) == "interrupted"
         done_before = get_run(run_id).load_checkpoint()["epoch"]
         second.resume(run_id)
-        wait_for(lambda: get_run(run_id).read_events()[0][-1].get("epoch", 0) > done_before + 1)
+        wait_for(
+            lambda: getattr(get_run(run_id).read_events()[0][-1], "epoch", 0) > done_before + 1
+        )
         second.stop(run_id)
         wait_for(lambda: status(run_id) == "stopped", timeout=30)
         events = get_run(run_id).read_events()[0]
-        starts = [e for e in events if e["type"] == "start"]
-        assert starts[-1]["resumed_epoch"] == done_before
+        starts = [e for e in events if isinstance(e, StartEvent)]
+        assert starts[-1].resumed_epoch == done_before
     finally:
         second.close()
 
@@ -135,7 +137,7 @@ def test_a_slow_stop_nudged_by_sigterm_still_ends_stopped(
     manager.stop(run_id)
     wait_for(lambda: status(run_id) not in ("queued", "running"), timeout=60)
     assert status(run_id) == "stopped", get_run(run_id).status()
-    assert get_run(run_id).weights_path.is_file()
+    assert get_run(run_id).has_weights()
 
 
 def test_a_job_saving_after_its_loop_ended_is_not_signalled(
@@ -149,14 +151,14 @@ def test_a_job_saving_after_its_loop_ended_is_not_signalled(
     manager.close()  # its thread is gone: only this test calls _escalate_stops
     run = create_run(_cfg())
     job = jobs._Job(run, None, pid=None, stop_requested=time.monotonic() - jobs.KILL_GRACE_S - 1)
-    run.update_status(status="running", ending=True)
+    run.update_status("running", ending=True)
     manager._active = {run.run_id: job}
     manager._escalate_stops()
     assert sent == []
     job.stop_requested = time.monotonic() - jobs.ENDING_KILL_S - 1
     manager._escalate_stops()
     assert sent == [signal.SIGKILL]
-    run.update_status(ending=None)
+    run.update_status(ending=False)
     job.signalled.clear()
     job.stop_requested = time.monotonic() - jobs.STOP_GRACE_S - 1
     manager._escalate_stops()
@@ -175,5 +177,5 @@ def test_stop_pressed_while_the_job_loads_is_not_lost(
     manager.stop(run_id)  # at once: long before the first of 30 epochs of batches ends
     wait_for(lambda: status(run_id) not in ("queued", "running"), timeout=60)
     assert status(run_id) == "stopped", get_run(run_id).status()
-    epochs = [e for e in get_run(run_id).read_events()[0] if e["type"] == "epoch"]
+    epochs = [e for e in get_run(run_id).read_events()[0] if isinstance(e, EpochEvent)]
     assert len(epochs) <= 1

@@ -1,4 +1,4 @@
-"""The live view-model (cnnlab.live) from run folders with hand-written events and status files."""
+"""The live view-model (cnnlab.runs.live) from run folders with hand-written events and status files."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from cnnlab.config import RunConfig
-from cnnlab.live import build_view, format_duration, fraction, read_live, thin
-from cnnlab.runs import Run, RunNotFound, create_run
+from cnnlab.events import parse_event
+from cnnlab.runs import Run, RunNotFound, RunStatus, create_run
+from cnnlab.runs.live import build_view, format_duration, fraction, read_live, thin
 
 
 def _start(epochs: int = 2, steps_per_epoch: int = 5) -> dict:
@@ -65,6 +66,10 @@ def _write(run: Run, lines: list[dict | str], status: dict) -> None:
     run.update_status(**status)
 
 
+def _typed(events: list[dict]) -> list:
+    return [parse_event(e) for e in events]
+
+
 @pytest.fixture
 def run() -> Run:
     return create_run(RunConfig())
@@ -110,18 +115,18 @@ def test_partial_trailing_line_waits(run: Run) -> None:
     partial = json.dumps(_batch(3))[:25]  # a line the job is still writing: no newline yet
     _write(run, [_start(), _batch(1), _batch(2), partial], {"status": "running"})
     view = read_live(run)
-    assert [b["step"] for b in view.batches] == [1, 2]
+    assert [b.step for b in view.batches] == [1, 2]
     # the job finishes the line; an incremental read picks it up without re-reading the rest
     with open(run.path / "events.jsonl", "a") as f:
         f.write(json.dumps(_batch(3))[25:] + "\n")
     later = read_live(run, previous=view)
-    assert [b["step"] for b in later.batches] == [1, 2, 3]
+    assert [b.step for b in later.batches] == [1, 2, 3]
     assert later.offset == (run.path / "events.jsonl").stat().st_size
 
 
 def test_damaged_line_is_skipped(run: Run) -> None:
     _write(run, [_start(), "{not json\n", _batch(1), "[1, 2]\n"], {"status": "running"})
-    assert [b["step"] for b in read_live(run).batches] == [1]
+    assert [b.step for b in read_live(run).batches] == [1]
 
 
 def test_nan_and_inf_values_never_reach_the_widgets(run: Run) -> None:
@@ -185,7 +190,7 @@ def test_finished_run(run: Run) -> None:
     view = read_live(run)
     assert not view.active and view.progress == 1.0 and view.eta_text == ""
     assert view.test_acc == 0.75 and view.best_val_acc == 0.8
-    assert view.elapsed_s == 11.0 and view.end["status"] == "finished"
+    assert view.elapsed_s == 11.0 and view.end.status == "finished"
     assert view.epoch_frame()["val_acc"].tolist() == [0.6, 0.8]
 
 
@@ -216,9 +221,9 @@ def test_resumed_run_keeps_the_latest_pass(run: Run) -> None:
     second = [_start(), *(_batch(s, epoch=2) for s in range(6, 9))]  # resumed from epoch 1
     _write(run, first + second, {"status": "running"})
     view = read_live(run)
-    steps = [b["step"] for b in view.batches]
-    assert steps == [1, 2, 3, 4, 5, 6, 7, 8] and view.batches[-1]["epoch"] == 2
-    assert view.end == {} and view.step == 8
+    steps = [b.step for b in view.batches]
+    assert steps == [1, 2, 3, 4, 5, 6, 7, 8] and view.batches[-1].epoch == 2
+    assert view.end is None and view.step == 8
 
 
 def test_missing_status_file_reads_as_failed(run: Run) -> None:
@@ -235,9 +240,8 @@ def test_unknown_run_id() -> None:
 
 
 def test_build_view_is_pure() -> None:
-    view = build_view(
-        "x", {"status": "stopped", "message": "stopped by request"}, [_start(), _batch(3)]
-    )
+    status = RunStatus.from_dict({"status": "stopped", "message": "stopped by request"})
+    view = build_view("x", status, _typed([_start(), _batch(3)]))
     assert view.status == "stopped" and view.progress == pytest.approx(0.3)
     assert view.test_acc is None and view.eta_s is None
 
@@ -270,14 +274,13 @@ def test_thin_keeps_the_last_item_and_the_limit(n: int, limit: int) -> None:
 
 def test_chart_batches_thins_a_long_run() -> None:
     events = [_start(epochs=100, steps_per_epoch=100)] + [_batch(s) for s in range(1, 5001)]
-    view = build_view("x", {"status": "running"}, events)
+    view = build_view("x", RunStatus.from_dict({"status": "running"}), _typed(events))
     chart = view.chart_batches(400)
-    assert len(chart) <= 400 and chart[-1]["step"] == 5000 and len(view.batches) == 5000
+    assert len(chart) <= 400 and chart[-1].step == 5000 and len(view.batches) == 5000
 
 
 def test_run_title_is_plain_text_that_does_not_change_while_training() -> None:
-    from cnnlab.live import run_title
-    from cnnlab.runs import RunInfo
+    from cnnlab.runs import RunInfo, run_title
 
     info = RunInfo(
         "r1", "queued", 0.0, "digits", "classic", "sgd", 0.1, 3, 64, None, None, None, ""
@@ -294,3 +297,19 @@ def test_run_title_is_plain_text_that_does_not_change_while_training() -> None:
         }
     )
     assert run_title(later) == title
+
+
+def test_live_view_carries_stop_resume_error_and_weights_version(run: Run) -> None:
+    _write(run, [_start(), _batch(1)], {"status": "running"})
+    assert not read_live(run).stop_requested
+    run.request_stop()
+    assert read_live(run).stop_requested
+    run.update_status("failed", message="boom")
+    run.write_error("Traceback ...\nRuntimeError: boom")
+    view = read_live(run)
+    assert view.error_text.endswith("boom") and not view.stop_requested
+    assert not view.can_resume and view.weights_version == 0.0  # no checkpoint, no weights
+    run.save_checkpoint({"epoch": 1})
+    run.save_weights({"w": __import__("torch").ones(1)})
+    view = read_live(run)
+    assert view.can_resume and view.weights_version > 0

@@ -1,8 +1,9 @@
-"""plots.py: each builder returns a figure with the expected traces and data for simple inputs."""
+"""plots.py (and curves.py, re-exported by it): each builder returns a figure with the expected traces and data for simple inputs."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from cnnlab import plots
+from cnnlab.events import BatchEvent, EpochEvent
 
 
 def decode(source: str) -> np.ndarray:
@@ -55,8 +57,8 @@ def test_class_counts_bar_one_trace_per_split():
 
 
 EPOCHS = [
-    {"epoch": 1, "train_loss": 1.0, "val_loss": 0.9, "train_acc": 0.5, "val_acc": 0.6},
-    {"epoch": 2, "train_loss": 0.7, "val_loss": 0.8, "train_acc": 0.7, "val_acc": 0.65},
+    EpochEvent(epoch=1, train_loss=1.0, val_loss=0.9, train_acc=0.5, val_acc=0.6),
+    EpochEvent(epoch=2, train_loss=0.7, val_loss=0.8, train_acc=0.7, val_acc=0.65),
 ]
 
 
@@ -70,13 +72,13 @@ def test_training_curves_four_lines():
 
 
 def test_training_curves_keep_the_latest_pass_after_a_resume():
-    redone = {**EPOCHS[1], "val_loss": 0.5}
+    redone = dataclasses.replace(EPOCHS[1], val_loss=0.5)
     fig = plots.training_curves([*EPOCHS, redone])
     assert list(fig.data[0].x) == [1, 2] and list(fig.data[1].y) == [0.9, 0.5]
 
 
 def test_batch_loss_curve_raw_and_smoothed():
-    batches = [{"step": s, "loss": 2.0 / s} for s in (1, 3, 7, 12)]
+    batches = [BatchEvent(step=s, loss=2.0 / s) for s in (1, 3, 7, 12)]
     fig = plots.batch_loss_curve(batches)
     assert len(fig.data) == 2
     assert list(fig.data[0].x) == [1, 3, 7, 12] and list(fig.data[0].y) == [
@@ -165,6 +167,16 @@ def test_layer_stack_figure_boxes_and_arrows():
     assert len(labels) == 4 and len(arrows) == 3
     assert "conv 3x3, 32" in labels[1] and "32x28x28" in labels[1]
     assert has_message(plots.layer_stack_figure([]), "no layers")
+
+
+def test_accuracy_axes_end_at_100_percent():
+    # Issue 20 item 6: the compare chart's accuracy axis ran to 150%.
+    compare = plots.compare_curves({"a": EPOCHS}, "val_acc")
+    assert tuple(compare.layout.yaxis.range) == (0, 1) and compare.layout.yaxis.tickformat == ".0%"
+    assert plots.compare_curves({"a": EPOCHS}, "val_loss").layout.yaxis.range is None  # loss: auto
+    curves = plots.training_curves(EPOCHS)
+    assert tuple(curves.layout.yaxis2.range) == (0, 1)  # the accuracy subplot
+    assert curves.layout.yaxis.range is None  # the loss subplot
 
 
 def test_viridis_endpoints():

@@ -10,7 +10,6 @@ is expected. `load_into_run` puts such a file into a run's architecture for infe
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import pickle
@@ -22,8 +21,8 @@ from typing import Any
 import torch
 from safetensors.torch import load as load_safetensors
 
-from cnnlab.config import Preprocess
-from cnnlab.runs import LoadedModel, WeightsError, get_run, load_state
+from cnnlab.runs.loading import LoadedModel, WeightsError, build_run_model, load_state
+from cnnlab.runs.store import get_run
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -229,22 +228,9 @@ def load_into_run(
     Nothing is written: the run's own weights stay as they are. Raises `RunNotFound` for an
     unknown run and `WeightsError` for a file that does not fit (mismatched shapes are named).
     """
-    from cnnlab.models import build_model  # local import, as in runs.load_model
-
     run = get_run(run_id, runs_dir)
-    meta = run.meta()
-    if "preprocess" not in meta or "class_names" not in meta:
-        raise WeightsError(
-            f"run {run.run_id} has not started training yet, so its classes and "
-            "input size are unknown: choose a run that has trained"
-        )
+    model, class_names, preprocess, cfg = build_run_model(run)  # WeightsError before training
     state = load_weights_file(data, max_bytes=max_bytes)
-    cfg = run.config()
-    preprocess = Preprocess.from_dict(meta["preprocess"])
-    class_names = list(meta["class_names"])
-    model = build_model(
-        dataclasses.replace(cfg.model, pretrained=False), preprocess, len(class_names)
-    )
     source = Path(data).name if isinstance(data, (str, Path)) else "the uploaded file"
     load_state(
         model,
@@ -253,6 +239,5 @@ def load_into_run(
     )
     model.pretrained_note = f"weights loaded from {source}"
     model.eval()
-    return LoadedModel(
-        run.run_id, model, class_names, preprocess, cfg, {**meta, "weights_source": source}
-    )
+    meta = {**run.meta(), "weights_source": source}
+    return LoadedModel(run.run_id, model, class_names, preprocess, cfg, meta)

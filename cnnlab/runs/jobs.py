@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnlab.config import RunConfig
-from cnnlab.runs import ACTIVE, Run, create_run, get_run, list_runs, resolve_runs_dir
+from cnnlab.runs.status import ACTIVE, Status
+from cnnlab.runs.store import Run, create_run, get_run, list_runs, resolve_runs_dir
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 STOP_GRACE_S = 10.0  # after a stop request, SIGTERM a job whose training loop has not ended
 KILL_GRACE_S = 20.0  # ... and SIGKILL it after this long
 ENDING_KILL_S = 300.0  # a job saving and testing after its loop ended is killed only if it hangs
@@ -134,28 +135,28 @@ class JobManager:
                 if queued_id == run_id:
                     del self._queue[i]
                     get_run(run_id, self.runs_dir).update_status(
-                        status="stopped", ended=time.time(), message="stopped before it started"
+                        Status.STOPPED, ended=time.time(), message="stopped before it started"
                     )
                     return
             job = self._active.get(run_id)
             if job is not None:
-                job.run.stop_path.touch()
+                job.run.request_stop()
                 job.stop_requested = job.stop_requested or time.monotonic()
                 self._lock.notify_all()
 
     def resume(self, run_id: str) -> None:
         """Queue an interrupted/failed/stopped run again; it continues from its last checkpoint."""
         run = get_run(run_id, self.runs_dir)
-        status = run.status().get("status")
+        status = run.status().status
         if status in ACTIVE:
             raise ValueError(f"run {run_id} is already {status}")
-        if not run.checkpoint_path.is_file():
+        if not run.has_checkpoint():
             raise ValueError(
                 f"run {run_id} has no checkpoint to resume from (it saves one per "
                 "completed epoch): start a new run instead"
             )
-        run.stop_path.unlink(missing_ok=True)
-        run.update_status(status="queued", message="queued to resume from its last checkpoint")
+        run.clear_stop()
+        run.update_status(Status.QUEUED, message="queued to resume from its last checkpoint")
         with self._lock:
             self._queue.append((run_id, True))
             self._lock.notify_all()
@@ -202,19 +203,19 @@ class JobManager:
         """After a restart: dead "running" runs become interrupted; "queued" ones queue again."""
         for info in sorted(list_runs(self.runs_dir), key=lambda i: i.created):
             run = get_run(info.run_id, self.runs_dir)
-            if info.status == "running":
-                pid = run.status().get("pid")
+            if info.status == Status.RUNNING:
+                pid = run.status().pid
                 if _is_job_process(pid):
                     self._active[info.run_id] = _Job(run, None, pid)  # still training elsewhere
                 else:
                     run.update_status(
-                        status="interrupted",
+                        Status.INTERRUPTED,
                         ended=time.time(),
                         message="the server stopped during training; resume it "
                         "from its last checkpoint",
                     )
-            elif info.status == "queued":
-                self._queue.append((info.run_id, run.checkpoint_path.is_file()))
+            elif info.status == Status.QUEUED:
+                self._queue.append((info.run_id, run.has_checkpoint()))
 
     def _loop(self) -> None:
         while True:
@@ -257,8 +258,8 @@ class JobManager:
 
     def _start(self, run_id: str, resume: bool) -> None:
         run = get_run(run_id, self.runs_dir)
-        run.stop_path.unlink(missing_ok=True)  # from here on a stop file is a Stop press
-        run.update_status(status="running", message="starting", pid=None)
+        run.clear_stop()  # from here on a stop request is a Stop press
+        run.update_status(Status.RUNNING, message="starting", pid=None)
         process = None
         warm, self._warm = self._warm, None
         if warm is not None and warm.poll() is None and warm.stdin is not None:
@@ -270,7 +271,7 @@ class JobManager:
                 warm.kill()
         if process is None:
             args = ["train", "--run-dir", str(run.path)] + (["--resume"] if resume else [])
-            process = self._spawn(args, log=run.path / "log.txt")
+            process = self._spawn(args, log=run.log_path)
         self._active[run_id] = _Job(run, process, process.pid)
 
     def _reap(self) -> None:
@@ -280,7 +281,7 @@ class JobManager:
             if alive:
                 continue
             del self._active[run_id]
-            if job.run.status().get("status") in ACTIVE:
+            if job.run.status().status in ACTIVE:
                 # The process ended without recording an outcome: killed (SIGKILL, OOM) or crashed.
                 how = (
                     f"killed by signal {-code}"
@@ -289,7 +290,7 @@ class JobManager:
                 )
                 hint = " — perhaps out of memory" if code == -signal.SIGKILL else ""
                 job.run.update_status(
-                    status="failed",
+                    Status.FAILED,
                     ended=time.time(),
                     message=f"the training process ended unexpectedly ({how}{hint}); the metrics "
                     "so far are kept, and it can be resumed from its last checkpoint",
@@ -301,7 +302,7 @@ class JobManager:
             if job.stop_requested is None:
                 continue
             waited = now - job.stop_requested
-            if job.run.status().get("ending"):  # the loop has ended: let it save and test
+            if job.run.status().ending:  # the loop has ended: let it save and test
                 if waited > ENDING_KILL_S and "kill" not in job.signalled:
                     self._signal(job, signal.SIGKILL)
                     job.signalled.add("kill")

@@ -1,7 +1,7 @@
-"""What the Train page's live panel shows, computed from a run folder (events.jsonl + status.json).
+"""What the Train page's live panel shows, computed from a run folder (its events and status).
 
 The page re-runs its live fragment every ~0.5-1 s and calls `read_live` each time. Reading a whole
-events.jsonl is cheap (batch events are rate-limited to ~20/s, so a long run has a few thousand
+events file is cheap (batch events are rate-limited to ~20/s, so a long run has a few thousand
 lines); a caller that keeps the previous `LiveView` can pass it to read only the new bytes.
 
 Everything here is safe to feed to widgets: `progress` is a finite float in [0, 1] (st.progress
@@ -10,6 +10,7 @@ raises on NaN or on 1.0000001), numbers that are unknown or not finite are None,
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 import time
@@ -19,7 +20,10 @@ from typing import Any
 
 import pandas as pd
 
-from cnnlab.runs import ACTIVE, Run, RunInfo, get_run
+from cnnlab.events import BatchEvent, EndEvent, EpochEvent, StartEvent
+from cnnlab.runs.history import history_from_events
+from cnnlab.runs.status import ACTIVE, RunStatus, Status
+from cnnlab.runs.store import Run, get_run
 
 BATCH_COLUMNS = ["step", "epoch", "loss", "acc", "lr", "images_per_s", "elapsed"]
 EPOCH_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "elapsed"]
@@ -30,12 +34,12 @@ class LiveView:
     """A snapshot of one run for the live panel; see the module docstring for the guarantees."""
 
     run_id: str
-    status: str  # queued, running, finished, stopped, diverged, failed, interrupted
-    message: str  # status.json's message ("" when none)
-    batches: list[dict[str, Any]] = field(default_factory=list)  # batch events, latest pass only
-    epochs: list[dict[str, Any]] = field(default_factory=list)  # epoch events, latest pass only
-    start: dict[str, Any] = field(default_factory=dict)  # the last start event (sizes, device)
-    end: dict[str, Any] = field(default_factory=dict)  # the end event, once training is over
+    status: Status
+    message: str  # the status message ("" when none)
+    batches: list[BatchEvent] = field(default_factory=list)  # latest pass only
+    epochs: list[EpochEvent] = field(default_factory=list)  # latest pass only
+    start: StartEvent | None = None  # the last start event (sizes, device)
+    end: EndEvent | None = None  # the end event of that pass, once training is over
     epoch: int = 0  # the epoch being trained (1-based); 0 before the first batch
     epochs_total: int = 0
     step: int = 0  # optimiser steps done
@@ -47,9 +51,13 @@ class LiveView:
     lr: float | None = None  # the learning rate of the latest step
     loss: float | None = None  # the latest batch loss (None when it was NaN/inf)
     best_val_acc: float | None = None
-    test_acc: float | None = None  # from metrics.json once the run has ended
-    offset: int = 0  # bytes of events.jsonl read so far (for incremental reads)
-    events: list[dict[str, Any]] = field(default_factory=list, repr=False)  # all events read
+    test_acc: float | None = None  # from the final metrics once the run has ended
+    stop_requested: bool = False  # a Stop was pressed and the job has not ended yet
+    can_resume: bool = False  # interrupted/failed/stopped with a checkpoint
+    error_text: str = ""  # the tail of a failed run's traceback
+    weights_version: float = 0.0  # cache key of the saved weights (0.0: none yet)
+    offset: int = 0  # bytes of the events file read so far (for incremental reads)
+    events: list[Any] = field(default_factory=list, repr=False)  # all events read
 
     @property
     def active(self) -> bool:
@@ -59,7 +67,7 @@ class LiveView:
     @property
     def eta_text(self) -> str:
         """ "about 1 min 20 s left", "finishing…", or "" when there is nothing to say."""
-        if self.status != "running" or self.eta_s is None:
+        if self.status != Status.RUNNING or self.eta_s is None:
             return ""
         if self.eta_s < 1:
             return "finishing…"
@@ -72,18 +80,23 @@ class LiveView:
             return ""
         return f"epoch {max(1, self.epoch)}/{self.epochs_total}"
 
-    def chart_batches(self, max_points: int = 500) -> list[dict[str, Any]]:
+    def chart_batches(self, max_points: int = 500) -> list[BatchEvent]:
         """At most `max_points` batch events, evenly spaced, always keeping the latest one: a long
         run's live chart stays cheap to build, send and draw every second."""
         return thin(self.batches, max_points)
 
     def batch_frame(self) -> pd.DataFrame:
         """Batch events as a table (columns BATCH_COLUMNS; missing values NaN)."""
-        return pd.DataFrame(self.batches, columns=BATCH_COLUMNS, dtype=float)
+        return _frame(self.batches, BATCH_COLUMNS)
 
     def epoch_frame(self) -> pd.DataFrame:
         """Epoch events as a table (columns EPOCH_COLUMNS; missing values NaN)."""
-        return pd.DataFrame(self.epochs, columns=EPOCH_COLUMNS, dtype=float)
+        return _frame(self.epochs, EPOCH_COLUMNS)
+
+
+def _frame(events: list[Any], columns: list[str]) -> pd.DataFrame:
+    rows = [dataclasses.asdict(e) for e in events]
+    return pd.DataFrame(rows, columns=columns, dtype=float)
 
 
 def finite(value: Any) -> float | None:
@@ -123,19 +136,6 @@ def format_duration(seconds: Any) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
-def _latest_pass(events: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    """Events ordered by `key`, keeping only the latest pass over each value (a resumed run
-    re-emits steps from its checkpoint on): read backwards, keep strictly decreasing keys."""
-    kept: list[dict[str, Any]] = []
-    for event in reversed(events):
-        value = finite(event.get(key))
-        if value is None:
-            continue
-        if not kept or value < kept[-1][key]:
-            kept.append(event)
-    return kept[::-1]
-
-
 def read_live(
     run: Run | str, previous: LiveView | None = None, runs_dir: str | Path | None = None
 ) -> LiveView:
@@ -152,97 +152,71 @@ def read_live(
     new, offset = run.read_events(offset)
     if offset < (previous.offset if previous else 0):  # the file was rewritten: start over
         events, (new, offset) = [], run.read_events(0)
-    events.extend(e for e in new if isinstance(e, dict))
-    return build_view(run.run_id, status, events, run.metrics(), offset)
+    events.extend(new)
+    view = build_view(run.run_id, status, events, run.metrics(), offset)
+    view.stop_requested = status.status == Status.RUNNING and run.stop_requested()
+    view.can_resume = run.can_resume(status)
+    view.error_text = run.error_text() if status.status == Status.FAILED else ""
+    view.weights_version = run.weights_version()
+    return view
 
 
 def build_view(
     run_id: str,
-    status: dict[str, Any],
-    events: list[dict[str, Any]],
+    status: RunStatus,
+    events: list[Any],
     metrics: dict[str, Any] | None = None,
     offset: int = 0,
 ) -> LiveView:
-    """The live view from a status dict, the run's events and its metrics (pure; for tests)."""
-    metrics = metrics or {}
-    state = str(status.get("status") or "failed")
+    """The live view from a status record, the run's events and its metrics (pure; for tests).
+    The latest batch event wins; before the first one, the status record's progress is shown."""
+    history = history_from_events(events)
+    last = history.batches[-1] if history.batches else None
+    start = history.start
     view = LiveView(
         run_id=run_id,
-        status=state,
-        message=str(status.get("message") or ""),
+        status=status.status,
+        message=status.message,
+        batches=history.batches,
+        epochs=history.epochs,
+        start=start,
+        end=history.end,
+        epochs_total=(start.epochs if start else 0) or status.epochs,
+        total_steps=(start.total_steps if start else 0) or status.total_steps,
+        step=last.step if last else status.step,
+        epoch=last.epoch if last else status.epoch,
+        loss=last.loss if last else None,
+        lr=last.lr if last else status.lr,
         offset=offset,
         events=events,
     )
-    for event in events:  # the latest start, and the end of that same pass (a resume restarts)
-        if event.get("type") == "start":
-            view.start, view.end = event, {}
-        elif event.get("type") == "end":
-            view.end = event
-    view.batches = _latest_pass([e for e in events if e.get("type") == "batch"], "step")
-    view.epochs = _latest_pass([e for e in events if e.get("type") == "epoch"], "epoch")
-
-    view.epochs_total = int(finite(view.start.get("epochs")) or finite(status.get("epochs")) or 0)
-    view.total_steps = int(
-        finite(view.start.get("total_steps")) or finite(status.get("total_steps")) or 0
-    )
-    last = view.batches[-1] if view.batches else {}
-    view.step = int(finite(last.get("step")) or finite(status.get("step")) or 0)
-    view.epoch = int(finite(last.get("epoch")) or finite(status.get("epoch")) or 0)
-    view.loss = finite(last.get("loss"))
-    view.lr = finite(last.get("lr")) if last else finite(status.get("lr"))
     # Throughput: the median of the last few reports (one slow batch should not make it jump).
-    speeds = [
-        s
-        for s in (finite(b.get("images_per_s")) for b in view.batches[-5:])
-        if s is not None and s > 0
-    ]
+    speeds = [b.images_per_s for b in history.batches[-5:] if (b.images_per_s or 0) > 0]
     view.images_per_s = statistics.median(speeds) if speeds else None
-
-    elapsed = [finite(e.get("elapsed")) for e in (view.end, last, *view.epochs[-1:]) if e]
-    elapsed = [t for t in elapsed if t is not None]
-    view.elapsed_s = max(elapsed) if elapsed else None
-    if state == "running":
+    times = [e.elapsed for e in (history.end, last, history.last_epoch) if e is not None]
+    view.elapsed_s = max((t for t in times if t is not None), default=None)
+    if status.status == Status.RUNNING:
         view.eta_s = _eta(last, view)
-    view.progress = 1.0 if state == "finished" else fraction(view.step, view.total_steps)
-
-    best = [finite(e.get("val_acc")) for e in view.epochs if e.get("best")]
-    best = [b for b in best if b is not None]
-    view.best_val_acc = (
-        finite(status.get("best_val_acc"))
-        or finite(view.end.get("best_val_acc"))
-        or (best[-1] if best else None)
+    view.progress = (
+        1.0 if status.status == Status.FINISHED else fraction(view.step, view.total_steps)
     )
-    view.test_acc = finite(metrics.get("test_acc")) if state not in ACTIVE else None
+    best = history.best_epoch
+    view.best_val_acc = (
+        status.best_val_acc
+        or (history.end.best_val_acc if history.end else None)
+        or (best.val_acc if best else None)
+    )
+    view.test_acc = finite((metrics or {}).get("test_acc")) if not view.active else None
     return view
 
 
-def _eta(last: dict[str, Any], view: LiveView) -> float | None:
+def _eta(last: BatchEvent | None, view: LiveView) -> float | None:
     """Seconds left: the engine's estimate, less the time since it was made; else from the rate."""
-    eta = finite(last.get("eta"))
+    eta = last.eta if last else None
     if eta is None and view.step and view.elapsed_s:
         eta = view.elapsed_s / view.step * max(0, view.total_steps - view.step)
     if eta is None:
         return None
-    stamp = finite(last.get("time"))
-    if stamp is not None:
-        eta -= min(max(0.0, time.time() - stamp), eta)  # the event may be a second old
+    if last is not None and last.time:
+        eta -= min(max(0.0, time.time() - last.time), eta)  # the event may be a second old
     return max(0.0, eta)
-
-
-def short_title(title: str) -> str:
-    """ "Shapes (generated, 32x32 colour)" -> "Shapes": titles without their parenthesis."""
-    return title.split(" (")[0]
-
-
-def run_title(info: RunInfo) -> str:
-    """One line naming a run in a picker: when, what data and model, which optimizer.
-
-    Only what never changes while a run trains (pickers keep showing an option's first label),
-    and plain text, no emoji (it must read the same with every font). The dataset is lower-case
-    so the label reads the same before the job starts (config name) and after (dataset title).
-    """
-    when = time.strftime("%d %b %H:%M", time.localtime(info.created))
-    return (
-        f"{when} · {short_title(info.dataset).lower()} · {info.model} · {info.optimizer} "
-        f"lr {info.lr:g} · {info.epochs} epochs"
-    )
