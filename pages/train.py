@@ -291,7 +291,7 @@ def show_queued(view: LiveView) -> None:
 
 
 def show_progress(view: LiveView) -> None:
-    stopping = view.status == "running" and get_run(view.run_id).stop_path.exists()
+    stopping = view.stop_requested
     if view.end:
         st.progress(view.progress, text="training done: saving weights, measuring test accuracy…")
     elif stopping:
@@ -347,14 +347,13 @@ def show_outcome(view: LiveView) -> None:
         st.error(f"**Diverged.** {view.message}", icon=":material/warning:")
     elif view.status == "failed":
         st.error(f"**Failed.** {view.message}", icon=":material/error:")
-        log = get_run(view.run_id).path / "error.log"
-        if log.is_file():
+        if view.error_text:
             with st.expander("Error details"):
-                st.code("\n".join(log.read_text(errors="replace").splitlines()[-25:]))
+                st.code("\n".join(view.error_text.splitlines()[-25:]))
     elif view.status == "interrupted":
         st.warning(f"**Interrupted.** {view.message}", icon=":material/warning:")
     if view.status in ("finished", "stopped", "interrupted") and view.epochs:
-        best_epoch = view.end.get("best_epoch")
+        best_epoch = view.end.best_epoch if view.end else None
         cols = st.columns(3)
         cols[0].metric(
             "Test accuracy", f"{view.test_acc:.1%}" if view.test_acc is not None else "–"
@@ -368,7 +367,7 @@ def show_outcome(view: LiveView) -> None:
         )
         cols[2].metric("Images/s", f"{view.images_per_s:,.0f}" if view.images_per_s else "–")
     if view.status in ("interrupted", "failed", "stopped"):
-        if get_run(view.run_id).checkpoint_path.is_file():
+        if view.can_resume:
             st.button(
                 "Resume from the last checkpoint",
                 icon=":material/replay:",
@@ -386,8 +385,8 @@ def show_outcome(view: LiveView) -> None:
 
 
 def epochs_version(view: LiveView) -> tuple:
-    last = view.epochs[-1] if view.epochs else {}
-    return len(view.epochs), last.get("epoch"), last.get("elapsed")
+    last = view.epochs[-1] if view.epochs else None
+    return len(view.epochs), last and last.epoch, last and last.elapsed
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -430,7 +429,7 @@ def show_charts(view: LiveView) -> None:
 def live_panel(run_id: str) -> None:
     """The followed run; refreshes itself only while the run is queued or running."""
     try:
-        status = get_run(run_id).status().get("status")
+        status = get_run(run_id).status().status
         waiting = status == "running" and not read_live(run_id).batches  # no loss point yet
     except RunNotFound:
         st.warning("That run no longer exists.")
