@@ -21,6 +21,7 @@ from plotly.subplots import make_subplots
 
 from cnnlab.curves import batch_loss_curve, compare_curves, smooth, training_curves
 from cnnlab.figure_style import MARGIN, TEMPLATE, TRAIN_COLOR, VAL_COLOR, message_figure
+from cnnlab.text import html_escape
 
 __all__ = [
     "MARGIN",
@@ -117,13 +118,13 @@ def image_grid(
     fig = make_subplots(
         rows=rows,
         cols=cols,
-        subplot_titles=[str(t) for t in titles[:n]] if titles else None,
+        subplot_titles=[html_escape(t) for t in titles[:n]] if titles else None,
         horizontal_spacing=min(0.02, 0.5 / cols),
         vertical_spacing=min(title_px / plot_height, 0.5 / rows) if rows > 1 else 0.0,
     )
     traces = []
     for i in range(n):
-        name = str(titles[i]) if titles and i < len(titles) else str(i)
+        name = html_escape(titles[i]) if titles and i < len(titles) else str(i)
         traces.append(
             go.Image(source=_png_uri(_to_hwc(x[i], upscale_to)), name=name, hoverinfo="name")
         )
@@ -143,7 +144,7 @@ def class_counts_bar(
     """Grouped bars: images per class, one bar group per class and one colour per split."""
     fig = go.Figure()
     for split, counts in counts_by_split.items():
-        fig.add_trace(go.Bar(name=split, x=list(class_names), y=list(counts)))
+        fig.add_trace(go.Bar(name=split, x=[html_escape(c) for c in class_names], y=list(counts)))
     fig.update_layout(
         template=TEMPLATE,
         barmode="group",
@@ -166,7 +167,7 @@ def confusion_heatmap(
     k = len(counts)
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)  # (K, K) row-normalised
     z = share if normalized else counts
-    names = [str(c) for c in class_names]
+    names = [html_escape(c) for c in class_names]  # plotly reads labels as HTML: show them
     text = np.vectorize(lambda v: f"{v:.0%}")(share) if normalized else counts.astype(str)
     fig = go.Figure(
         go.Heatmap(
@@ -199,7 +200,7 @@ def confusion_heatmap(
 
 def probability_bars(top: Sequence[tuple[str, float]]) -> go.Figure:
     """Horizontal bars of (class name, probability), the first item on top."""
-    names = [str(name) for name, _ in top]
+    names = [html_escape(name) for name, _ in top]
     probs = [float(p) for _, p in top]
     fig = go.Figure(
         go.Bar(

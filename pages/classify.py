@@ -16,6 +16,7 @@ from cnnlab import plots
 from cnnlab.classify import IMAGE_TYPES, Classified, classify_files, results_table
 from cnnlab.display import cam_picture, enlarge
 from cnnlab.runs import get_run
+from cnnlab.text import md_escape
 from pages import common
 
 MAX_CARDS = 12  # images shown in detail; all of them are in the results table
@@ -63,7 +64,7 @@ def show(i: int, item: Classified, top_k: int, alpha: float) -> None:
     """One classified image: original, network input, Grad-CAM, probability bars."""
     name, p = item.prediction.top[0]
     with st.container(border=True):
-        st.markdown(f"**{item.name}** → **{name}** ({p:.1%})")
+        st.markdown(f"**{md_escape(item.name)}** → **{md_escape(name)}** ({p:.1%})")
         cols = st.columns([1, 1, 1, 2])
         cols[0].image(item.thumbnail, caption=f"original, {item.size[0]}×{item.size[1]} px")
         c, h, w = item.x.shape
@@ -71,7 +72,7 @@ def show(i: int, item: Classified, top_k: int, alpha: float) -> None:
         cols[1].image(enlarge(item.x, SIDE), caption=f"as the network sees it: {view}")
         if item.heat is not None:
             cam = cam_picture(item.x, item.heat, alpha, SIDE)
-            cols[2].image(cam, caption=f"Grad-CAM: {name} at {item.layer}")
+            cols[2].image(cam, caption=f"Grad-CAM: {md_escape(name)} at {md_escape(item.layer)}")
         with cols[3]:
             st.plotly_chart(
                 plots.probability_bars(item.prediction.top[:top_k]),
@@ -113,7 +114,7 @@ if source == "Upload":
     )
     for upload in uploads or []:
         if common.upload_too_large(upload.size):
-            st.caption(f"↑ {upload.name} was skipped.")
+            st.caption(f"↑ {md_escape(upload.name)} was skipped.")
             continue
         ids.append(upload.file_id)
         files.append((upload.name, upload.getvalue()))
@@ -148,7 +149,9 @@ results = classify(
 )
 for item in results:
     if not item.ok:
-        st.error(f"**{item.name}**: {item.error}", icon=":material/broken_image:")
+        st.error(
+            f"**{md_escape(item.name)}**: {md_escape(item.error)}", icon=":material/broken_image:"
+        )
 good = [item for item in results if item.ok]
 for i, item in enumerate(good[:MAX_CARDS]):
     show(i, item, top_k, alpha)

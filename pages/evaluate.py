@@ -17,6 +17,7 @@ from cnnlab.display import clickable_cells, grid_upscale, image_uri
 from cnnlab.evaluate import EvalReport, evaluate, highest_loss
 from cnnlab.runs import get_run, run_history
 from cnnlab.runs.evaluation import ReportView, report_view
+from cnnlab.text import md_escape
 from pages import common
 
 GALLERY_MAX = 40  # images shown for one confusion cell (most confident first)
@@ -53,8 +54,9 @@ def pick_cell(true_name: str, pred_name: str) -> None:
 
 def on_matrix_click() -> None:
     points = st.session_state.evaluate_matrix.selection.points
-    if points:  # heat map cells are points with the category names as x (predicted), y (true)
-        pick_cell(str(points[0]["y"]), str(points[0]["x"]))
+    if points:  # one point per cell, row-major: index = true * K + predicted (names are escaped)
+        true, pred = divmod(int(points[0]["point_index"]), len(st.session_state.evaluate_names))
+        pick_cell(st.session_state.evaluate_names[true], st.session_state.evaluate_names[pred])
 
 
 def on_pair_click(view: ReportView) -> None:
@@ -71,7 +73,9 @@ try:
     report = test_report(loaded.run_id, str(run.path.parent), run.weights_version())
     test_x = common.dataset_for(loaded.config.data).test.x  # uint8 (N, C, H, W), read-only
 except (DatasetUnavailable, ValueError) as exc:
-    st.error(f"Cannot evaluate this run on its test images: {exc}", icon=":material/error:")
+    st.error(
+        f"Cannot evaluate this run on its test images: {md_escape(exc)}", icon=":material/error:"
+    )
     st.stop()
 view = report_view(report)
 names = view.class_names
@@ -88,6 +92,7 @@ matrix_col, scores_col = st.columns([3, 2], gap="large")
 with matrix_col:
     st.subheader("Confusion matrix")
     normalized = st.toggle("Row-normalised (share of each true class)", key="evaluate_normalized")
+    st.session_state.evaluate_names = list(names)  # for on_matrix_click
     fig = clickable_cells(plots.confusion_heatmap(report.confusion, names, normalized))
     st.plotly_chart(
         fig,
@@ -116,9 +121,11 @@ true_name = left.selectbox("True class", names, key="evaluate_true")
 pred_name = right.selectbox("Predicted class", names, key="evaluate_pred")
 cell = view.cell(true_name, pred_name)  # most confident first
 idx = cell.indices
-what = "correctly classified" if true_name == pred_name else f"predicted as **{pred_name}**"
+what = (
+    "correctly classified" if true_name == pred_name else f"predicted as **{md_escape(pred_name)}**"
+)
 st.markdown(
-    f"**{len(idx)}** test images of class **{true_name}** {what}"
+    f"**{len(idx)}** test images of class **{md_escape(true_name)}** {what}"
     + (f" — the {GALLERY_MAX} most confident shown" if len(idx) > GALLERY_MAX else "")
 )
 if len(idx):
@@ -134,7 +141,7 @@ if len(idx):
         key="evaluate_gallery",
         width=min(len(shown), 10) * 90 + 20,  # pixels: tiles keep their size when few
     )
-    st.caption(f"Titles: the probability the network gave to **{pred_name}**.")
+    st.caption(f"Titles: the probability the network gave to **{md_escape(pred_name)}**.")
 
 pairs_col, worst_col = st.columns([2, 3], gap="large")
 with pairs_col:

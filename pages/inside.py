@@ -17,6 +17,7 @@ from cnnlab.display import cam_picture, enlarge
 from cnnlab.explain import feature_maps, first_layer_filters, grad_cam
 from cnnlab.inference import predict_images
 from cnnlab.runs import LoadedModel
+from cnnlab.text import md_escape
 from pages import common
 
 SIDE = 192  # pixels on screen for the input image and the heat maps
@@ -28,7 +29,9 @@ def test_image(loaded: LoadedModel):
     try:
         test = common.dataset_for(loaded.config.data).test
     except (DatasetUnavailable, ValueError) as exc:
-        st.warning(f"The run's test images are not available ({exc}). Upload an image instead.")
+        st.warning(
+            f"The run's test images are not available ({md_escape(exc)}). Upload an image instead."
+        )
         return None
     names = loaded.class_names
     left, right, _ = st.columns([1, 1, 2])
@@ -37,7 +40,7 @@ def test_image(loaded: LoadedModel):
     name = left.selectbox("Class", names, key="inside_class")
     members = np.flatnonzero(np.asarray(test.y) == names.index(name))  # split indices
     if not len(members):
-        st.info(f"The test set has no image of class {name}.")
+        st.info(f"The test set has no image of class {md_escape(name)}.")
         return None
     if st.session_state.get("inside_number", 1) > len(members):  # another class: start again
         st.session_state.inside_number = 1
@@ -53,9 +56,13 @@ def uploaded_image(loaded: LoadedModel):
         return None
     item = prepare_file(upload.name, upload.getvalue(), loaded.preprocess)
     if not item.ok:
-        st.error(f"**{upload.name}**: {item.error}", icon=":material/broken_image:")
+        st.error(
+            f"**{md_escape(upload.name)}**: {md_escape(item.error)}", icon=":material/broken_image:"
+        )
         return None
-    return item.x, f"**{upload.name}**" + (" (colours inverted)" if item.inverted else "")
+    return item.x, f"**{md_escape(upload.name)}**" + (
+        " (colours inverted)" if item.inverted else ""
+    )
 
 
 common.ensure_app_shell()  # a deep link on a fresh server still goes through app.py
@@ -105,7 +112,7 @@ for column, target in zip(pictures[1:], (int(ranked[0]), int(other)), strict=Tru
     label = "predicted" if target == ranked[0] else "chosen"
     column.image(
         cam_picture(x, heat, alpha, SIDE),
-        caption=f"{label}: **{names[target]}** ({probs[target]:.1%})",
+        caption=f"{label}: **{md_escape(names[target])}** ({probs[target]:.1%})",
     )
 st.caption(
     "Warm colours mark the pixels that raise the class's score most, measured at the "

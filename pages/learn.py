@@ -15,6 +15,7 @@ from cnnlab.classify import IMAGE_TYPES
 from cnnlab.config import DataConfig
 from cnnlab.datasets import SHAPE_CLASSES, DatasetUnavailable
 from cnnlab.images import ImageError, open_image
+from cnnlab.text import md_escape
 from pages import common
 from pages.ui.lessons import TABS
 from pages.ui.lessons_convolution import convolution_lesson
@@ -53,7 +54,9 @@ def dataset_lesson(slot: DeltaGenerator, cfg: DataConfig, source: str) -> learn.
     try:
         dataset = common.dataset_for(cfg)
     except (DatasetUnavailable, ValueError) as exc:
-        st.error(f"{exc} Using the built-in shapes instead.", icon=":material/cloud_off:")
+        st.error(
+            f"{md_escape(exc)} Using the built-in shapes instead.", icon=":material/cloud_off:"
+        )
         dataset = common.dataset_for(DataConfig())
     number = slot.number_input("Image number", 0, len(dataset.test) - 1, 0, key=f"learn_n_{source}")
     return learn.dataset_image(dataset, int(number))

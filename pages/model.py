@@ -18,6 +18,7 @@ from streamlit.delta_generator import DeltaGenerator
 from cnnlab import designer, plots
 from cnnlab.config import ConvBlock, ModelConfig, ModelSpec, Preprocess
 from cnnlab.models import MAX_BLOCKS, MAX_HIDDEN_TEXT, MODELS, InvalidSpecError, parse_hidden
+from cnnlab.text import md_escape
 from pages import common
 
 PRESETS = [name for name in MODELS if name != "custom"]
@@ -163,7 +164,7 @@ common.ensure_app_shell()  # a deep link on a fresh server must still run app.py
 ds = common.current_dataset()
 st.title("Model")
 shape = "×".join(map(str, ds.input_shape))
-built_for = f"**{ds.title}**: input {shape}, {ds.num_classes} classes"
+built_for = f"**{md_escape(ds.title)}**: input {shape}, {ds.num_classes} classes"
 st.caption(f"Built for the current dataset, {built_for}.")
 current: ModelConfig = st.session_state.model_cfg
 left, right = st.columns([3, 2], gap="large")
@@ -188,7 +189,7 @@ with right:
     try:
         view = overview(cfg, ds.preprocess, ds.num_classes)
     except ValueError as exc:
-        st.error(f"This network cannot be built: {exc}", icon=ERROR)
+        st.error(f"This network cannot be built: {md_escape(exc)}", icon=ERROR)
         st.stop()
     summary_panel(cfg, current, view, len(ds.train))
 

@@ -23,6 +23,7 @@ from cnnlab.runs import (
     run_title,
     runs_frame,
 )
+from cnnlab.text import md_escape
 from pages.common import ensure_app_shell, job_manager
 
 REFRESH_S = 2.0  # seconds between table refreshes while some run is active
@@ -91,7 +92,7 @@ def manage(info: RunInfo) -> None:
     run = get_run(info.run_id)
     has_weights = run.has_weights()
     if info.message:
-        st.caption(f"{ICONS.get(info.status, '')} **{info.status}**: {info.message}")
+        st.caption(f"{ICONS.get(info.status, '')} **{info.status}**: {md_escape(info.message)}")
     row = st.container(horizontal=True)
     if row.button("Open in Train", icon=":material/play_circle:", key="runs_open_train"):
         open_in(info.run_id, "pages/train.py")
