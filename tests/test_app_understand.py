@@ -29,6 +29,7 @@ from cnnlab.classify import classify_files, results_table
 from cnnlab.datasets import load_dataset
 from cnnlab.evaluate import predict_probs
 from cnnlab.runs import latest_run, load_model
+from cnnlab.text import md_escape
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ["evaluate", "inside", "classify"]
@@ -197,7 +198,7 @@ def test_inspect_uploaded_image(trained: str) -> None:
     at.file_uploader(key="inside_upload").set_value(("one.png", digit_png(), "image/png")).run()
     assert not at.exception and not at.error
     captions = [c for image in at.image for c in image.captions]
-    assert "**one.png** (colours inverted)" in captions
+    assert f"**{md_escape('one.png')}** (colours inverted)" in captions
 
 
 # -- Classify -------------------------------------------------------------------------------------
@@ -206,7 +207,7 @@ def test_classify_upload_probabilities_sum_to_one(trained: str) -> None:
     at.slider(key="classify_top_k").set_value(10)  # all ten classes in the bar chart
     at.file_uploader(key="classify_upload").set_value(("one.png", digit_png(), "image/png")).run()
     assert not at.exception and not at.error
-    assert "**one.png** →" in markdown_text(at)
+    assert f"**{md_escape('one.png')}** →" in markdown_text(at)
     bars = [f for f in charts(at) if f.data[0].type == "bar"]
     assert len(bars) == 1 and len(array(bars[0].data[0].x)) == 10
     assert array(bars[0].data[0].x).sum() == pytest.approx(1.0, abs=1e-5)
@@ -222,9 +223,13 @@ def test_classify_bad_file_gets_its_own_error_and_others_are_classified(trained:
     at.file_uploader(key="classify_upload").set_value(files).run()
     assert not at.exception
     errors = [e.value for e in at.error]
-    assert len(errors) == 2 and errors[0].startswith("**bad.png**") and "web page" in errors[0]
-    assert errors[1].startswith("**cut.png**")
-    assert "**one.png** →" in markdown_text(at)
+    assert (
+        len(errors) == 2
+        and errors[0].startswith(f"**{md_escape('bad.png')}**")
+        and "web page" in errors[0]
+    )
+    assert errors[1].startswith(f"**{md_escape('cut.png')}**")
+    assert f"**{md_escape('one.png')}** →" in markdown_text(at)
     table = at.dataframe[0].value
     assert list(table["file"]) == ["bad.png", "one.png", "cut.png"]
     assert list(table["error"] != "") == [True, False, True]
@@ -243,7 +248,9 @@ def test_classify_too_large_file_is_skipped(trained: str, monkeypatch: pytest.Mo
     at.file_uploader(key="classify_upload").set_value(files).run()
     assert not at.exception
     assert any("the limit is" in e.value for e in at.error)
-    assert "**one.png** →" in markdown_text(at) and "big.png" not in markdown_text(at)
+    assert f"**{md_escape('one.png')}** →" in markdown_text(at) and "big.png" not in markdown_text(
+        at
+    )
 
 
 def test_classify_draw_asks_for_a_drawing_first(trained: str) -> None:
