@@ -48,7 +48,7 @@ import torch  # noqa: E402
 
 from cnnlab import jobs  # noqa: E402
 from cnnlab.config import DataConfig, RunConfig  # noqa: E402
-from cnnlab.datasets import CIFAR10_ZIP, ImageDataset, data_root, load_dataset  # noqa: E402
+from cnnlab.data import CIFAR10_ZIP, ImageDataset, data_root, load_dataset  # noqa: E402
 from cnnlab.jobs import JobManager  # noqa: E402
 from cnnlab.models import build_model  # noqa: E402
 from cnnlab.recipes import default_run_config  # noqa: E402

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import torch
 
 from cnnlab.explain import overlay
-from cnnlab.images import tensor_to_pil
+from cnnlab.data.images import tensor_to_pil
 
 
 def enlarge(x: torch.Tensor | PIL.Image.Image, side: int = 160) -> PIL.Image.Image:

@@ -17,9 +17,9 @@ import plotly.graph_objects as go
 import torch
 
 from cnnlab import plots
-from cnnlab.augment import augment_preview
+from cnnlab.data.augment import augment_preview
 from cnnlab.config import AugmentConfig
-from cnnlab.datasets import DataSplit, ImageDataset
+from cnnlab.data import DataSplit, ImageDataset
 
 FOLDER_ROOT_ENV = "CNNLAB_FOLDER_ROOT"  # user image folders must live under this folder
 DISPLAY_SIDE = 64  # pixels: small images are enlarged (nearest neighbour) to about this on screen
@@ -173,7 +173,7 @@ def hero_picture(dataset: ImageDataset, rows: int = 3, cols: int = 8) -> PIL.Ima
 
 if __name__ == "__main__":  # regenerate assets/hero.png
     from cnnlab.config import DataConfig
-    from cnnlab.datasets import load_dataset
+    from cnnlab.data import load_dataset
 
     target = Path(__file__).resolve().parent.parent / "assets" / "hero.png"
     hero_picture(load_dataset(DataConfig(name="shapes", seed=3))).save(target, optimize=True)

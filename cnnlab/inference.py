@@ -11,7 +11,7 @@ from torch import nn
 
 from cnnlab.config import Preprocess
 from cnnlab.evaluate import predict_probs
-from cnnlab.images import image_to_tensor
+from cnnlab.data.images import image_to_tensor
 
 
 def border_mean(x: torch.Tensor) -> float:

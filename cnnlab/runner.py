@@ -86,7 +86,7 @@ def _failure_message(exc: BaseException) -> str:
 
 def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> str:
     """Train the run in this process; returns its final status (never raises for a failed run)."""
-    from cnnlab.datasets import DatasetUnavailable, load_dataset
+    from cnnlab.data import DatasetUnavailable, load_dataset
     from cnnlab.models import MODELS, build_model
     from cnnlab.summary import summarize
     from cnnlab.training import evaluate_split, pick_device, train

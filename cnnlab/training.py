@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnlab.augment import augment_batch
+from cnnlab.data.augment import augment_batch
 from cnnlab.config import RunConfig, TrainConfig
 from cnnlab.registry import Registry
 

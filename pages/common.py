@@ -15,7 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from cnnlab.config import DataConfig, ModelConfig, ModelSpec, default_cache_dir, default_runs_dir
-from cnnlab.datasets import DATASETS, DatasetUnavailable, ImageDataset, load_dataset
+from cnnlab.data import DATASETS, DatasetUnavailable, ImageDataset, load_dataset
 from cnnlab.jobs import JobManager
 from cnnlab.recipes import default_run_config
 from cnnlab.runs import LoadedModel, RunInfo, WeightsError, list_runs, load_model

@@ -14,10 +14,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from cnnlab import gallery, plots
-from cnnlab.augment import default_augment
+from cnnlab.data.augment import default_augment
 from cnnlab.config import AugmentConfig, DataConfig, default_cache_dir
-from cnnlab.datasets import DATASETS, DatasetUnavailable, dataset_status
-from cnnlab.folder import load_image_folder
+from cnnlab.data import DATASETS, DatasetUnavailable, dataset_status
+from cnnlab.data.folder import load_image_folder
 from cnnlab.recipes import default_run_config
 from pages import common
 

@@ -14,8 +14,8 @@ import streamlit as st
 from cnnlab import explain, learn, plots
 from cnnlab import learn_plots as lp
 from cnnlab.config import DataConfig
-from cnnlab.datasets import SHAPE_CLASSES, DatasetUnavailable
-from cnnlab.images import ImageError, open_image
+from cnnlab.data import SHAPE_CLASSES, DatasetUnavailable
+from cnnlab.data.images import ImageError, open_image
 from pages import common
 
 UPLOAD = "Upload your own image"

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab import designer, gallery
 from cnnlab.config import ConvBlock, DataConfig, ModelConfig, ModelSpec
-from cnnlab.datasets import DATASETS
+from cnnlab.data import DATASETS
 from cnnlab.runs import list_runs
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -197,7 +197,7 @@ def test_folder_path_must_be_inside_the_folder_root(
 def test_missing_download_is_explained_without_breaking_the_page(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cnnlab import datasets
+    from cnnlab.data import torchvision_sets as datasets
 
     def offline(name: str, root: Path) -> Path:
         raise datasets.DatasetUnavailable(datasets._unavailable_message(name, root, "no network"))
@@ -298,7 +298,7 @@ def test_spec_edits_return_new_specs() -> None:
 
 
 def test_cost_estimate_is_six_flop_per_multiply_add() -> None:
-    from cnnlab.datasets import load_dataset
+    from cnnlab.data import load_dataset
 
     ds = load_dataset(DataConfig(name="digits"))
     view = designer.describe_model(ModelConfig(name="classic"), ds.preprocess, ds.num_classes)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.archive import ArchiveError, ArchiveLimits, read_capped, read_zip_images
+from cnnlab.data.archive import ArchiveError, ArchiveLimits, read_capped, read_zip_images
 
 
 def make_zip(members: list[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> bytes:
