@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab import designer, gallery
 from cnnlab.config import ConvBlock, DataConfig, ModelConfig, ModelSpec
-from cnnlab.data import DATASETS
+from cnnlab.data import DATASETS, FOLDER_ROOT_ENV, resolve_user_folder
 from cnnlab.runs import list_runs
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -183,7 +183,7 @@ def test_folder_path_must_be_inside_the_folder_root(
     root = tmp_path / "root"
     (root / "zips").mkdir(parents=True)
     (root / "zips" / "mine.zip").write_bytes(class_zip(broken=0))
-    monkeypatch.setenv(gallery.FOLDER_ROOT_ENV, str(root))
+    monkeypatch.setenv(FOLDER_ROOT_ENV, str(root))
     at = open_app("data")
     at.text_input(key="folder_path").set_value(str(tmp_path))
     at.form_submit_button[2].click().run()
@@ -312,7 +312,7 @@ def test_user_folders_resolve_inside_the_root_only(tmp_path: Path) -> None:
     (tmp_path / "outside").mkdir()
     (tmp_path / "root" / "escape").symlink_to(tmp_path / "outside")
     root = (tmp_path / "root").resolve()
-    assert gallery.resolve_user_folder("imgs", root) == root / "imgs"
+    assert resolve_user_folder("imgs", root) == root / "imgs"
     for bad in ["../outside", str(tmp_path / "outside"), "escape", "missing", ""]:
         with pytest.raises(ValueError):
-            gallery.resolve_user_folder(bad, root)
+            resolve_user_folder(bad, root)

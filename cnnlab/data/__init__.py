@@ -33,7 +33,12 @@ from cnnlab.data.types import (
     register_dataset,
 )
 from cnnlab.data.uploads import Upload, UploadError, check_owner, save_upload
-from cnnlab.data.user_images import FOLDER_ROOT_ENV, folder_root, resolve_user_folder
+from cnnlab.data.user_images import (
+    FOLDER_ROOT_ENV,
+    folder_root,
+    resolve_user_folder,
+    skipped_files,
+)
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -72,5 +77,6 @@ __all__ = [
     "register_dataset",
     "resolve_user_folder",
     "save_upload",
+    "skipped_files",
     "tensor_to_pil",
 ]

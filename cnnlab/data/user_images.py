@@ -137,3 +137,15 @@ register_dataset(
         resizable=True,
     )
 )
+
+
+def skipped_files(cfg: DataConfig) -> list[tuple[str, str]]:
+    """Every file a `folder` dataset left out, as (file, why) (the dataset's notes show a few)."""
+    from cnnlab.data.folder import load_image_folder
+
+    return load_image_folder(
+        folder_path(cfg.path),
+        image_size=cfg.image_size or 64,
+        channels=None,
+        cache_dir=default_cache_dir(),
+    ).skipped  # decoded once: read from the on-disk cache
