@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cnnlab import designer, gallery
+from cnnlab import designer
 from cnnlab.config import ConvBlock, DataConfig, ModelConfig, ModelSpec
 from cnnlab.data import DATASETS, FOLDER_ROOT_ENV, resolve_user_folder
 from cnnlab.runs import list_runs

@@ -16,16 +16,17 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 import cnnlab.data as D
-from cnnlab.data import core, torchvision_sets
 from cnnlab.config import DataConfig
 from cnnlab.data import (
     DATASETS,
     DatasetUnavailable,
     RawImages,
     compute_preprocess,
+    core,
     dataset_status,
     load_dataset,
     make_shapes,
+    torchvision_sets,
 )
 
 TORCHVISION_SETS = ["mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "svhn"]
