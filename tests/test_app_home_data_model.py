@@ -160,6 +160,27 @@ def test_broken_zip_shows_an_error_and_the_page_still_works() -> None:
     assert not at.exception
     assert at.error and "cannot be used" in at.error[0].value
     assert at.session_state.data_cfg == DataConfig()  # unchanged
+    uploads = Path(os.environ["CNNLAB_CACHE"]) / "uploads"
+    assert not [p for p in uploads.rglob("*") if p.is_file()]  # the refused upload was deleted
+
+
+def test_an_upload_is_referenced_relatively_and_private_to_its_session() -> None:
+    at = open_app("data")
+    at.file_uploader[0].set_value(("pets.zip", class_zip(), "application/zip"))
+    at.form_submit_button[1].click().run()
+    ref = at.session_state.data_cfg.path
+    assert ref.startswith("upload:") and ref.endswith("/pets.zip")  # no absolute path
+    other = open_app("data")  # another browser session
+    other.session_state.data_cfg = DataConfig(name="folder", path=ref)
+    other.text_input(key="folder_path").set_value(ref)
+    other.form_submit_button[2].click().run()
+    assert other.error and "cannot be used" in other.error[0].value
+
+
+def test_no_file_says_the_size_limit() -> None:
+    at = open_app("data")  # a file the browser refused for its size leaves the uploader empty
+    at.form_submit_button[1].click().run()
+    assert "size limit of 200 MB" in at.error[0].value
     assert len(at.get("plotly_chart")) == 3  # the current dataset is still shown
     at.slider(key="aug.shapes.rot").set_value(10).run()  # and the page keeps working
     assert not at.exception
@@ -187,7 +208,7 @@ def test_folder_path_must_be_inside_the_folder_root(
     at = open_app("data")
     at.text_input(key="folder_path").set_value(str(tmp_path))
     at.form_submit_button[2].click().run()
-    assert "outside" in at.error[0].value and at.session_state.data_cfg.name == "shapes"
+    assert "cannot be used" in at.error[0].value and at.session_state.data_cfg.name == "shapes"
     at.text_input(key="folder_path").set_value("zips/mine.zip")  # relative to the root
     at.form_submit_button[2].click().run()
     assert not at.error

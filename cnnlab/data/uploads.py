@@ -70,6 +70,8 @@ def save_upload(
     `source`: the bytes, or a binary stream (read in 1 MiB chunks from its start).
     Raises UploadError (nothing left on disk) when it is larger than `max_bytes`.
     """
+    if (message := too_large_message(_size_of(source), max_bytes)) is not None:
+        raise UploadError(message)  # known before anything is written
     folder = uploads_dir() / owner_key(owner)
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".part-", dir=folder)  # unique per call
@@ -84,6 +86,13 @@ def save_upload(
         return Upload(ref, path, size)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _size_of(source: bytes | BinaryIO) -> int:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return len(source)
+    source.seek(0, os.SEEK_END)
+    return source.tell()
 
 
 def _copy_capped(source: bytes | BinaryIO, fd: int, max_bytes: int) -> tuple[str, int]:
