@@ -25,7 +25,8 @@ OFFLINE_HELP = (
     "Without internet: run `python -m cnnlab datasets --download NAME` on a computer that has it "
     "and copy the data folder here, or set `CNNLAB_DATA` to a folder with the files."
 )
-NO_FILE = f"Choose a .zip file first. Files over the size limit of {LIMIT_MB} MB are refused."
+BROWSER_LIMIT_MB = st.get_option("server.maxUploadSize")  # what the browser itself refuses
+NO_FILE = f"Choose a .zip file first (a bigger file than the size limit of {BROWSER_LIMIT_MB} MB is refused)."
 
 
 def owner() -> str:
@@ -142,7 +143,7 @@ with pick:
     with upload, st.form("upload"):
         st.markdown(
             "A **.zip with one folder per class** (`cats/…`, `dogs/…`), optionally inside "
-            f"`train/` and `test/` folders, up to {LIMIT_MB} MB. Images are resized to a square."
+            f"`train/` and `test/` folders, up to {BROWSER_LIMIT_MB} MB. Images are resized to a square."
         )
         zip_file = st.file_uploader("Zip of class folders", type="zip", key="zip_file")
         size = st.select_slider("Image size (pixels)", IMAGE_SIZES, 64, key="zip_size")
