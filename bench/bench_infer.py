@@ -31,8 +31,8 @@ import torch  # noqa: E402
 
 from cnnlab.config import DataConfig, Preprocess  # noqa: E402
 from cnnlab.data import CIFAR10_ZIP, data_root, load_dataset  # noqa: E402
-from cnnlab.explain import grad_cam  # noqa: E402
 from cnnlab.data.images import open_image  # noqa: E402
+from cnnlab.explain import grad_cam  # noqa: E402
 from cnnlab.inference import predict_images, prepare_image  # noqa: E402
 from cnnlab.models import build_model  # noqa: E402
 from cnnlab.recipes import default_run_config  # noqa: E402

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from cnnlab.config import Preprocess
-from cnnlab.explain import feature_maps, grad_cam
 from cnnlab.data.images import ImageError, open_image, tensor_to_pil
+from cnnlab.explain import feature_maps, grad_cam
 from cnnlab.inference import Prediction, predict_images, prepare_image
 
 THUMBNAIL_SIDE = 256  # pixels: the longer side of the kept copy of the original (for display)

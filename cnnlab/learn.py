@@ -21,8 +21,8 @@ from torch import nn
 
 from cnnlab.config import Preprocess
 from cnnlab.data import ImageDataset
-from cnnlab.explain import feature_maps
 from cnnlab.data.images import tensor_to_pil
+from cnnlab.explain import feature_maps
 from cnnlab.inference import prepare_image
 from cnnlab.registry import Registry
 
