@@ -337,3 +337,21 @@ def test_user_folders_resolve_inside_the_root_only(tmp_path: Path) -> None:
     for bad in ["../outside", str(tmp_path / "outside"), "escape", "missing", ""]:
         with pytest.raises(ValueError):
             resolve_user_folder(bad, root)
+
+
+def test_a_newly_registered_dataset_is_offered_on_the_data_page(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dataclasses import replace
+
+    from cnnlab.data import register_dataset
+
+    monkeypatch.setattr(DATASETS, "_entries", dict(DATASETS._entries))  # undone after the test
+    digits = DATASETS.get("digits")
+    register_dataset(replace(digits, name="digits-again", title="Digits again (a test entry)"))
+    at = open_app("data")
+    radio = at.radio(key="dataset_name")
+    assert "digits-again" in radio.options or "Digits again (a test entry)" in radio.options
+    radio.set_value("digits-again")
+    at.form_submit_button[0].click().run()
+    assert not at.exception and at.session_state.data_cfg.name == "digits-again"
