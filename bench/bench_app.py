@@ -25,7 +25,7 @@ sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
 from bench_train import events_images_per_s, machine, run_cli  # noqa: E402
 
-from cnnlab.datasets import data_root  # noqa: E402
+from cnnlab.data import data_root  # noqa: E402
 from cnnlab.events import StartEvent  # noqa: E402
 from cnnlab.recipes import default_run_config  # noqa: E402
 from cnnlab.runs import ACTIVE, get_run, list_runs  # noqa: E402

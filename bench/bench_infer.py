@@ -2,7 +2,7 @@
 
   .venv/bin/python bench/bench_infer.py            # targets: <= 250 ms, <= 500 ms with Grad-CAM
 
-bytes -> `cnnlab.images.open_image` -> `cnnlab.inference.prepare_image` -> `predict_images`, and
+bytes -> `cnnlab.data.images.open_image` -> `cnnlab.inference.prepare_image` -> `predict_images`, and
 the same plus `cnnlab.explain.grad_cam`, for the MNIST and CIFAR-10 recipes' models (untrained:
 the weights do not change the time). One torch thread, as the app's server process sets. The
 photo is synthetic (4000x3000, smooth shading + noise + a dark shape, JPEG quality 90), so the file
@@ -30,9 +30,9 @@ import PIL.ImageDraw  # noqa: E402
 import torch  # noqa: E402
 
 from cnnlab.config import DataConfig, Preprocess  # noqa: E402
-from cnnlab.datasets import CIFAR10_ZIP, data_root, load_dataset  # noqa: E402
+from cnnlab.data import CIFAR10_ZIP, data_root, load_dataset  # noqa: E402
+from cnnlab.data.images import open_image  # noqa: E402
 from cnnlab.explain import grad_cam  # noqa: E402
-from cnnlab.images import open_image  # noqa: E402
 from cnnlab.inference import predict_images, prepare_image  # noqa: E402
 from cnnlab.models import build_model  # noqa: E402
 from cnnlab.recipes import default_run_config  # noqa: E402

@@ -22,7 +22,7 @@ sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 from bench_app import choose_dataset  # noqa: E402
 from bench_train import machine  # noqa: E402
 
-from cnnlab.datasets import CIFAR10_ZIP, data_root  # noqa: E402
+from cnnlab.data import CIFAR10_ZIP, data_root  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, rss_mb, start_server  # noqa: E402
 
 TITLES = {

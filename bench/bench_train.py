@@ -47,7 +47,7 @@ import reference_mnist as ref  # noqa: E402
 import torch  # noqa: E402
 
 from cnnlab.config import DataConfig, RunConfig  # noqa: E402
-from cnnlab.datasets import CIFAR10_ZIP, ImageDataset, data_root, load_dataset  # noqa: E402
+from cnnlab.data import CIFAR10_ZIP, ImageDataset, data_root, load_dataset  # noqa: E402
 from cnnlab.events import BatchEvent, EndEvent, StartEvent  # noqa: E402
 from cnnlab.models import build_model  # noqa: E402
 from cnnlab.recipes import default_run_config  # noqa: E402

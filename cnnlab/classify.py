@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from cnnlab.config import Preprocess
+from cnnlab.data.images import ImageError, open_image, tensor_to_pil
 from cnnlab.explain import feature_maps, grad_cam
-from cnnlab.images import ImageError, open_image, tensor_to_pil
 from cnnlab.inference import Prediction, predict_images, prepare_image
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]  # upload suffixes

@@ -77,7 +77,7 @@ class _Progress:
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     from cnnlab.config import DataConfig
-    from cnnlab.datasets import DATASETS, DatasetUnavailable, dataset_status, load_dataset
+    from cnnlab.data import DATASETS, DatasetUnavailable, dataset_status, load_dataset
 
     if args.download:
         try:
@@ -197,7 +197,7 @@ def _resolve_run(run_id: str | None, runs_dir: str | None) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from cnnlab.datasets import load_dataset
+    from cnnlab.data import load_dataset
     from cnnlab.evaluate import evaluate, most_confused
     from cnnlab.runs import load_model
 
@@ -214,7 +214,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from cnnlab.images import ImageError, open_image
+    from cnnlab.data.images import ImageError, open_image
     from cnnlab.inference import predict_images, prepare_image
     from cnnlab.runs import load_model
 
@@ -284,7 +284,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import sklearn.model_selection  # noqa: F401 - the splits use it; ~1 s to import
     import torch  # noqa: F401 - the point of a warm worker is to have paid for this already
 
-    from cnnlab import augment, datasets, models, summary, training  # noqa: F401
+    from cnnlab import data, models, summary, training  # noqa: F401
     from cnnlab.runs import run_from_dir, runner
 
     line = sys.stdin.readline().strip()

@@ -14,8 +14,8 @@ import PIL.Image
 import plotly.graph_objects as go
 import torch
 
+from cnnlab.data.images import tensor_to_pil
 from cnnlab.explain import overlay
-from cnnlab.images import tensor_to_pil
 
 
 def enlarge(x: torch.Tensor | PIL.Image.Image, side: int = 160) -> PIL.Image.Image:

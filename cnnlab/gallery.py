@@ -1,13 +1,11 @@
 """What the Data page shows, as data: sample images per class, class counts, augmentation previews,
-and where user folders may live. Also makes the hero picture in assets/ (`python -m cnnlab.gallery`).
+and the hero picture of the Home page (`python -m cnnlab.gallery` regenerates assets/hero.png).
 
 No streamlit here: the page caches these results and draws them with `cnnlab.plots`.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +15,10 @@ import plotly.graph_objects as go
 import torch
 
 from cnnlab import plots
-from cnnlab.augment import augment_preview
 from cnnlab.config import AugmentConfig
-from cnnlab.datasets import DataSplit, ImageDataset
+from cnnlab.data import DataSplit, ImageDataset
+from cnnlab.data.augment import augment_preview
 
-FOLDER_ROOT_ENV = "CNNLAB_FOLDER_ROOT"  # user image folders must live under this folder
 DISPLAY_SIDE = 64  # pixels: small images are enlarged (nearest neighbour) to about this on screen
 
 
@@ -87,6 +84,27 @@ def class_counts(dataset: ImageDataset) -> dict[str, list[int]]:
     return {name: torch.bincount(s.y, minlength=k).tolist() for name, s in splits.items()}
 
 
+def dataset_facts(dataset: ImageDataset) -> list[tuple[str, str, str | None]]:
+    """(title, value, help) of the four numbers shown above a dataset."""
+    c, h, w = dataset.input_shape
+    total = len(dataset.train) + len(dataset.val) + len(dataset.test)
+    return [
+        ("Classes", str(dataset.num_classes), None),
+        ("Image size", f"{h}×{w}", None),
+        ("Channels", str(c), "3 = colour (RGB), 1 = greyscale"),
+        ("Images", f"{total:,}", None),
+    ]
+
+
+def split_caption(dataset: ImageDataset) -> str:
+    """'Split: **N** train · ... Source: ...' (a user folder or upload shows its name only)."""
+    source = Path(dataset.source).name if dataset.name == "folder" else dataset.source
+    return (
+        f"Split: **{len(dataset.train):,}** train · **{len(dataset.val):,}** validation · "
+        f"**{len(dataset.test):,}** test. Source: {source}."
+    )
+
+
 def augment_examples(
     split: DataSplit, cfg: AugmentConfig, rows: int = 4, copies: int = 7, seed: int = 0
 ) -> Tiles:
@@ -96,51 +114,6 @@ def augment_examples(
     titles = ["original"] + [f"random {i}" for i in range(1, copies + 1)]
     titles += [""] * (copies + 1) * (len(picks) - 1)
     return Tiles(out.flatten(0, 1), titles, copies + 1)
-
-
-# -- user folders and uploads ---------------------------------------------------------------------
-
-
-def folder_root() -> Path:
-    """Where user image folders may be read from: env CNNLAB_FOLDER_ROOT, default the home folder."""
-    env = os.environ.get(FOLDER_ROOT_ENV)
-    return (Path(env).expanduser() if env else Path.home()).resolve()
-
-
-def resolve_user_folder(text: str, root: Path) -> Path:
-    """`text` (absolute, or relative to `root`) as a resolved existing folder or .zip inside `root`.
-
-    Raises ValueError saying what is wrong; symlinks pointing outside `root` are refused too.
-    """
-    text = text.strip()
-    if not text:
-        raise ValueError("Enter the path of a folder (or .zip) with one sub-folder per class.")
-    path = Path(text).expanduser()
-    path = (path if path.is_absolute() else root / path).resolve()
-    if not path.is_relative_to(root):
-        raise ValueError(
-            f"{path} is outside {root}, the folder this lab may read from. Move the images there, "
-            f"or start the app with {FOLDER_ROOT_ENV} set to a folder that holds them."
-        )
-    if not path.exists():
-        raise ValueError(f"{path} does not exist.")
-    if not (path.is_dir() or path.suffix.lower() == ".zip"):
-        raise ValueError(f"{path} is neither a folder nor a .zip file.")
-    return path
-
-
-def named_upload(saved: Path, filename: str) -> Path:
-    """A link to the content-addressed upload `saved` under the uploader's own file name
-    (`<digest>/<name>.zip`), so the app can show "pets.zip" instead of a hash."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(filename).stem).strip(".-")[:60] or "upload"
-    target = saved.parent / saved.stem / f"{stem}{saved.suffix}"
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(saved, target)
-        except OSError:  # no hard links on this file system: the saved path will do
-            return saved
-    return target
 
 
 # -- the hero picture of the Home page --------------------------------------------------------------
@@ -173,7 +146,7 @@ def hero_picture(dataset: ImageDataset, rows: int = 3, cols: int = 8) -> PIL.Ima
 
 if __name__ == "__main__":  # regenerate assets/hero.png
     from cnnlab.config import DataConfig
-    from cnnlab.datasets import load_dataset
+    from cnnlab.data import load_dataset
 
     target = Path(__file__).resolve().parent.parent / "assets" / "hero.png"
     hero_picture(load_dataset(DataConfig(name="shapes", seed=3))).save(target, optimize=True)

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from cnnlab.config import Preprocess
+from cnnlab.data.images import image_to_tensor
 from cnnlab.evaluate import predict_probs
-from cnnlab.images import image_to_tensor
 
 
 def border_mean(x: torch.Tensor) -> float:

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnlab.augment import augment_batch
 from cnnlab.config import RunConfig, TrainConfig
+from cnnlab.data.augment import augment_batch
 from cnnlab.registry import Registry
 
 Emit = Callable[[dict[str, Any]], None]

@@ -8,13 +8,13 @@ never mutated; `st.session_state` holds configs (small frozen dataclasses) and r
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
+from typing import BinaryIO
 
 import streamlit as st
 
-from cnnlab.config import DataConfig, ModelConfig, ModelSpec, default_cache_dir, default_runs_dir
-from cnnlab.datasets import DATASETS, DatasetUnavailable, ImageDataset, load_dataset
+from cnnlab.config import DataConfig, ModelConfig, ModelSpec, default_runs_dir
+from cnnlab.data import DATASETS, DatasetUnavailable, ImageDataset, load_dataset
 from cnnlab.recipes import default_run_config
 from cnnlab.runs import LoadedModel, RunInfo, WeightsError, list_runs, load_model, run_title
 from cnnlab.runs.jobs import JobManager
@@ -85,28 +85,27 @@ def loaded_model(run_id: str) -> LoadedModel:
     return _model(run_id, str(runs_dir), mtime)
 
 
-def save_upload(data: bytes, suffix: str = ".zip") -> Path:
-    """Store uploaded bytes under the cache folder, named by content hash (same upload = same file)."""
-    digest = hashlib.sha256(data).hexdigest()[:24]
-    folder = default_cache_dir() / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{digest}{suffix}"
-    if not path.is_file():
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    return path
+def save_upload(source: BinaryIO | bytes, filename: str, owner: str) -> str | None:
+    """Store an uploaded zip for `owner` (cnnlab.data.uploads); its reference, or None after
+    showing why it was refused (too large)."""
+    from cnnlab.data.uploads import UploadError
+    from cnnlab.data.uploads import save_upload as store
+
+    try:
+        return store(source, filename, owner, max_bytes=MAX_UPLOAD_MB * 2**20).ref
+    except UploadError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None
 
 
 def upload_too_large(size_bytes: int) -> bool:
     """The server checks uploads too, but AppTest and other entry points bypass that check."""
-    if size_bytes > MAX_UPLOAD_MB * 2**20:
-        st.error(
-            f"That file is {size_bytes / 2**20:.0f} MB; the limit is {MAX_UPLOAD_MB} MB. "
-            "Upload a smaller file (for datasets: fewer or smaller images)."
-        )
-        return True
-    return False
+    from cnnlab.data.uploads import too_large_message
+
+    message = too_large_message(size_bytes, MAX_UPLOAD_MB * 2**20)
+    if message:
+        st.error(message, icon=":material/error:")
+    return message is not None
 
 
 # -- runs ---------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from functools import partial
 import streamlit as st
 
 from cnnlab import plots
-from cnnlab.datasets import DatasetUnavailable
+from cnnlab.data import DatasetUnavailable
 from cnnlab.display import clickable_cells, grid_upscale, image_uri
 from cnnlab.evaluate import EvalReport, evaluate, highest_loss
 from cnnlab.runs import get_run, run_history

@@ -12,7 +12,7 @@ import streamlit as st
 
 from cnnlab import plots
 from cnnlab.classify import IMAGE_TYPES, prepare_file
-from cnnlab.datasets import DatasetUnavailable
+from cnnlab.data import DatasetUnavailable
 from cnnlab.display import cam_picture, enlarge
 from cnnlab.explain import feature_maps, first_layer_filters, grad_cam
 from cnnlab.inference import predict_images

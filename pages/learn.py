@@ -13,8 +13,8 @@ from streamlit.delta_generator import DeltaGenerator
 from cnnlab import learn
 from cnnlab.classify import IMAGE_TYPES
 from cnnlab.config import DataConfig
-from cnnlab.datasets import SHAPE_CLASSES, DatasetUnavailable
-from cnnlab.images import ImageError, open_image
+from cnnlab.data import SHAPE_CLASSES, DatasetUnavailable
+from cnnlab.data.images import ImageError, open_image
 from cnnlab.text import md_escape
 from pages import common
 from pages.ui.lessons import TABS

@@ -15,8 +15,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from cnnlab import plots
-from cnnlab.augment import default_augment
 from cnnlab.config import AugmentConfig, RunConfig
+from cnnlab.data.augment import default_augment
 from cnnlab.models import InvalidSpecError, check_spec
 from cnnlab.recipes import default_run_config
 from cnnlab.runs import (

@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cnnlab import designer, gallery
+from cnnlab import designer
 from cnnlab.config import ConvBlock, DataConfig, ModelConfig, ModelSpec
-from cnnlab.datasets import DATASETS
+from cnnlab.data import DATASETS, FOLDER_ROOT_ENV, resolve_user_folder
 from cnnlab.models import ACTIVATIONS
 from cnnlab.runs import list_runs
 
@@ -162,6 +162,27 @@ def test_broken_zip_shows_an_error_and_the_page_still_works() -> None:
     assert not at.exception
     assert at.error and "cannot be used" in at.error[0].value
     assert at.session_state.data_cfg == DataConfig()  # unchanged
+    uploads = Path(os.environ["CNNLAB_CACHE"]) / "uploads"
+    assert not [p for p in uploads.rglob("*") if p.is_file()]  # the refused upload was deleted
+
+
+def test_an_upload_is_referenced_relatively_and_private_to_its_session() -> None:
+    at = open_app("data")
+    at.file_uploader[0].set_value(("pets.zip", class_zip(), "application/zip"))
+    at.form_submit_button[1].click().run()
+    ref = at.session_state.data_cfg.path
+    assert ref.startswith("upload:") and ref.endswith("/pets.zip")  # no absolute path
+    other = open_app("data")  # another browser session
+    other.session_state.data_cfg = DataConfig(name="folder", path=ref)
+    other.text_input(key="folder_path").set_value(ref)
+    other.form_submit_button[2].click().run()
+    assert other.error and "cannot be used" in other.error[0].value
+
+
+def test_no_file_says_the_size_limit() -> None:
+    at = open_app("data")  # a file the browser refused for its size leaves the uploader empty
+    at.form_submit_button[1].click().run()
+    assert "size limit of 200 MB" in at.error[0].value
     assert len(at.get("plotly_chart")) == 3  # the current dataset is still shown
     at.slider(key="aug.shapes.rot").set_value(10).run()  # and the page keeps working
     assert not at.exception
@@ -185,11 +206,11 @@ def test_folder_path_must_be_inside_the_folder_root(
     root = tmp_path / "root"
     (root / "zips").mkdir(parents=True)
     (root / "zips" / "mine.zip").write_bytes(class_zip(broken=0))
-    monkeypatch.setenv(gallery.FOLDER_ROOT_ENV, str(root))
+    monkeypatch.setenv(FOLDER_ROOT_ENV, str(root))
     at = open_app("data")
     at.text_input(key="folder_path").set_value(str(tmp_path))
     at.form_submit_button[2].click().run()
-    assert "outside" in at.error[0].value and at.session_state.data_cfg.name == "shapes"
+    assert "cannot be used" in at.error[0].value and at.session_state.data_cfg.name == "shapes"
     at.text_input(key="folder_path").set_value("zips/mine.zip")  # relative to the root
     at.form_submit_button[2].click().run()
     assert not at.error
@@ -199,7 +220,7 @@ def test_folder_path_must_be_inside_the_folder_root(
 def test_missing_download_is_explained_without_breaking_the_page(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cnnlab import datasets
+    from cnnlab.data import torchvision_sets as datasets
 
     def offline(name: str, root: Path) -> Path:
         raise datasets.DatasetUnavailable(datasets._unavailable_message(name, root, "no network"))
@@ -373,7 +394,7 @@ def test_check_blocks_places_shapes_and_the_error_by_layer() -> None:
 
 
 def test_cost_estimate_is_six_flop_per_multiply_add() -> None:
-    from cnnlab.datasets import load_dataset
+    from cnnlab.data import load_dataset
 
     ds = load_dataset(DataConfig(name="digits"))
     view = designer.describe_model(ModelConfig(name="classic"), ds.preprocess, ds.num_classes)
@@ -387,7 +408,25 @@ def test_user_folders_resolve_inside_the_root_only(tmp_path: Path) -> None:
     (tmp_path / "outside").mkdir()
     (tmp_path / "root" / "escape").symlink_to(tmp_path / "outside")
     root = (tmp_path / "root").resolve()
-    assert gallery.resolve_user_folder("imgs", root) == root / "imgs"
+    assert resolve_user_folder("imgs", root) == root / "imgs"
     for bad in ["../outside", str(tmp_path / "outside"), "escape", "missing", ""]:
         with pytest.raises(ValueError):
-            gallery.resolve_user_folder(bad, root)
+            resolve_user_folder(bad, root)
+
+
+def test_a_newly_registered_dataset_is_offered_on_the_data_page(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dataclasses import replace
+
+    from cnnlab.data import register_dataset
+
+    monkeypatch.setattr(DATASETS, "_entries", dict(DATASETS._entries))  # undone after the test
+    digits = DATASETS.get("digits")
+    register_dataset(replace(digits, name="digits-again", title="Digits again (a test entry)"))
+    at = open_app("data")
+    radio = at.radio(key="dataset_name")
+    assert "digits-again" in radio.options or "Digits again (a test entry)" in radio.options
+    radio.set_value("digits-again")
+    at.form_submit_button[0].click().run()
+    assert not at.exception and at.session_state.data_cfg.name == "digits-again"

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab import learn
 from cnnlab.config import DataConfig
-from cnnlab.datasets import load_dataset
+from cnnlab.data import load_dataset
 from cnnlab.models import build_model
 from cnnlab.recipes import default_run_config
 from cnnlab.runs import create_run, load_model

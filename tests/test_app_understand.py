@@ -26,7 +26,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab import cli
 from cnnlab.classify import classify_files, results_table
-from cnnlab.datasets import load_dataset
+from cnnlab.data import load_dataset
 from cnnlab.evaluate import predict_probs
 from cnnlab.runs import latest_run, load_model
 from cnnlab.text import md_escape

@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnlab.augment import augment_batch, augment_preview, default_augment
 from cnnlab.config import AugmentConfig
-from cnnlab.datasets import DATASETS
+from cnnlab.data import DATASETS
+from cnnlab.data.augment import augment_batch, augment_preview, default_augment
 
 EVERYTHING = AugmentConfig(
     crop_padding=4, hflip=True, rotate_degrees=15, translate=0.1, color_jitter=0.4, erasing=0.5

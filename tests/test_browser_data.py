@@ -12,6 +12,7 @@ from tests.browser import open_page, screenshot, wait_idle
 from tests.test_app_home_data_model import class_zip
 
 pytestmark = pytest.mark.browser
+SERVER_SETTINGS = {"STREAMLIT_SERVER_MAX_UPLOAD_SIZE": "1"}  # MB: a 2 MB file is "too large"
 LOADED = """() => !document.querySelector('[data-testid=stSkeleton]')
     && [...document.querySelectorAll('[data-testid=stMain] img')].every(i => i.complete)"""
 
@@ -69,6 +70,19 @@ def test_uploaded_zip_becomes_the_current_dataset(page, server) -> None:  # noqa
     submit(page, "Use this dataset")
     sidebar.get_by_text("Digits (scikit-learn, 8x8 greyscale)").wait_for()
     full_screenshot(page, "data-digits")
+
+
+def test_a_file_the_browser_refuses_is_named_too_large(page, server) -> None:  # noqa: ANN001
+    goto(page, server, "data", "Data")
+    page.get_by_role("tab", name="Upload a zip").click()
+    page.locator("input[type=file]").set_input_files(
+        {"name": "big.zip", "mimeType": "application/zip", "buffer": b"PK" + b"x" * 2 * 2**20}
+    )
+    page.wait_for_timeout(500)
+    submit(page, "Use these images")
+    error = page.get_by_test_id("stAlertContentError").filter(has_text="size limit of 1 MB")
+    error.first.wait_for()
+    full_screenshot(page, "data-too-large")
 
 
 def test_model_editor_explains_an_impossible_network(page, server) -> None:  # noqa: ANN001

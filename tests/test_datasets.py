@@ -15,16 +15,18 @@ import torchvision.datasets as tvd
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from cnnlab import datasets as D
+import cnnlab.data as D
 from cnnlab.config import DataConfig
-from cnnlab.datasets import (
+from cnnlab.data import (
     DATASETS,
     DatasetUnavailable,
     RawImages,
     compute_preprocess,
+    core,
     dataset_status,
     load_dataset,
     make_shapes,
+    torchvision_sets,
 )
 
 TORCHVISION_SETS = ["mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "svhn"]
@@ -45,7 +47,7 @@ def _ids(split: D.DataSplit) -> np.ndarray:
 
 def _splits(raw: RawImages, **cfg: object) -> tuple[list[D.DataSplit], list[str]]:
     notes: list[str] = []
-    return list(D._make_splits(raw, DataConfig(**cfg), notes)), notes  # type: ignore[arg-type]
+    return list(core._make_splits(raw, DataConfig(**cfg), notes)), notes  # type: ignore[arg-type]
 
 
 def test_registry_lists_every_dataset_with_its_info() -> None:
@@ -211,7 +213,7 @@ def test_digits_match_scikit_learn() -> None:
 
 
 def test_folder_of_images(tmp_path: Path) -> None:
-    pytest.importorskip("cnnlab.folder")
+    pytest.importorskip("cnnlab.data.folder")
     colours = {"blue": (20, 40, 220), "red": (220, 30, 30)}
     for name, colour in colours.items():
         (tmp_path / "imgs" / name).mkdir(parents=True)
@@ -364,7 +366,7 @@ def test_cache_is_written_atomically_and_used(
     def must_not_decode(*args: object) -> None:
         raise AssertionError("the cache should have been used")
 
-    monkeypatch.setattr(D, "_read_torchvision", must_not_decode)
+    monkeypatch.setattr(torchvision_sets, "_read_torchvision", must_not_decode)
     second = load_dataset(DataConfig(name="mnist", root=str(root)))
     assert torch.equal(first.train.x, second.train.x) and torch.equal(first.test.y, second.test.y)
 

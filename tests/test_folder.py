@@ -14,8 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-import cnnlab.folder
-from cnnlab.folder import FolderError, FolderImages, load_image_folder
+import cnnlab.data.folder
+from cnnlab.data.folder import FolderError, FolderImages, load_image_folder
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
@@ -239,7 +239,7 @@ def test_second_load_comes_from_the_cache(tmp_path: Path, monkeypatch: pytest.Mo
     def no_decoding(*args: object, **kwargs: object) -> None:
         raise AssertionError("decoded again instead of using the cache")
 
-    monkeypatch.setattr(cnnlab.folder, "open_image", no_decoding)
+    monkeypatch.setattr(cnnlab.data.folder, "open_image", no_decoding)
     assert_same(load(data, tmp_path), first)
     cache_files = sorted(p.name for p in (tmp_path / "cache").iterdir())
     assert len(cache_files) == 1 and cache_files[0].endswith(".pt")  # no temp files left
@@ -251,7 +251,7 @@ def test_zip_cache_is_keyed_by_content_not_by_path(
     first = load(write_zip(tmp_path / "a.zip", dict(COLOURS)), tmp_path)
     copy = tmp_path / "renamed.zip"
     copy.write_bytes((tmp_path / "a.zip").read_bytes())
-    monkeypatch.setattr(cnnlab.folder, "open_image", None)  # any decode would fail
+    monkeypatch.setattr(cnnlab.data.folder, "open_image", None)  # any decode would fail
     assert_same(load(copy, tmp_path), first)
 
 

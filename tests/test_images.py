@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image, ImageFile, ImageOps
 
-from cnnlab.images import ImageError, image_to_tensor, open_image, tensor_to_pil
+from cnnlab.data.images import ImageError, image_to_tensor, open_image, tensor_to_pil
 
 # Pillow warns about the broken EXIF blocks some of these inputs contain; open_image copes.
 pytestmark = pytest.mark.filterwarnings("ignore:Corrupt EXIF data")

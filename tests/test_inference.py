@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from cnnlab.config import Preprocess
-from cnnlab.images import image_to_tensor
+from cnnlab.data.images import image_to_tensor
 from cnnlab.inference import Prediction, predict_images, prepare_image
 
 MNIST_LIKE = Preprocess(input_shape=(1, 28, 28), mean=(0.13,), std=(0.31,), light_background=False)

@@ -9,8 +9,8 @@ import numpy as np
 import PIL.Image
 import torch
 
-from cnnlab.datasets import ImageDataset
-from cnnlab.images import tensor_to_pil
+from cnnlab.data import ImageDataset
+from cnnlab.data.images import tensor_to_pil
 
 
 @dataclass(frozen=True, eq=False)

@@ -181,7 +181,7 @@ def _emit_typed(sink: _EventSink) -> Callable[[Any], None]:
 
 def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> str:
     """Train the run in this process; returns its final status (never raises for a failed run)."""
-    from cnnlab.datasets import DatasetUnavailable, load_dataset
+    from cnnlab.data import DatasetUnavailable, load_dataset
     from cnnlab.models import build_model
     from cnnlab.training import train
 

@@ -20,22 +20,12 @@ import torch.nn.functional as F
 
 from cnnlab.config import AugmentConfig
 
-_DEFAULTS: dict[str, AugmentConfig] = {
-    "shapes": AugmentConfig(crop_padding=2, hflip=True),  # 2 px: shapes can sit near the border
-    "digits": AugmentConfig(),  # 8x8: every pixel matters
-    "mnist": AugmentConfig(rotate_degrees=10, translate=0.08),
-    "fashion-mnist": AugmentConfig(translate=0.08),  # clothes are photographed upright
-    "kmnist": AugmentConfig(rotate_degrees=8, translate=0.08),
-    "cifar10": AugmentConfig(crop_padding=4, hflip=True),
-    "cifar100": AugmentConfig(crop_padding=4, hflip=True),
-    "svhn": AugmentConfig(crop_padding=2),  # digits: no flip
-    "folder": AugmentConfig(crop_padding=4),  # unknown content: no flip unless the user asks
-}
-
 
 def default_augment(dataset_name: str) -> AugmentConfig:
-    """Sensible augmentation for a dataset (registry name); all-off for unknown names."""
-    return _DEFAULTS.get(dataset_name, AugmentConfig())
+    """Sensible augmentation for a dataset (its registered `augment`); all-off for unknown names."""
+    from cnnlab.data.types import DATASETS
+
+    return DATASETS.get(dataset_name).augment if dataset_name in DATASETS else AugmentConfig()
 
 
 def _rand(shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:

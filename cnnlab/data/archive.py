@@ -25,20 +25,26 @@ import re
 import stat
 import struct
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from cnnlab.images import MAX_FILE_BYTES
+from cnnlab.data.images import MAX_FILE_BYTES
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+# Image formats people have that cnnlab does not decode: reported in `skipped`, never silent.
+UNSUPPORTED_EXTENSIONS = {
+    ".heic": "HEIC is not supported: convert to JPEG",
+    ".heif": "HEIC is not supported: convert to JPEG",
+}
 
 _CHUNK_BYTES = 2**20  # read members 1 MiB at a time
 _RATIO_MIN_BYTES = 2**20  # entries this small cannot bomb; tiny flat BMPs often compress 100x+
 _LOCAL_HEADER_BYTES = 30  # fixed part of a zip local file header
 _EOCD_BYTES = 22  # fixed part of the end-of-central-directory record
+_CENTRAL_HEADER_BYTES = 46  # fixed part of a central directory file header
 _ENCRYPTED_FLAG = 0x1
 
 
@@ -62,6 +68,7 @@ def read_zip_images(
     limits: ArchiveLimits = DEFAULT_LIMITS,
     *,
     skipped: list[tuple[str, str]] | None = None,
+    check_count: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[str, bytes]]:
     """Yield (normalised posix member path, bytes) for each image-looking member, in zip order.
 
@@ -70,10 +77,14 @@ def read_zip_images(
     (the first is kept), members over `max_entry_bytes`, members that fail to decompress.
     Raises `ArchiveError` for: not a zip, truncated, empty, too many entries, overlapping entries,
     encrypted members, a compression ratio over `max_ratio`, too many bytes in total.
+    `check_count(number of images)` runs after the directory was read and before any member is:
+    a caller's chance to refuse (by raising) what the images would cost once decoded.
     """
     report = skipped if skipped is not None else []
     with _open_zip(path, limits) as archive:
         members = _select_members(archive, limits, report)
+        if check_count is not None:
+            check_count(len(members))
         total = 0
         for name, info in members:
             data = _read_member(archive, name, info, limits.max_entry_bytes, report)
@@ -109,6 +120,11 @@ def is_ignored_name(name: str) -> bool:
     return "/." in padded or "/__MACOSX/" in padded
 
 
+def unsupported_reason(name: str) -> str | None:
+    """Why an image file of a format cnnlab cannot decode is left out (HEIC), else None."""
+    return UNSUPPORTED_EXTENSIONS.get(os.path.splitext(name)[1].lower())
+
+
 def has_image_extension(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
@@ -129,9 +145,11 @@ def _open_zip(source: str | Path | BinaryIO, limits: ArchiveLimits) -> Iterator[
         file.seek(0)
         if not head:
             raise ArchiveError("The zip file is empty (0 bytes). Upload it again.")
-        declared = _declared_entries(file)
+        declared, directory_at = _declared_entries(file)
         if declared is not None and declared > limits.max_entries:
             raise _too_many_entries(declared, limits)
+        if directory_at is not None:  # the declared count can lie: count the headers themselves
+            _check_directory_count(file, directory_at, limits)
         try:
             archive = zipfile.ZipFile(file)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as err:
@@ -149,8 +167,9 @@ def _open_zip(source: str | Path | BinaryIO, limits: ArchiveLimits) -> Iterator[
             file.close()
 
 
-def _declared_entries(file: BinaryIO) -> int | None:
-    """Entry count from the end-of-central-directory record (zip64 too), or None if not found."""
+def _declared_entries(file: BinaryIO) -> tuple[int | None, int | None]:
+    """(entry count, central directory offset) from the end-of-central-directory record (zip64
+    too); (None, None) when there is no such record."""
     file.seek(0, os.SEEK_END)
     size = file.tell()
     tail_size = min(size, _EOCD_BYTES + 0xFFFF)  # the record plus the longest possible comment
@@ -159,16 +178,37 @@ def _declared_entries(file: BinaryIO) -> int | None:
     file.seek(0)
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < _EOCD_BYTES:
-        return None
-    (entries,) = struct.unpack_from("<H", tail, at + 10)
+        return None, None
+    entries, _, offset = struct.unpack_from("<HII", tail, at + 10)
     if entries == 0xFFFF and at >= 20 and tail[at - 20 : at - 16] == b"PK\x06\x07":
         (zip64_offset,) = struct.unpack_from("<Q", tail, at - 12)  # zip64 locator
         file.seek(zip64_offset)
         record = file.read(56)
         file.seek(0)
         if len(record) == 56 and record[:4] == b"PK\x06\x06":
-            (entries,) = struct.unpack_from("<Q", record, 32)
-    return entries
+            entries, offset = struct.unpack_from("<Q8xQ", record, 32)
+    return entries, offset
+
+
+def _check_directory_count(file: BinaryIO, offset: int, limits: ArchiveLimits) -> None:
+    """Walk the central directory's headers (46 bytes + names each, nothing else read) and raise
+    as soon as there are more than `max_entries`; zipfile would parse all of them into memory."""
+    file.seek(offset)
+    count = 0
+    while True:
+        header = file.read(_CENTRAL_HEADER_BYTES)
+        if len(header) < _CENTRAL_HEADER_BYTES or header[:4] != b"PK\x01\x02":
+            break  # the end of the directory (or an offset zipfile corrects itself)
+        count += 1
+        if count > limits.max_entries:
+            file.seek(0)
+            raise ArchiveError(
+                f"The zip has more than {limits.max_entries:,} entries (its header claims fewer). "
+                "Use fewer images (or split the dataset into several zips)."
+            )
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", header, 28)
+        file.seek(name_len + extra_len + comment_len, os.SEEK_CUR)
+    file.seek(0)
 
 
 def _check_no_overlap(infos: list[zipfile.ZipInfo], central_dir_start: int | None) -> None:
@@ -197,7 +237,12 @@ def _select_members(
         if name is None:
             report.append((info.filename, "unsafe path (absolute or containing '..'); skipped"))
             continue
-        if is_ignored_name(name) or not has_image_extension(name):
+        if is_ignored_name(name):
+            continue
+        if why := unsupported_reason(name):
+            report.append((name, why))
+            continue
+        if not has_image_extension(name):
             continue
         if stat.S_ISLNK(info.external_attr >> 16):
             report.append((name, "symbolic link; skipped"))

@@ -9,6 +9,10 @@ Images in sub-folders of a class folder count for that class. Class order: sorte
 linked folders (never followed) and links leaving `root` are reported in `skipped` as
 (file or folder/, reason) and never stop the load.
 
+Before anything is decoded, images x side^2 x channels is checked against `max_decoded_bytes`
+(a 3 MB zip of 20,000 tiny PNGs would otherwise decode to ~1 GB at 128 px). HEIC photos are
+listed in `skipped` with what to do.
+
 Every image is decoded once with `images.open_image` (in a 2-thread pool: Pillow releases the GIL
 while decoding), resized to `image_size` squared, and the result cached under `cache_dir` keyed by
 the zip's content hash (or a folder's file names, sizes and modification times).
@@ -19,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,31 +33,33 @@ from typing import BinaryIO
 import numpy as np
 import torch
 
-from cnnlab.archive import ArchiveError, has_image_extension, is_ignored_name, read_zip_images
-from cnnlab.images import ImageError, image_to_array, open_image
+from cnnlab.data.archive import (
+    ArchiveError,
+    has_image_extension,
+    is_ignored_name,
+    read_zip_images,
+    unsupported_reason,
+)
+from cnnlab.data.folder_cache import load_cache, save_cache
+from cnnlab.data.folder_layout import (
+    LAYOUT_HELP,
+    FolderError,
+    FolderImages,
+    class_folders,
+    find_layout,
+    place,
+    too_few_classes,
+)
+from cnnlab.data.images import ImageError, image_to_array, open_image
 
 _CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused
 _WORKERS = 2  # decode threads
 _BATCH = 32  # images per pool task: few futures, yet work for both threads in small sets
 _ZIP_IN_MEMORY_BYTES = 512 * 2**20  # smaller zips are read into memory first (see _open_zip)
-_SPLITS = ("train", "test")
-_LAYOUT_HELP = "<class>/<image> or train/<class>/<image> + test/<class>/<image>"
-
+# Decoded pixels of one dataset (uint8). Loading needs about twice this at its peak (decoded
+# images, then the stacked tensor) plus the splits' copies; CIFAR-10 at 32 px is 184 MB.
+MAX_DECODED_BYTES = 512 * 2**20
 Source = bytes | Path  # the encoded image: bytes read from a zip, or a file to open
-
-
-class FolderError(ValueError):
-    """A folder or zip cannot be used as a dataset; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class FolderImages:
-    class_names: list[str]  # sorted class folder names; labels index into it
-    train_x: torch.Tensor  # uint8 (N, C, H, W)
-    train_y: torch.Tensor  # int64 (N,)
-    test_x: torch.Tensor | None  # uint8 (M, C, H, W); only for the train/ + test/ layout
-    test_y: torch.Tensor | None  # int64 (M,)
-    skipped: list[tuple[str, str]]  # (file or folder/, reason) for everything left out
 
 
 @dataclass
@@ -66,12 +71,6 @@ class _Listing:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Layout:
-    prefix: str  # wrapper folder to drop, "" or "mydata/"
-    has_splits: bool  # True for train/ + test/
-
-
 def load_image_folder(
     path: Path,
     *,
@@ -79,13 +78,14 @@ def load_image_folder(
     channels: int | None,
     cache_dir: Path,
     root: Path | None = None,
+    max_decoded_bytes: int = MAX_DECODED_BYTES,
 ) -> FolderImages:
     """Load a directory or .zip of class folders as uint8 tensors of `image_size` squared.
 
     `channels`: 1, 3, or None = 1 when every image is grayscale (equal R, G, B) else 3.
     `root`: when given, `path` must resolve inside it (no `..` or symbolic-link escape) and
     symbolic links inside a directory may only point inside it.
-    Raises `FolderError` when the path is unusable or fewer than 2 classes have readable images.
+    Raises `FolderError` when the images would decode to more than `max_decoded_bytes`, when the path is unusable or fewer than 2 classes have readable images.
     """
     path = _checked_path(Path(path), root)
     if image_size < 1:
@@ -100,12 +100,30 @@ def load_image_folder(
         archive, fingerprint = _open_zip(path)
     key = f"{_CACHE_VERSION}|{image_size}|{channels}|{fingerprint}"
     cache_file = cache_dir / f"folder-{hashlib.sha256(key.encode()).hexdigest()[:32]}.pt"
-    cached = _load_cache(cache_file)
+    cached = load_cache(cache_file)
     if cached is not None:
         return cached
-    images = _build(path, listing, archive, image_size, channels)
-    _save_cache(cache_file, images)
+    images = _build(path, listing, archive, image_size, channels, max_decoded_bytes)
+    save_cache(cache_file, images)
     return images
+
+
+def check_decoded_size(count: int, image_size: int, channels: int, max_bytes: int) -> None:
+    """Raise FolderError when `count` images of `image_size`^2 x `channels` bytes exceed `max_bytes`."""
+    decoded = count * image_size * image_size * channels
+    if decoded <= max_bytes:
+        return
+    side = int((max_bytes / max(count * channels, 1)) ** 0.5)
+    hint = f"an image size of at most {side} pixels" if side >= 8 else "fewer images"
+    raise FolderError(
+        f"{count:,} images at {image_size}x{image_size} pixels and {channels} channels would "
+        f"decode to {_mb(decoded)}, more than the limit of {_mb(max_bytes)}. "
+        f"Choose {hint}, or split the dataset."
+    )
+
+
+def _mb(num_bytes: int) -> str:
+    return f"{num_bytes / 2**20:,.0f} MB"
 
 
 def _checked_path(path: Path, root: Path | None) -> Path:
@@ -148,6 +166,8 @@ def _scan_directory(base: Path, root: Path | None) -> _Listing:
             if entry.is_dir(follow_symlinks=False):
                 listing.folders.append(name)
                 stack.append((Path(entry.path), name + "/"))
+            elif entry.is_file() and (why := unsupported_reason(entry.name)):
+                listing.skipped.append((name, why))
             elif entry.is_file() and has_image_extension(entry.name):
                 info = entry.stat()  # of the link's target for symbolic links
                 listing.files.append((name, Path(entry.path), info.st_size, info.st_mtime_ns))
@@ -185,16 +205,22 @@ def _build(
     archive: BinaryIO | Path | None,
     image_size: int,
     channels: int | None,
+    max_decoded_bytes: int,
 ) -> FolderImages:
     """Decode every image, sort them into classes and splits, and stack them into tensors."""
     skipped: list[tuple[str, str]] = []
     sources: Iterable[tuple[str, Source]]
+
+    def check(count: int) -> None:
+        check_decoded_size(count, image_size, channels or 3, max_decoded_bytes)
+
     if listing is not None:
         skipped += listing.skipped
+        check(len(listing.files))
         sources = ((name, file) for name, file, _, _ in listing.files)
     else:
         assert archive is not None
-        sources = read_zip_images(archive, skipped=skipped)
+        sources = read_zip_images(archive, skipped=skipped, check_count=check)
     try:
         decoded = _decode_all(sources, image_size, channels)
     except ArchiveError as err:
@@ -202,18 +228,18 @@ def _build(
     if not decoded:
         raise FolderError(
             f"No images found in {path.name} (looked for .png, .jpg, .jpeg, .bmp, .gif, .webp, "
-            f".tif, .tiff files). Expected layout: {_LAYOUT_HELP}."
+            f".tif, .tiff files). Expected layout: {LAYOUT_HELP}."
         )
-    layout = _find_layout(list(decoded))
+    layout = find_layout(list(decoded))
     pixels: dict[str, np.ndarray] = {}  # readable images: name -> (C, H, W)
     placed: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}  # split -> (name, class)
-    class_folders = _class_folders(listing.folders, layout) if listing is not None else set()
+    class_dirs = class_folders(listing.folders, layout) if listing is not None else set()
     for name, value in decoded.items():
-        where = _place(name, layout, skipped)
+        where = place(name, layout, skipped)
         if where is None:
             continue
         if where[0] == "train":
-            class_folders.add(where[1])
+            class_dirs.add(where[1])
         if isinstance(value, str):  # the ImageError message
             skipped.append((name, value))
             continue
@@ -221,11 +247,11 @@ def _build(
         placed[where[0]].append((name, where[1]))
     class_names = sorted({cls for _, cls in placed["train"]})
     train_dir = layout.prefix + ("train/" if layout.has_splits else "")
-    for cls in sorted(class_folders - set(class_names)):
+    for cls in sorted(class_dirs - set(class_names)):
         skipped.append((f"{train_dir}{cls}/", "no readable images; class dropped"))
     if len(class_names) < 2:
         unreadable = sum(1 for value in decoded.values() if isinstance(value, str))
-        raise _too_few_classes(path, class_names, unreadable)
+        raise too_few_classes(path, class_names, unreadable)
     known = set(class_names)
     for name, cls in placed["test"]:
         if cls not in known:
@@ -292,70 +318,6 @@ def _is_gray(pixels: np.ndarray) -> bool:
     return bool(np.array_equal(pixels[0], pixels[1]) and np.array_equal(pixels[1], pixels[2]))
 
 
-def _find_layout(names: list[str]) -> _Layout:
-    """Detect a wrapper folder and the train/test layout from the image names."""
-    parts = [name.split("/") for name in names]
-    prefix = ""
-    firsts = {p[0] for p in parts}
-    if len(firsts) == 1 and all(len(p) >= 3 for p in parts):
-        first = firsts.pop()
-        if first.lower() not in _SPLITS:
-            prefix = first + "/"
-            parts = [p[1:] for p in parts]
-    tops = {p[0].lower() for p in parts if len(p) >= 2}
-    if "test" in tops and "train" not in tops:
-        raise FolderError(
-            f"Found a test/ folder but no train/ folder. Expected layout: {_LAYOUT_HELP}."
-        )
-    return _Layout(prefix, "train" in tops)
-
-
-def _place(name: str, layout: _Layout, skipped: list[tuple[str, str]]) -> tuple[str, str] | None:
-    """(split, class) of an image, or None after recording why it is not used."""
-    parts = name[len(layout.prefix) :].split("/")
-    if not layout.has_splits:
-        if len(parts) < 2:
-            skipped.append((name, f"not inside a class folder (expected {_LAYOUT_HELP})"))
-            return None
-        return "train", parts[0]
-    split = parts[0].lower()
-    if len(parts) < 2:
-        skipped.append((name, "not inside train/<class>/ or test/<class>/"))
-        return None
-    if split not in _SPLITS:
-        note = (f"{layout.prefix}{parts[0]}/", "only train/ and test/ are read; folder ignored")
-        if note not in skipped:
-            skipped.append(note)
-        return None
-    if len(parts) < 3:
-        skipped.append((name, f"not inside a class folder of {parts[0]}/"))
-        return None
-    return split, parts[1]
-
-
-def _class_folders(folders: list[str], layout: _Layout) -> set[str]:
-    """Names of the class-level folders among a directory's sub-folders (empty ones included)."""
-    classes = set()
-    for folder in folders:
-        if not folder.startswith(layout.prefix):
-            continue
-        parts = folder[len(layout.prefix) :].split("/")
-        if layout.has_splits and len(parts) == 2 and parts[0].lower() == "train":
-            classes.add(parts[1])
-        elif not layout.has_splits and len(parts) == 1 and parts[0]:
-            classes.add(parts[0])
-    return classes
-
-
-def _too_few_classes(path: Path, class_names: list[str], unreadable: int) -> FolderError:
-    found = ", ".join(class_names) if class_names else "none"
-    return FolderError(
-        f"{path.name} needs at least 2 class folders with at least one readable image each; "
-        f"found {len(class_names)} ({found}). Expected layout: {_LAYOUT_HELP}."
-        + (f" {unreadable} image(s) could not be read." if unreadable else "")
-    )
-
-
 def _stack(
     items: list[tuple[str, str]],
     pixels: dict[str, np.ndarray],
@@ -372,43 +334,3 @@ def _stack(
         x[i] = pixels[name][:channels]
     y = torch.tensor([index[cls] for _, cls in items], dtype=torch.int64)
     return torch.from_numpy(x), y
-
-
-def _load_cache(file: Path) -> FolderImages | None:
-    """The cached result, or None when absent or unreadable (then it is rebuilt)."""
-    if not file.is_file():
-        return None
-    try:
-        data = torch.load(file, weights_only=True, map_location="cpu")
-        return FolderImages(
-            class_names=[str(c) for c in data["class_names"]],
-            train_x=data["train_x"],
-            train_y=data["train_y"],
-            test_x=data["test_x"],
-            test_y=data["test_y"],
-            skipped=[(str(f), str(r)) for f, r in data["skipped"]],
-        )
-    except Exception:  # truncated or foreign file: decode again
-        return None
-
-
-def _save_cache(file: Path, images: FolderImages) -> None:
-    """Write atomically (temp file + os.replace); a failed write only costs speed next time."""
-    payload = {
-        "class_names": images.class_names,
-        "train_x": images.train_x,
-        "train_y": images.train_y,
-        "test_x": images.test_x,
-        "test_y": images.test_y,
-        "skipped": [list(item) for item in images.skipped],
-    }
-    tmp = None
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=file.name, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, file)
-    except OSError:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
