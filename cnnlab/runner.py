@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from cnnlab import events
 from cnnlab.runs import Run
 
 Echo = Callable[[dict[str, Any]], None]
@@ -152,7 +153,7 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
             cfg,
             dataset,
             model,
-            emit=sink,
+            emit=lambda e: sink(events.to_dict(e)),  # TODO(merge): the runs helper's typed sink
             should_stop=should_stop,
             resume=checkpoint,
             checkpoint=run.save_checkpoint,
@@ -165,7 +166,7 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
         test_loss, test_acc = evaluate_split(
             model, dataset.test.x, dataset.test.y, cfg.train.eval_batch_size, device
         )
-        last = result.history[-1] if result.history else {}
+        last = events.to_dict(result.history[-1]) if result.history else {}  # TODO(merge)
         run.write_metrics(
             {
                 "test_acc": test_acc,

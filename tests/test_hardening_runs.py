@@ -495,10 +495,10 @@ def test_one_cycle_schedule_with_very_few_steps_trains(epochs: int, steps_per_ep
             device="cpu",
         )
     )
-    events: list[dict[str, Any]] = []
+    events: list[Any] = []
     result = train(cfg, dataset, nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), emit=events.append)
     assert result.status == "finished" and result.epochs_done == epochs
-    lrs = [e["lr"] for e in events if e["type"] == "batch"]
+    lrs = [e.lr for e in events if e.kind == "batch"]
     assert len(lrs) == epochs * steps_per_epoch and all(0 < lr <= cfg.train.lr for lr in lrs)
 
 
