@@ -256,8 +256,12 @@ def create_run(cfg: RunConfig, runs_dir: str | Path | None = None) -> Run:
         except FileExistsError:
             continue
     run = Run(run_id, path)
-    atomic_write_json(path / "config.json", to_dict(cfg))
-    run.update_status(status="queued", created=time.time(), message="")
+    try:
+        atomic_write_json(path / "config.json", to_dict(cfg))
+        run.update_status(status="queued", created=time.time(), message="")
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)  # e.g. the disk is full: no half-made run left
+        raise
     return run
 
 
