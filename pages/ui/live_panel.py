@@ -148,7 +148,8 @@ def show_outcome(view: LiveView) -> None:
     took = format_duration(view.elapsed_s)
     if view.status == "finished":
         st.success(
-            f"**Finished** {len(view.epochs)} of {view.epochs_total} epochs"
+            f"**Finished** {len(view.epochs)} of {view.epochs_total} "
+            + ("epoch" if view.epochs_total == 1 else "epochs")
             + (f" in {took}" if took else "")
             + (f" · {view.message}" if view.message else "."),
             icon=":material/check:",
