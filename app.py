@@ -31,5 +31,7 @@ PAGES = {
 }
 
 page = st.navigation(PAGES)
-common.sidebar()
-page.run()
+try:
+    page.run()
+finally:  # after the page: a run it just queued shows as the latest run (also after st.stop)
+    common.sidebar()

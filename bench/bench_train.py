@@ -218,13 +218,13 @@ def run_cnnlab(
     n = len(dataset.train.y)
     shape = {"steps_per_epoch": 1, "batch_size": 1, "images": 0}
 
-    def emit(event: dict[str, Any]) -> None:
-        if event["type"] == "start":
-            shape.update(steps_per_epoch=event["steps_per_epoch"], batch_size=event["batch_size"])
+    def emit(event: Any) -> None:  # typed events (cnnlab.events)
+        if event.kind == "start":
+            shape.update(steps_per_epoch=event.steps_per_epoch, batch_size=event.batch_size)
             curve.begin()
-        elif event["type"] == "batch":
-            in_epoch = event["step"] - (event["epoch"] - 1) * shape["steps_per_epoch"]
-            shape["images"] = (event["epoch"] - 1) * n + min(in_epoch * shape["batch_size"], n)
+        elif event.kind == "batch":
+            in_epoch = event.step - (event.epoch - 1) * shape["steps_per_epoch"]
+            shape["images"] = (event.epoch - 1) * n + min(in_epoch * shape["batch_size"], n)
             curve.tick(shape["images"])
 
     # One batch event per step so the curve is sampled on time; events cost microseconds.

@@ -144,9 +144,7 @@ if not files:
     st.stop()
 
 run = get_run(loaded.run_id)
-results = classify(
-    loaded.run_id, run.weights_path.stat().st_mtime, tuple(ids), INVERT[invert], tuple(files)
-)
+results = classify(loaded.run_id, run.weights_version(), tuple(ids), INVERT[invert], tuple(files))
 for item in results:
     if not item.ok:
         st.error(

@@ -16,7 +16,15 @@ import streamlit as st
 from cnnlab.config import DataConfig, ModelConfig, ModelSpec, default_runs_dir
 from cnnlab.data import DATASETS, DatasetUnavailable, ImageDataset, load_dataset
 from cnnlab.recipes import default_run_config
-from cnnlab.runs import LoadedModel, RunInfo, WeightsError, list_runs, load_model, run_title
+from cnnlab.runs import (
+    LoadedModel,
+    RunInfo,
+    WeightsError,
+    get_run,
+    list_runs,
+    load_model,
+    run_title,
+)
 from cnnlab.runs.jobs import JobManager
 
 MAX_UPLOAD_MB = 200  # keep equal to server.maxUploadSize in .streamlit/config.toml
@@ -80,9 +88,7 @@ def _model(run_id: str, runs_dir: str, weights_mtime: float) -> LoadedModel:
 def loaded_model(run_id: str) -> LoadedModel:
     """A run's trained model, cached per (run, weights file version). Never mutate it."""
     runs_dir = default_runs_dir()
-    weights = runs_dir / run_id / "weights.safetensors"
-    mtime = weights.stat().st_mtime if weights.is_file() else 0.0
-    return _model(run_id, str(runs_dir), mtime)
+    return _model(run_id, str(runs_dir), get_run(run_id, runs_dir).weights_version())
 
 
 def save_upload(source: BinaryIO | bytes, filename: str, owner: str) -> str | None:
@@ -110,12 +116,7 @@ def upload_too_large(size_bytes: int) -> bool:
 
 # -- runs ---------------------------------------------------------------------------------------
 def runs_with_weights() -> list[RunInfo]:
-    return [
-        r
-        for r in list_runs()
-        if r.status in FINISHED
-        and (default_runs_dir() / r.run_id / "weights.safetensors").is_file()
-    ]
+    return [r for r in list_runs(with_weights=True) if r.status in FINISHED]
 
 
 def run_label(info: RunInfo) -> str:

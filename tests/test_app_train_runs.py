@@ -204,3 +204,59 @@ def test_a_resumed_runs_epochs_agree_on_the_runs_page() -> None:
     [trace] = json.loads(chart.proto.spec)["data"]
     assert trace["x"] == [1, 2, 3, 4, 5]
     assert trace["y"] == pytest.approx([0.1, 0.2, 0.45, 0.6, 0.75])  # the latest pass
+
+
+def test_the_form_keeps_what_was_typed_and_trains_exactly_that(jobs: None) -> None:
+    """Issue 20.1 under AppTest: each run's config holds what the form showed, every time."""
+    at = open_page("train")
+    typed = [
+        {"epochs": 2, "lr": 0.01, "optimizer": "sgd"},
+        {"epochs": 3},
+        {"lr": 0.002, "schedule": "constant"},
+    ]
+    shown: dict[str, object] = {}
+    for values in typed:
+        shown.update(values)
+        run_id = submit(at, **values)
+        cfg = get_run(run_id).config()
+        on_run = {"epochs": cfg.train.epochs, "lr": cfg.train.lr}
+        on_run |= {"optimizer": cfg.train.optimizer, "schedule": cfg.train.schedule}
+        assert {k: on_run[k] for k in shown} == shown
+        assert widget(at.number_input, "Epochs").value == shown["epochs"]  # not reset
+        at.selectbox(key="train_watch").set_value(list_runs()[-1].run_id)  # watch another run
+        at.run()
+        assert widget(at.number_input, "Epochs").value == shown["epochs"]
+
+
+def test_pressing_train_twice_fast_queues_one_run(jobs: None) -> None:
+    at = open_page("train")
+    run_id = submit(at, epochs=1)
+    at.button(key="train_submit").click()
+    at.run()
+    assert not at.exception
+    assert [r.run_id for r in list_runs()] == [run_id]
+    assert "these settings just started" in texts(at.warning)
+    submit(at, epochs=2)  # other settings: a second run is wanted
+    assert len(list_runs()) == 2
+
+
+def test_a_full_disk_fails_the_submit_cleanly(jobs: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import cnnlab.runs.store as runs
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    at = open_page("train")
+    monkeypatch.setattr(runs, "atomic_write_json", full)
+    at.button(key="train_submit").click()
+    at.run()
+    assert not at.exception
+    assert "the disk is full: free space or delete old runs" in texts(at.error)
+    assert list(default_runs_dir().iterdir()) == []  # no half-made run folder
+    monkeypatch.undo()
+    with pytest.raises(OSError):  # create_run itself cleans up, for every caller
+        monkeypatch.setattr(runs, "atomic_write_json", full)
+        create_run(RunConfig())
+    assert list(default_runs_dir().iterdir()) == []

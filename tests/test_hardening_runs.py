@@ -67,7 +67,7 @@ import cnnlab.runs.store as runs_module
 import cnnlab.runs.weights as weights_module
 import cnnlab.training as training_module
 from cnnlab.config import DataConfig, ModelConfig, Preprocess, RunConfig, TrainConfig
-from cnnlab.events import BatchEvent, EpochEvent, StartEvent, kind_of, parse_event
+from cnnlab.events import BatchEvent, EpochEvent, StartEvent, kind_of
 from cnnlab.models import Classifier, build_model
 from cnnlab.recipes import default_run_config
 from cnnlab.runs import (
@@ -283,7 +283,7 @@ def test_state_dict_formats_and_wrappers_load(tmp_path: Path) -> None:
             {"model_state_dict": state, "optimizer_state_dict": {}, "epoch": 2}
         ),
         "DataParallel prefix": _torch_bytes({f"module.{k}": v for k, v in state.items()}),
-        "cnnlab checkpoint.pt": run.checkpoint_path,
+        "cnnlab checkpoint.pt": (run.path / "checkpoint.pt"),
     }
     for name, source in sources.items():
         loaded = load_weights_file(source)
@@ -330,7 +330,9 @@ def test_cuda_saved_weights_load_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> 
     assert _equal(loaded, state) and {v.device.type for v in loaded.values()} == {"cpu"}
     assert load_into_run(run.run_id, data).model.norm.mean.device.type == "cpu"
     # The run's own resume checkpoint, written on a GPU machine and resumed on a CPU one.
-    run.checkpoint_path.write_bytes(_cuda_tagged({"model": state, "epoch": 1}, monkeypatch))
+    (run.path / "checkpoint.pt").write_bytes(
+        _cuda_tagged({"model": state, "epoch": 1}, monkeypatch)
+    )
     assert _equal(run.load_checkpoint()["model"], state)
 
 
@@ -352,7 +354,7 @@ def test_every_load_path_is_weights_only_on_cpu(monkeypatch: pytest.MonkeyPatch)
     run.save_checkpoint({"model": net.state_dict(), "epoch": 1})
     run.load_checkpoint()
     load_weights_file(_torch_bytes(net.state_dict()))
-    load_into_run(run.run_id, run.checkpoint_path)
+    load_into_run(run.run_id, (run.path / "checkpoint.pt"))
     load_model(run.run_id)
     assert [c["fn"] for c in calls] == ["torch.load"] * 3 + ["load_file"]
     for call in calls:
@@ -390,7 +392,7 @@ def test_every_torch_load_in_the_backend_is_weights_only() -> None:
 
 def test_load_into_run_with_matching_weights(tmp_path: Path) -> None:
     run, _ = _digits_run()
-    before = run.weights_path.read_bytes()
+    before = (run.path / "weights.safetensors").read_bytes()
     torch.manual_seed(1)
     other = build_model(ModelConfig(), DIGITS, 10)  # same architecture, different weights
     path = tmp_path / "mine.safetensors"
@@ -401,7 +403,9 @@ def test_load_into_run_with_matching_weights(tmp_path: Path) -> None:
     assert loaded.meta["weights_source"] == "mine.safetensors"
     assert loaded.model(torch.rand(2, 1, 8, 8)).shape == (2, 10)
     assert load_into_run(run.run_id, _torch_bytes(other.state_dict())).preprocess == DIGITS
-    assert run.weights_path.read_bytes() == before  # the run's own weights are untouched
+    assert (
+        run.path / "weights.safetensors"
+    ).read_bytes() == before  # the run's own weights are untouched
 
 
 def test_load_into_run_accepts_weights_of_the_bare_network() -> None:
@@ -497,11 +501,10 @@ def test_one_cycle_schedule_with_very_few_steps_trains(epochs: int, steps_per_ep
             device="cpu",
         )
     )
-    events: list[dict[str, Any]] = []
+    events: list[Any] = []
     result = train(cfg, dataset, nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), emit=events.append)
     assert result.status == "finished" and result.epochs_done == epochs
-    typed = [parse_event(e) if isinstance(e, dict) else e for e in events]  # TODO(merge): typed
-    lrs = [e.lr for e in typed if isinstance(e, BatchEvent)]
+    lrs = [e.lr for e in events if e.kind == "batch"]
     assert len(lrs) == epochs * steps_per_epoch and all(0 < lr <= cfg.train.lr for lr in lrs)
 
 
@@ -620,7 +623,7 @@ def test_killed_job_can_be_resumed_from_its_checkpoint() -> None:
     try:
         run_id = manager.submit(_cfg(epochs=40, limit=0, batch_size=8))
         run = get_run(run_id)
-        _wait_for(lambda: run.checkpoint_path.is_file() and _status(run_id) == "running")
+        _wait_for(lambda: (run.path / "checkpoint.pt").is_file() and _status(run_id) == "running")
         os.kill(run.status().pid, signal.SIGKILL)  # as the kernel's OOM killer would
         _wait_for(lambda: _status(run_id) == "failed", timeout=30)
         message = run.status().message

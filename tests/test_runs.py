@@ -104,7 +104,7 @@ def test_checkpoint_never_unpickles_code(tmp_path: Path) -> None:
         def __reduce__(self):  # noqa: ANN204 - the classic pickle exploit
             return (Path(tmp_path / "pwned").touch, ())
 
-    torch.save({"x": Evil()}, run.checkpoint_path)
+    torch.save({"x": Evil()}, (run.path / "checkpoint.pt"))
     with pytest.raises(Exception):  # noqa: B017 - any refusal is fine; running code is not
         run.load_checkpoint()
     assert not (tmp_path / "pwned").exists()

@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from cnnlab.config import AugmentConfig, RunConfig, TrainConfig
-from cnnlab.training import OPTIMIZERS, SCHEDULES, train
+from cnnlab.events import BatchEvent, EndEvent, EpochEvent, StartEvent, kind_of
+from cnnlab.optim import OPTIMIZERS, SCHEDULES
+from cnnlab.training import train
 
 
 def _split(n: int, seed: int) -> SimpleNamespace:
@@ -50,17 +52,18 @@ def _cfg(**train: object) -> RunConfig:
 
 
 def test_learns_and_reports_events() -> None:
-    events: list[dict] = []
+    events: list = []
     result = train(_cfg(), _dataset(), _model(), emit=events.append)
-    kinds = [e["type"] for e in events]
-    assert kinds[0] == "start" and kinds[-1] == "end"
+    kinds = [kind_of(e) for e in events]
+    assert isinstance(events[0], StartEvent) and isinstance(events[-1], EndEvent)
     assert kinds.count("epoch") == 3
     assert kinds.count("batch") == 3 * math.ceil(256 / 32)  # one per batch when unthrottled
     assert result.status == "finished" and result.best_val_acc > 0.9
-    batch = next(e for e in events if e["type"] == "batch")
-    assert {"loss", "acc", "lr", "images_per_s", "eta", "elapsed"} <= batch.keys()
-    epoch = [e for e in events if e["type"] == "epoch"][-1]
-    assert epoch["eta"] == pytest.approx(0.0)
+    batch = next(e for e in events if isinstance(e, BatchEvent))
+    assert None not in (batch.loss, batch.acc, batch.lr, batch.images_per_s, batch.eta)
+    epochs = [e for e in events if isinstance(e, EpochEvent)]
+    assert epochs[-1].eta == pytest.approx(0.0)
+    assert result.history == epochs  # the history is the epoch events
 
 
 def test_same_seed_same_result() -> None:
@@ -77,9 +80,9 @@ def test_stop_ends_within_one_batch_and_keeps_weights() -> None:
     def should_stop() -> bool:
         return len(steps) >= 3
 
-    def emit(event: dict) -> None:
-        if event["type"] == "batch":
-            steps.append(event["step"])
+    def emit(event: object) -> None:
+        if isinstance(event, BatchEvent):
+            steps.append(event.step)
 
     model = _model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -90,14 +93,14 @@ def test_stop_ends_within_one_batch_and_keeps_weights() -> None:
 
 
 def test_divergence_keeps_last_good_weights() -> None:
-    events: list[dict] = []
+    events: list = []
     result = train(
         _cfg(optimizer="sgd", lr=1e6, schedule="constant"), _dataset(), _model(), emit=events.append
     )
     assert result.status == "diverged"
     assert "learning rate" in result.message
     assert all(torch.isfinite(v).all() for v in result.best_state.values())
-    assert events[-1]["type"] == "end" and events[-1]["status"] == "diverged"
+    assert isinstance(events[-1], EndEvent) and events[-1].status == "diverged"
 
 
 def test_batch_larger_than_dataset_and_zero_epochs() -> None:
@@ -142,6 +145,8 @@ def test_resume_from_checkpoint_matches_uninterrupted_run() -> None:
         _cfg(epochs=3), _dataset(), _model(), emit=lambda e: None, resume=checkpoints[0]
     )
     assert resumed.epochs_done == 3  # history carried over
+    assert [e.epoch for e in resumed.history] == [1, 2, 3]
+    assert all(isinstance(e, EpochEvent) for e in resumed.history)
     for k, v in full.best_state.items():
         assert torch.allclose(v.float(), resumed.best_state[k].float(), atol=1e-6), k
 
@@ -149,14 +154,53 @@ def test_resume_from_checkpoint_matches_uninterrupted_run() -> None:
 def test_bf16_precision_trains_where_native_and_falls_back_elsewhere(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import cnnlab.training as training
+    import cnnlab.device as device
 
     for native in (True, False):
-        monkeypatch.setattr(training, "native_bf16", lambda device, native=native: native)
-        events: list[dict] = []
+        monkeypatch.setattr(device, "native_bf16", lambda device, native=native: native)
+        events: list = []
         result = train(_cfg(precision="bf16"), _dataset(), _model(), emit=events.append)
-        assert events[0]["precision"] == ("bf16" if native else "fp32")
+        assert events[0].precision == ("bf16" if native else "fp32")
         assert result.status == "finished" and result.best_val_acc > 0.9
         assert all(v.dtype != torch.bfloat16 for v in result.best_state.values())  # fp32 weights
     with pytest.raises(ValueError, match="precision"):
         train(_cfg(precision="fp16"), _dataset(), _model(), emit=lambda e: None)
+
+
+def test_checkpoint_holds_only_what_weights_only_loads_and_resumes(tmp_path) -> None:
+    """checkpoint.pt is read with torch.load(weights_only=True): the dict must round-trip."""
+    checkpoints: list[dict] = []
+    full = train(
+        _cfg(epochs=2), _dataset(), _model(), emit=lambda e: None, checkpoint=checkpoints.append
+    )
+    expected = {
+        "model",
+        "optimizer",
+        "scheduler",
+        "generator",
+        "torch_rng",
+        "epoch",
+        "history",
+        "best_state",
+        "best_val_loss",
+        "best_val_acc",
+        "best_epoch",
+        "bad_epochs",
+        "elapsed",
+    }
+    assert set(checkpoints[0]) == expected  # the keys of every checkpoint.pt written so far
+    torch.save(checkpoints[0], tmp_path / "checkpoint.pt")
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    resumed = train(_cfg(epochs=2), _dataset(), _model(), emit=lambda e: None, resume=saved)
+    assert [e.epoch for e in resumed.history] == [1, 2]
+    for k, v in full.best_state.items():
+        assert torch.allclose(v.float(), resumed.best_state[k].float(), atol=1e-6), k
+
+
+def test_old_checkpoint_history_without_time_still_resumes() -> None:
+    checkpoints: list[dict] = []
+    train(_cfg(epochs=2), _dataset(), _model(), emit=lambda e: None, checkpoint=checkpoints.append)
+    old = dict(checkpoints[0])
+    old["history"] = [{k: v for k, v in e.items() if k != "time"} for e in old["history"]]
+    resumed = train(_cfg(epochs=2), _dataset(), _model(), emit=lambda e: None, resume=old)
+    assert resumed.history[0].val_acc == pytest.approx(old["history"][0]["val_acc"])

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from cnnlab.events import BatchEvent, EpochEvent, StartEvent, parse_event
+from cnnlab.events import BatchEvent, EpochEvent, StartEvent
 from cnnlab.runs.history import run_history
 from cnnlab.runs.status import Status
 from cnnlab.runs.store import Run
@@ -167,18 +167,6 @@ def _save_and_test(run: Run, cfg: Any, dataset: Any, model: Any, result: Any) ->
     return test_acc
 
 
-def _emit_typed(sink: _EventSink) -> Callable[[Any], None]:
-    # TODO(merge): training.py still emits dicts here; after the merge it emits the event
-    # dataclasses and `emit=sink` is passed directly.
-    def emit(event: Any) -> None:
-        if isinstance(event, dict):
-            event = parse_event(event)
-        if event is not None:
-            sink(event)
-
-    return emit
-
-
 def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> str:
     """Train the run in this process; returns its final status (never raises for a failed run)."""
     from cnnlab.data import DatasetUnavailable, load_dataset
@@ -203,7 +191,7 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
             cfg,
             dataset,
             model,
-            emit=_emit_typed(sink),
+            emit=sink,
             should_stop=lambda: interrupted["flag"] or run.stop_requested(),
             resume=checkpoint,
             checkpoint=run.save_checkpoint,

@@ -194,20 +194,6 @@ class Run:
         # weights_only=True, explicitly: a checkpoint must never run code when loaded.
         return torch.load(self.path / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
 
-    # -- legacy paths: pages/train.py and pages/classify.py still use them (TODO(merge): move those
-    # pages to has_weights / weights_version / stop_requested / has_checkpoint, then remove) -----
-    @property
-    def weights_path(self) -> Path:
-        return self.path / WEIGHTS_FILE
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.path / CHECKPOINT_FILE
-
-    @property
-    def stop_path(self) -> Path:
-        return self.path / STOP_FILE
-
     # -- archive ----------------------------------------------------------------------------------
     def archive_members(self) -> list[tuple[str, Path]]:
         """(file name, path) of what a downloaded run zip holds; links are left out."""
@@ -256,8 +242,12 @@ def _new_folder(root: Path) -> Run:
 def create_run(cfg: RunConfig, runs_dir: str | Path | None = None) -> Run:
     """A new run folder with its config and status "queued"."""
     run = _new_folder(resolve_runs_dir(runs_dir))
-    atomic_write_json(run.path / CONFIG_FILE, to_dict(cfg))
-    run.update_status(Status.QUEUED, created=time.time(), message="")
+    try:
+        atomic_write_json(run.path / CONFIG_FILE, to_dict(cfg))
+        run.update_status(Status.QUEUED, created=time.time(), message="")
+    except BaseException:  # a full disk must not leave a half-made run behind
+        shutil.rmtree(run.path, ignore_errors=True)
+        raise
     return run
 
 

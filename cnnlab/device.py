@@ -1,0 +1,52 @@
+"""Where and how training computes: the device, its threads and its precision."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """CUDA or MPS when present (for "auto"), else the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 natively (CPU: AVX512-BF16 or AMX; CUDA: Ampere+).
+    Elsewhere bf16 is emulated and slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    return False
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """The precision `train` really uses: "bf16" only where `device` has native bf16."""
+    if name not in ("fp32", "bf16"):
+        raise ValueError(f"unknown precision {name!r}; choose fp32 or bf16")
+    return "bf16" if name == "bf16" and native_bf16(device) else "fp32"
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast for "bf16" (convs and matmuls in bf16, weights and optimiser in fp32)."""
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def set_threads(threads: int) -> int:
+    """Intra-op threads for the CPU: `threads`; when 0, env CNNLAB_THREADS (set by the job manager
+    to share cores between parallel jobs) or all cores. Returns the count used."""
+    count = threads or int(os.environ.get("CNNLAB_THREADS") or 0) or (os.cpu_count() or 1)
+    torch.set_num_threads(count)
+    return count
