@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from cnnlab.training import set_threads
+from cnnlab.device import set_threads
 from pages import common
 
 # The server process only answers pages (small forward passes); training runs in child

@@ -31,8 +31,8 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from cnnlab.config import ModelConfig, Preprocess  # noqa: E402
+from cnnlab.device import autocast  # noqa: E402
 from cnnlab.models import FASTNET_WIDTHS, Classifier, Scale, build_model, conv_block  # noqa: E402
-from cnnlab.training import autocast  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ import torch  # noqa: E402
 
 from cnnlab.config import DataConfig, RunConfig  # noqa: E402
 from cnnlab.data import CIFAR10_ZIP, ImageDataset, data_root, load_dataset  # noqa: E402
+from cnnlab.device import pick_device  # noqa: E402
 from cnnlab.events import BatchEvent, EndEvent, StartEvent  # noqa: E402
 from cnnlab.models import build_model  # noqa: E402
 from cnnlab.recipes import default_run_config  # noqa: E402
@@ -55,7 +56,7 @@ from cnnlab.runs import ACTIVE, Run, create_run, get_run, jobs  # noqa: E402
 from cnnlab.runs.jobs import JobManager  # noqa: E402
 from cnnlab.runs.runner import execute_run  # noqa: E402
 from cnnlab.summary import summarize  # noqa: E402
-from cnnlab.training import evaluate_split, pick_device, train  # noqa: E402
+from cnnlab.training import evaluate_split, train  # noqa: E402
 
 MNIST_TARGETS = (0.98, 0.99)
 CIFAR_TARGETS = (0.70, 0.80, 0.85)

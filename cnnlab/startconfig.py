@@ -3,7 +3,7 @@
 The form's starting values come from the session's last run on this dataset (so edits survive
 leaving the page), else the dataset's recipe (`cnnlab.recipes.default_run_config`). The
 augmentation the Augmentation toggle switches on is the dataset's: the last run's, else the
-recipe's, else the one the Data page previews (`cnnlab.augment.default_augment`).
+recipe's, else the one the Data page previews (`cnnlab.data.augment.default_augment`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from cnnlab.augment import default_augment
 from cnnlab.config import AugmentConfig, DataConfig, ModelConfig, RunConfig, to_dict
+from cnnlab.data.augment import default_augment
 from cnnlab.recipes import default_run_config
 
 REPEAT_WINDOW_S = 5.0  # the same settings submitted again within this many seconds = a double press

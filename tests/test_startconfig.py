@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from cnnlab.augment import default_augment
-
 from cnnlab.config import AugmentConfig, DataConfig, ModelConfig
+from cnnlab.data.augment import default_augment
 from cnnlab.recipes import default_run_config
 from cnnlab.startconfig import (
     config_key,

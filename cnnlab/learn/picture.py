@@ -34,7 +34,7 @@ def dataset_image(dataset: ImageDataset, index: int) -> LessonImage:
 
 
 def uploaded_image(img: PIL.Image.Image, name: str, class_names: list[str]) -> LessonImage:
-    """A decoded upload (see `cnnlab.images.open_image`), shrunk for the lessons."""
+    """A decoded upload (see `cnnlab.data.images.open_image`), shrunk for the lessons."""
     gray = lesson_image(img)
     caption = f"**{name}**, shown {gray.shape[0]}×{gray.shape[1]} in gray"
     return LessonImage(gray, img, caption, None, list(class_names))

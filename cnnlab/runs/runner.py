@@ -144,7 +144,8 @@ def _meta(dataset: Any, model: Any, cfg: Any) -> dict[str, Any]:
 def _save_and_test(run: Run, cfg: Any, dataset: Any, model: Any, result: Any) -> float:
     """Best weights saved, the test split scored, the final metrics written; the test accuracy.
     Counts and times come from the run's history (latest pass), as everywhere else."""
-    from cnnlab.training import evaluate_split, pick_device
+    from cnnlab.device import pick_device
+    from cnnlab.training import evaluate_split
 
     run.save_weights(result.best_state)
     device = pick_device(cfg.train.device)
