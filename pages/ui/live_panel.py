@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 import streamlit as st
-from cnnlab.live import LiveView, format_duration, read_live, run_title
 
 from cnnlab import plots
 from cnnlab.events import EpochEvent
-from cnnlab.runs import ACTIVE, RunInfo, RunNotFound, get_run
+from cnnlab.runs import (
+    ACTIVE,
+    LiveView,
+    RunInfo,
+    RunNotFound,
+    format_duration,
+    get_run,
+    read_live,
+    run_title,
+)
 from cnnlab.text import md_escape
 from pages.common import job_manager
 
