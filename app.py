@@ -3,7 +3,7 @@
 import streamlit as st
 
 from cnnlab.device import set_threads
-from pages import common
+from pages.ui import common
 
 # The server process only answers pages (small forward passes); training runs in child
 # processes that get the cores. One intra-op thread here keeps a 12 MP classify at ~80 ms

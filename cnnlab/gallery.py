@@ -18,6 +18,7 @@ from cnnlab import plots
 from cnnlab.config import AugmentConfig
 from cnnlab.data import DataSplit, ImageDataset
 from cnnlab.data.augment import augment_preview
+from cnnlab.text import md_escape
 
 DISPLAY_SIDE = 64  # pixels: small images are enlarged (nearest neighbour) to about this on screen
 
@@ -97,11 +98,12 @@ def dataset_facts(dataset: ImageDataset) -> list[tuple[str, str, str | None]]:
 
 
 def split_caption(dataset: ImageDataset) -> str:
-    """'Split: **N** train · ... Source: ...' (a user folder or upload shows its name only)."""
+    """'Split: **N** train · ... Source: ...' as Markdown (a user folder or upload shows its name
+    only, escaped)."""
     source = Path(dataset.source).name if dataset.name == "folder" else dataset.source
     return (
         f"Split: **{len(dataset.train):,}** train · **{len(dataset.val):,}** validation · "
-        f"**{len(dataset.test):,}** test. Source: {source}."
+        f"**{len(dataset.test):,}** test. Source: {md_escape(source)}."
     )
 
 

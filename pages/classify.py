@@ -17,7 +17,7 @@ from cnnlab.classify import IMAGE_TYPES, Classified, classify_files, results_tab
 from cnnlab.display import cam_picture, enlarge
 from cnnlab.runs import get_run
 from cnnlab.text import md_escape
-from pages import common
+from pages.ui import common
 
 MAX_CARDS = 12  # images shown in detail; all of them are in the results table
 SIDE = 160  # pixels on screen for the network's view and the heat map

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from cnnlab import data, gallery, plots
 from cnnlab.config import AugmentConfig, DataConfig
 from cnnlab.data import DATASETS, DatasetUnavailable, default_augment, uploads
 from cnnlab.recipes import default_run_config
-from pages import common
+from cnnlab.text import md_escape
+from pages.ui import common
 
 BUILT_IN = [name for name in DATASETS if name != "folder"]
 IMAGE_SIZES = [16, 24, 32, 48, 64, 96, 128]  # pixels; user images are resized to this square
@@ -29,16 +29,11 @@ BROWSER_LIMIT_MB = st.get_option("server.maxUploadSize")  # what the browser its
 NO_FILE = f"Choose a .zip file first (a bigger file than the size limit of {BROWSER_LIMIT_MB} MB is refused)."
 
 
-def owner() -> str:
-    """Whose uploads these are: the browser session (classroom mode will pass a user id)."""
-    return ctx.session_id if (ctx := get_script_run_ctx()) is not None else "local"
-
-
 def choose(cfg: DataConfig) -> str:
     """Make `cfg` the session's dataset if it loads ("" returned), else keep the old one and
     return why. The caller reruns the page (so the sidebar and the message show it)."""
     try:
-        uploads.check_owner(cfg.path, owner())
+        uploads.check_owner(cfg.path, common.session_owner())
         common.dataset_for(cfg)
     except DatasetUnavailable as exc:
         return str(exc)
@@ -55,7 +50,9 @@ def choose_upload(file: UploadedFile | None, size: int) -> str:
     if file is None:  # also what a file the browser refused for its size leaves behind
         return NO_FILE
     try:
-        ref = uploads.save_upload(file, file.name, owner(), max_bytes=LIMIT_MB * 2**20).ref
+        ref = uploads.save_upload(
+            file, file.name, common.session_owner(), max_bytes=LIMIT_MB * 2**20
+        ).ref
     except uploads.UploadError as exc:
         return str(exc)
     if note := choose(DataConfig(name="folder", path=ref, image_size=size)):
@@ -138,7 +135,9 @@ with pick:
         use_built_in = st.form_submit_button("Use this dataset", type="primary")
     with built_in.expander("Where the files are"):
         for n, (ok, why) in status.items():
-            st.markdown(f":material/{'check_circle' if ok else 'cloud_off'}: **{n}**: {why}")
+            st.markdown(
+                f":material/{'check_circle' if ok else 'cloud_off'}: **{n}**: {md_escape(why)}"
+            )
         st.caption(OFFLINE_HELP)
     with upload, st.form("upload"):
         st.markdown(
@@ -150,29 +149,31 @@ with pick:
         use_upload = st.form_submit_button("Use these images", type="primary")
     with folder, st.form("folder"):
         root = data.folder_root()
-        st.markdown(f"A folder or .zip of class folders **inside `{root}`**.")
+        st.markdown(f"A folder or .zip of class folders **inside {md_escape(root)}**.")
         allow = "Start the app with CNNLAB_FOLDER_ROOT set to allow another folder."
         text = st.text_input("Path", placeholder=f"{root}/my-images", key="folder_path", help=allow)
         folder_size = st.select_slider("Image size (pixels)", IMAGE_SIZES, 64, key="folder_size")
         use_folder = st.form_submit_button("Use this folder", type="primary")
 
 # -- state: what the last choice left ------------------------------------------------------------
-if st.session_state.upload_note:
-    problem.error(st.session_state.upload_note.replace("\n", "  \n"), icon=":material/error:")
+if note := st.session_state.upload_note:  # one escaped line per line of the message
+    problem.error("  \n".join(md_escape(x) for x in note.split("\n")), icon=":material/error:")
 
 # -- render: the current dataset -----------------------------------------------------------------
 with about:
     ds = common.current_dataset()
     label = common.data_label(cfg)
-    st.subheader(label[0].upper() + label[1:])
+    st.subheader(md_escape(label[0].upper() + label[1:]), anchor=False)
     for col, (title, value, why) in zip(st.columns(4), gallery.dataset_facts(ds), strict=True):
         col.metric(title, value, help=why)
     st.caption(gallery.split_caption(ds))
     for note in ds.notes:
         if note.startswith("warning:"):
-            st.warning(note.removeprefix("warning:").strip(), icon=":material/warning:")
+            st.warning(md_escape(note.removeprefix("warning:").strip()), icon=":material/warning:")
     with st.expander("How the splits were made"):
-        st.markdown("\n".join(f"- {n}" for n in ds.notes if not n.startswith("warning:")))
+        st.markdown(
+            "\n".join(f"- {md_escape(n)}" for n in ds.notes if not n.startswith("warning:"))
+        )
     if cfg.name == "folder" and (skipped := skipped_files(cfg)):
         with st.expander(f"{len(skipped)} file(s) left out"):
             st.dataframe([{"file": f, "why": why} for f, why in skipped], hide_index=True)

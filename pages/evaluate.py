@@ -18,7 +18,7 @@ from cnnlab.evaluate import EvalReport, evaluate, highest_loss
 from cnnlab.runs import get_run, run_history
 from cnnlab.runs.evaluation import ReportView, report_view
 from cnnlab.text import md_escape
-from pages import common
+from pages.ui import common
 
 GALLERY_MAX = 40  # images shown for one confusion cell (most confident first)
 WORST_K = 8  # highest-loss images shown

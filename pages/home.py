@@ -6,7 +6,7 @@ Needs no data, files or network: the quick start trains on the generated shapes.
 import streamlit as st
 
 from cnnlab.recipes import default_run_config
-from pages import common
+from pages.ui import common
 
 HERO = "assets/hero.png"  # made by `python -m cnnlab.gallery`
 PAGES = [  # (file, title, icon, what it is for)

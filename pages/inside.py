@@ -18,7 +18,7 @@ from cnnlab.explain import feature_maps, first_layer_filters, grad_cam
 from cnnlab.inference import predict_images
 from cnnlab.runs import LoadedModel
 from cnnlab.text import md_escape
-from pages import common
+from pages.ui import common
 
 SIDE = 192  # pixels on screen for the input image and the heat maps
 CHART = {"displayModeBar": False}

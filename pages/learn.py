@@ -16,7 +16,7 @@ from cnnlab.config import DataConfig
 from cnnlab.data import SHAPE_CLASSES, DatasetUnavailable
 from cnnlab.data.images import ImageError, open_image
 from cnnlab.text import md_escape
-from pages import common
+from pages.ui import common
 from pages.ui.lessons import TABS
 from pages.ui.lessons_convolution import convolution_lesson
 from pages.ui.lessons_features import activation_lesson, classes_lesson, pooling_lesson

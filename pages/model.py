@@ -19,7 +19,7 @@ from cnnlab import designer, plots
 from cnnlab.config import ConvBlock, ModelConfig, ModelSpec, Preprocess
 from cnnlab.models import MAX_BLOCKS, MAX_HIDDEN_TEXT, MODELS, InvalidSpecError, parse_hidden
 from cnnlab.text import md_escape
-from pages import common
+from pages.ui import common
 
 PRESETS = [name for name in MODELS if name != "custom"]
 WIDTHS = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]  # channel multipliers for presets that scale

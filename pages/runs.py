@@ -24,7 +24,7 @@ from cnnlab.runs import (
     runs_frame,
 )
 from cnnlab.text import md_escape
-from pages.common import ensure_app_shell, job_manager
+from pages.ui.common import ensure_app_shell, job_manager
 
 REFRESH_S = 2.0  # seconds between table refreshes while some run is active
 ICONS = {  # Material icons render in every browser (status emoji need an emoji font)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cnnlab.runs import list_runs
-from pages.common import ensure_app_shell
+from pages.ui.common import ensure_app_shell
 from pages.ui.live_panel import live_panel, watched_run
 from pages.ui.train_form import setup_summary, train_form
 

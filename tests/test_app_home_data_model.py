@@ -83,7 +83,7 @@ def test_home_explains_the_lab_and_links_every_page() -> None:
 
 
 def test_quick_start_creates_a_run_and_opens_the_train_page() -> None:
-    from pages.common import job_manager
+    from pages.ui.common import job_manager
 
     at = open_app()
     at.button[0].click().run()
@@ -189,7 +189,7 @@ def test_no_file_says_the_size_limit() -> None:
 
 
 def test_too_large_upload_is_refused_before_reading(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pages import common
+    from pages.ui import common
 
     monkeypatch.setattr(common, "MAX_UPLOAD_MB", 0)
     at = open_app("data")

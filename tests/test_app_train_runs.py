@@ -18,6 +18,7 @@ from cnnlab import cli
 from cnnlab.config import DataConfig, RunConfig, default_runs_dir
 from cnnlab.events import EpochEvent, StartEvent
 from cnnlab.runs import ACTIVE, RunInfo, Status, create_run, get_run, list_runs
+from cnnlab.text import md_escape
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT_S = 180  # a digits run takes ~15 s alone; a loaded shared 2-core box needs more
@@ -26,7 +27,7 @@ TIMEOUT_S = 180  # a digits run takes ~15 s alone; a loaded shared 2-core box ne
 @pytest.fixture
 def jobs() -> Iterator[None]:
     yield
-    from pages.common import _job_manager
+    from pages.ui.common import _job_manager
 
     _job_manager(str(default_runs_dir())).close()
     _job_manager.clear()
@@ -144,7 +145,7 @@ def test_queue_then_diverge_shows_the_message(jobs: None) -> None:
     assert not at.exception
     message = texts(at.error)
     assert "Diverged" in message and "Lower the learning rate" in message
-    assert get_run(second).status().message in message
+    assert md_escape(get_run(second).status().message) in message
 
 
 def test_delete_is_refused_for_an_active_run() -> None:

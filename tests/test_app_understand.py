@@ -237,7 +237,7 @@ def test_classify_bad_file_gets_its_own_error_and_others_are_classified(trained:
 
 
 def test_classify_too_large_file_is_skipped(trained: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pages import common
+    from pages.ui import common
 
     monkeypatch.setattr(common, "MAX_UPLOAD_MB", 0.001)  # about 1 KB
     at = open_page("classify")

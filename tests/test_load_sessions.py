@@ -29,7 +29,7 @@ from PIL import Image
 from cnnlab import cli
 from cnnlab.config import DataConfig
 from cnnlab.runs import ACTIVE, list_runs
-from pages.common import data_label
+from pages.ui.common import data_label
 from tests.browser import Server, rss_mb, screenshot
 
 SERVER_SETTINGS = {"CNNLAB_MAX_JOBS": "2"}  # read by tests/browser.py's server fixture

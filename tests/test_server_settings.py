@@ -23,7 +23,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab import cli
 from cnnlab.config import DataConfig
-from pages import common
+from pages.ui import common
 from tests.browser import Server, open_page
 
 REPO = Path(__file__).resolve().parent.parent

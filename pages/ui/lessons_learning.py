@@ -7,7 +7,7 @@ import PIL.Image
 import streamlit as st
 
 from cnnlab import explain, learn, plots
-from pages import common
+from pages.ui import common
 from pages.ui.lessons import PLOT, lesson_columns
 
 OUTCOME_BOX = {  # Descent.outcome -> how the page shows it

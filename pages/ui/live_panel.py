@@ -23,7 +23,7 @@ from cnnlab.runs import (
     run_title,
 )
 from cnnlab.text import md_escape
-from pages.common import job_manager
+from pages.ui.common import job_manager
 
 REFRESH_S = 1.0  # seconds between live updates while a run is queued or running
 # ... and until a started run's first loss point is on screen (target: 2 s after pressing Train)

@@ -25,7 +25,8 @@ from cnnlab.startconfig import (
     run_config,
     start_config,
 )
-from pages.common import current_dataset, data_label, job_manager, model_label
+from cnnlab.text import md_escape
+from pages.ui.common import current_dataset, data_label, job_manager, model_label
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
 # TrainConfig field -> widget key (fixed: a key that changes drops what was typed)
@@ -49,8 +50,8 @@ KINDS = {"lr": float, "weight_decay": float, "label_smoothing": float}  # else i
 def setup_summary() -> tuple[bool, str | None]:
     """What the next run trains: dataset, model, split sizes. Returns (dataset ok, model problem)."""
     st.markdown(
-        f":material/photo_library: **{data_label(st.session_state.data_cfg)}**  \n"
-        f":material/account_tree: **{model_label(st.session_state.model_cfg)}**"
+        f":material/photo_library: **{md_escape(data_label(st.session_state.data_cfg))}**  \n"
+        f":material/account_tree: **{md_escape(model_label(st.session_state.model_cfg))}**"
     )
     dataset = current_dataset(stop=False)
     if dataset is None:
@@ -63,7 +64,10 @@ def setup_summary() -> tuple[bool, str | None]:
     )
     problem = model_problem(dataset.input_shape, dataset.num_classes)
     if problem:
-        st.error(f"The custom network does not fit this data: {problem}", icon=":material/error:")
+        st.error(
+            f"The custom network does not fit this data: {md_escape(problem)}",
+            icon=":material/error:",
+        )
         st.page_link(
             "pages/model.py", label="Fix it on the Model page", icon=":material/account_tree:"
         )
@@ -184,7 +188,7 @@ def submit(cfg: RunConfig) -> None:
                 icon=":material/hard_drive:",
             )
         else:
-            st.error(f"The run could not be created: {exc}", icon=":material/error:")
+            st.error(f"The run could not be created: {md_escape(exc)}", icon=":material/error:")
         return
     ss.tr_last_submit = (config_key(cfg), now)
     ss.run_id = run_id

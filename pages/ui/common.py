@@ -26,6 +26,7 @@ from cnnlab.runs import (
     run_title,
 )
 from cnnlab.runs.jobs import JobManager
+from cnnlab.text import md_escape
 
 MAX_UPLOAD_MB = 200  # keep equal to server.maxUploadSize in .streamlit/config.toml
 FINISHED = ("finished", "stopped", "interrupted", "diverged")  # runs that may have weights
@@ -68,7 +69,7 @@ def current_dataset(stop: bool = True) -> ImageDataset | None:
     except DatasetUnavailable as exc:
         st.error(str(exc), icon=":material/cloud_off:")
     except ValueError as exc:  # a folder/zip that is not a usable dataset
-        st.error(f"This dataset cannot be used: {exc}", icon=":material/error:")
+        st.error(f"This dataset cannot be used: {md_escape(exc)}", icon=":material/error:")
     st.page_link("pages/data.py", label="Choose another dataset", icon=":material/photo_library:")
     if stop:
         st.stop()
@@ -114,6 +115,13 @@ def upload_too_large(size_bytes: int) -> bool:
     return message is not None
 
 
+def session_owner() -> str:
+    """Whose uploads these are: the browser session (classroom mode will pass a user id)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    return ctx.session_id if (ctx := get_script_run_ctx()) is not None else "local"
+
+
 # -- runs ---------------------------------------------------------------------------------------
 def runs_with_weights() -> list[RunInfo]:
     return [r for r in list_runs(with_weights=True) if r.status in FINISHED]
@@ -149,7 +157,7 @@ def pick_trained_run(key: str) -> LoadedModel:
         st.stop()
     meta = loaded.meta
     st.caption(
-        f"Dataset **{meta.get('dataset_title', loaded.config.data.name)}** · architecture "
+        f"Dataset **{md_escape(meta.get('dataset_title', loaded.config.data.name))}** · architecture "
         f"**{meta.get('model_title', loaded.config.model.name)}** · "
         f"{meta.get('params', 0):,} parameters · {len(loaded.class_names)} classes"
     )
@@ -175,8 +183,8 @@ def sidebar() -> None:
     with st.sidebar:
         st.markdown("**Current setup**")
         st.markdown(
-            f":material/photo_library: {data_label(st.session_state.data_cfg)}  \n"
-            f":material/account_tree: {model_label(st.session_state.model_cfg)}"
+            f":material/photo_library: {md_escape(data_label(st.session_state.data_cfg))}  \n"
+            f":material/account_tree: {md_escape(model_label(st.session_state.model_cfg))}"
         )
         runs = list_runs()
         if runs:
