@@ -6,7 +6,7 @@ shown as the characters it is, never interpreted:
   `[t](javascript:...)` into a link, `![t](https://host)` into a fetch from every viewer's browser,
   `:red[...]`/`:material/x:` into styling and icons, and bare `https://...`, `www.x.org`, `a@b.c`
   into links (GFM autolinks). `md_escape` backslash-escapes Markdown punctuation and puts an
-  invisible zero-width space after ':' and before '.' and '@', which breaks directives and
+  invisible word joiner (U+2060) after ':' and before '.' and '@', which breaks directives and
   autolinks while the text reads (and copies, bar the invisible character) the same.
 - Plotly treats a subset of HTML in labels (`<a href>`, `<b>`, `<br>`): `html_escape` for those.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import html
 import re
 
-ZWSP = "\u200b"  # zero-width space: invisible, but it ends a Markdown directive or an autolink
+ZWSP = "\u2060"  # word joiner: invisible, never a line break, but it ends a directive or autolink
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$&=^\"'])")
 
 

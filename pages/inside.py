@@ -46,7 +46,7 @@ def test_image(loaded: LoadedModel):
         st.session_state.inside_number = 1
     number = right.number_input(f"Image (1–{len(members)})", 1, len(members), key="inside_number")
     index = int(members[number - 1])
-    return test.x[index], f"test image #{index}, true class **{name}**"
+    return test.x[index], f"test image #{index}, true class **{md_escape(name)}**"
 
 
 def uploaded_image(loaded: LoadedModel):

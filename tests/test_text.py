@@ -42,3 +42,11 @@ def test_no_markdown_syntax_survives() -> None:
 
 def test_html_escape_for_plot_labels() -> None:
     assert html_escape('<a href="x">') == "&lt;a href=&quot;x&quot;&gt;"
+
+
+def test_class_names_cannot_inject_latex_commands() -> None:
+    from cnnlab.learn.softmax_loss import cross_entropy_formula, latex_text
+
+    assert latex_text(r"\href{x}{y} 50% a_b") == r"\textbackslash{}href\{x\}\{y\} 50\% a\_b"
+    formula = cross_entropy_formula(r"\def\x{1}", 0.5, 0.693)
+    assert r"\def" not in formula and r"\textbackslash{}def" in formula

@@ -11,6 +11,7 @@ import torch
 
 from cnnlab.data import ImageDataset
 from cnnlab.data.images import tensor_to_pil
+from cnnlab.text import md_escape
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,14 +30,14 @@ def dataset_image(dataset: ImageDataset, index: int) -> LessonImage:
     index = index % len(dataset.test)
     x = dataset.test.x[index]  # uint8 (C, H, W)
     label = int(dataset.test.y[index])
-    caption = f"a **{dataset.class_names[label]}**, test image {index} ({x.shape[1]}×{x.shape[2]})"
+    caption = f"a **{md_escape(dataset.class_names[label])}**, test image {index} ({x.shape[1]}×{x.shape[2]})"
     return LessonImage(to_gray(x), tensor_to_pil(x), caption, label, list(dataset.class_names))
 
 
 def uploaded_image(img: PIL.Image.Image, name: str, class_names: list[str]) -> LessonImage:
     """A decoded upload (see `cnnlab.data.images.open_image`), shrunk for the lessons."""
     gray = lesson_image(img)
-    caption = f"**{name}**, shown {gray.shape[0]}×{gray.shape[1]} in gray"
+    caption = f"**{md_escape(name)}**, shown {gray.shape[0]}×{gray.shape[1]} in gray"
     return LessonImage(gray, img, caption, None, list(class_names))
 
 

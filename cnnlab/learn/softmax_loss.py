@@ -11,6 +11,7 @@ from plotly.subplots import make_subplots
 
 from cnnlab.learn.figures import SIGNED, color_limit, layout, two_decimals
 from cnnlab.plots import TRAIN_COLOR, VAL_COLOR
+from cnnlab.text import html_escape
 
 
 def dense_weights(
@@ -47,10 +48,17 @@ def cross_entropy(logits: np.ndarray, target: int, temperature: float = 1.0) -> 
     return float(top + np.log(np.exp(z - top).sum()) - z[target])
 
 
+def latex_text(text: str) -> str:
+    """`text` for LaTeX's \\text{...}: the characters, never commands (a class name is user data)."""
+    specials = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&"}
+    specials |= {"#": r"\#", "%": r"\%", "_": r"\_", "^": r"\^{}", "~": r"\~{}"}
+    return "".join(specials.get(ch, ch) for ch in text)
+
+
 def cross_entropy_formula(class_name: str, p_true: float, loss: float) -> str:
     """LaTeX of L = -log p_true with the numbers filled in (3 decimals)."""
     return (
-        rf"L = -\log p_{{\text{{{class_name}}}}} = -\log {p_true:.3f} "
+        rf"L = -\log p_{{\text{{{latex_text(class_name)}}}}} = -\log {p_true:.3f} "
         rf"= \mathbf{{{loss:.3f}}}"
     )
 
@@ -62,7 +70,7 @@ def dense_figure(
     the sum of its weight row times the feature row, written at the end of the row."""
     x = np.asarray(features, dtype=np.float64).reshape(1, -1)  # (1, N)
     n, k = x.shape[1], len(class_names)
-    names = [str(c) for c in class_names]
+    names = [html_escape(c) for c in class_names]
     fig = make_subplots(
         rows=2,
         cols=1,
@@ -122,7 +130,7 @@ def probability_figure(class_names: Sequence[str], probs: np.ndarray, target: in
     colors = [VAL_COLOR if i == target else TRAIN_COLOR for i in range(len(class_names))]
     fig = go.Figure(
         go.Bar(
-            x=[str(c) for c in class_names],
+            x=[html_escape(c) for c in class_names],  # plotly reads labels as HTML
             y=probs,
             marker_color=colors,
             text=[f"{p:.1%}" for p in probs],
