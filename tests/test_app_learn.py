@@ -20,6 +20,7 @@ from cnnlab.data import load_dataset
 from cnnlab.models import build_model
 from cnnlab.recipes import default_run_config
 from cnnlab.runs import create_run, load_model
+from cnnlab.text import md_escape
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 SECTIONS = [
@@ -185,7 +186,9 @@ def test_digits_and_upload_sources() -> None:
     rerun(at)
     at.file_uploader(key="learn_upload").set_value(("photo.png", png((200, 100)), "image/png"))
     rerun(at)
-    assert "**photo.png**, shown 32×64 in gray" in " ".join(m.value for m in at.markdown)
+    assert f"**{md_escape('photo.png')}**, shown 32×64 in gray" in " ".join(
+        m.value for m in at.markdown
+    )
     assert "input 32×64" in " ".join(t for f in figures(at) for t in titles(f))
 
 
