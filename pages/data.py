@@ -31,14 +31,14 @@ NO_FILE = f"Choose a .zip file first (a bigger file than the size limit of {BROW
 
 def choose(cfg: DataConfig) -> str:
     """Make `cfg` the session's dataset if it loads ("" returned), else keep the old one and
-    return why. The caller reruns the page (so the sidebar and the message show it)."""
+    return why as Markdown (names escaped). The caller reruns the page (so the sidebar and the message show it)."""
     try:
         uploads.check_owner(cfg.path, common.session_owner())
         common.dataset_for(cfg)
     except DatasetUnavailable as exc:
         return str(exc)
     except ValueError as exc:  # FolderError, ArchiveError, UploadError, too few images, ...
-        return f"These images cannot be used: {exc}"
+        return f"These images cannot be used: {md_escape(exc)}"
     if st.session_state.model_cfg == default_run_config(st.session_state.data_cfg.name).model:
         st.session_state.model_cfg = default_run_config(cfg.name).model  # not customised
     st.session_state.data_cfg = cfg
@@ -54,7 +54,7 @@ def choose_upload(file: UploadedFile | None, size: int) -> str:
             file, file.name, common.session_owner(), max_bytes=LIMIT_MB * 2**20
         ).ref
     except uploads.UploadError as exc:
-        return str(exc)
+        return md_escape(exc)
     if note := choose(DataConfig(name="folder", path=ref, image_size=size)):
         uploads.discard(ref)  # refused uploads do not stay on the server
     return note
@@ -64,7 +64,7 @@ def choose_folder(text: str, root: Path, size: int) -> str:
     try:  # one neutral message for a path that is missing, unreadable or not allowed
         path = str(data.resolve_user_folder(text, root))
     except ValueError as exc:
-        return str(exc)
+        return md_escape(exc)
     return choose(DataConfig(name="folder", path=path, image_size=size))
 
 
@@ -156,8 +156,8 @@ with pick:
         use_folder = st.form_submit_button("Use this folder", type="primary")
 
 # -- state: what the last choice left ------------------------------------------------------------
-if note := st.session_state.upload_note:  # one escaped line per line of the message
-    problem.error("  \n".join(md_escape(x) for x in note.split("\n")), icon=":material/error:")
+if note := st.session_state.upload_note:  # Markdown: user text in it was escaped by choose_*
+    problem.error(note.replace("\n", "  \n"), icon=":material/error:")
 
 # -- render: the current dataset -----------------------------------------------------------------
 with about:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,18 @@ def _private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests never touch the user's ~/.cache; CNNLAB_DATA (real data, read-only) is left as set.
     monkeypatch.setenv("CNNLAB_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("CNNLAB_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(autouse=True)
+def _close_job_managers() -> Iterator[None]:
+    """Each test has its own runs folder, so a page that asks for the job manager makes a new one
+    with a warm worker (~800 MB): close them after the test, or a suite of AppTests fills the RAM."""
+    yield
+    from cnnlab.runs.jobs import JobManager
+    from pages.ui.common import _job_manager
+
+    JobManager.close_all()
+    _job_manager.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,7 @@ from cnnlab.config import ConvBlock, DataConfig, ModelConfig, ModelSpec
 from cnnlab.data import DATASETS, FOLDER_ROOT_ENV, resolve_user_folder
 from cnnlab.models import ACTIVATIONS
 from cnnlab.runs import list_runs
+from cnnlab.text import md_escape
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
@@ -147,7 +148,7 @@ def test_uploaded_zip_becomes_the_current_dataset_and_lists_skipped_files() -> N
     assert not at.exception and not at.error, [e.value for e in at.error]
     cfg = at.session_state.data_cfg
     assert cfg.name == "folder" and cfg.image_size == 32 and Path(cfg.path).name == "pets.zip"
-    assert "your images (pets.zip)" in at.sidebar.markdown[1].value
+    assert md_escape("your images (pets.zip)") in at.sidebar.markdown[1].value
     assert {m.label: m.value for m in at.metric}["Classes"] == "3"
     assert any(e.label == "1 file(s) left out" for e in at.expander)
     assert any("skipped 1 unreadable" in w.value for w in at.warning)
@@ -271,7 +272,7 @@ def test_adding_a_block_changes_the_summary_and_use_sets_the_model() -> None:
     assert at.session_state.model_cfg == ModelConfig(
         name="custom", spec=at.session_state.custom_spec
     )
-    assert "custom (3 conv blocks)" in at.sidebar.markdown[1].value
+    assert md_escape("custom (3 conv blocks)") in at.sidebar.markdown[1].value
 
 
 def test_blocks_move_and_remove() -> None:

@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnnlab import cli
 from cnnlab.config import DataConfig
+from cnnlab.text import md_escape
 from pages.ui import common
 from tests.browser import Server, open_page
 
@@ -131,7 +132,7 @@ def test_classify_page_skips_an_image_over_the_limit(tiny_limit: tuple[int, byte
     at = open_app("classify")
     at.file_uploader(key="classify_upload").set_value([("big.png", data, "image/png")]).run()
     refused(at, limit)
-    assert any("big.png was skipped" in c.value for c in at.caption)
+    assert any(md_escape("big.png was skipped") in c.value for c in at.caption)
     assert not any("→" in m.value for m in at.markdown)  # nothing was classified
 
 

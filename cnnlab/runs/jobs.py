@@ -20,8 +20,10 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from cnnlab.config import RunConfig
 from cnnlab.runs.status import ACTIVE, Status
@@ -98,6 +100,10 @@ class _Job:
 class JobManager:
     """Queue of runs; at most `max_parallel` train at once; thread-safe; see module docstring."""
 
+    # Every open manager, so a process that made several (a test session: one per runs folder)
+    # can end their warm workers (~800 MB each) with `close_all`.
+    _open: ClassVar[weakref.WeakSet[JobManager]] = weakref.WeakSet()
+
     def __init__(
         self,
         runs_dir: str | Path | None = None,
@@ -118,6 +124,13 @@ class JobManager:
         self._recover()
         self._thread = threading.Thread(target=self._loop, name="cnnlab-jobs", daemon=True)
         self._thread.start()
+        JobManager._open.add(self)
+
+    @classmethod
+    def close_all(cls, *, stop_jobs: bool = True) -> None:
+        """Close every open manager of this process (their jobs become resumable)."""
+        for manager in list(cls._open):
+            manager.close(stop_jobs=stop_jobs)
 
     # -- public API ------------------------------------------------------------------------------
     def submit(self, cfg: RunConfig) -> str:
@@ -179,6 +192,7 @@ class JobManager:
 
     def close(self, *, stop_jobs: bool = True) -> None:
         """Stop the manager thread (and the jobs, which become resumable "interrupted" runs)."""
+        JobManager._open.discard(self)
         with self._lock:
             self._closed = True
             jobs = list(self._active.values())
