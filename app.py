@@ -4,6 +4,7 @@ import streamlit as st
 
 from cnnlab.device import set_threads
 from pages.ui import common
+from pages.ui.sidebar import sidebar
 
 # The server process only answers pages (small forward passes); training runs in child
 # processes that get the cores. One intra-op thread here keeps a 12 MP classify at ~80 ms
@@ -34,4 +35,4 @@ page = st.navigation(PAGES)
 try:
     page.run()
 finally:  # after the page: a run it just queued shows as the latest run (also after st.stop)
-    common.sidebar()
+    sidebar()

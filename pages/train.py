@@ -13,7 +13,8 @@ import streamlit as st
 
 from cnnlab.runs import list_runs
 from pages.ui.common import ensure_app_shell
-from pages.ui.live_panel import live_panel, watched_run
+from pages.ui.live_panel import live_panel
+from pages.ui.run_status import watched_run
 from pages.ui.train_form import setup_summary, train_form
 
 # -- inputs ---------------------------------------------------------------------------------------

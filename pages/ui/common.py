@@ -178,22 +178,6 @@ def data_label(cfg: DataConfig) -> str:
     return DATASETS.get(cfg.name).title if cfg.name in DATASETS else cfg.name
 
 
-def sidebar() -> None:
-    """Current dataset, model and latest run, on every page."""
-    with st.sidebar:
-        st.markdown("**Current setup**")
-        st.markdown(
-            f":material/photo_library: {md_escape(data_label(st.session_state.data_cfg))}  \n"
-            f":material/account_tree: {md_escape(model_label(st.session_state.model_cfg))}"
-        )
-        runs = list_runs()
-        if runs:
-            latest = runs[0]
-            st.markdown(f":material/history: latest run: **{latest.status}**")
-        else:
-            st.caption("No runs yet.")
-
-
 def replace_cfg(key: str, **changes: object) -> None:
     """Replace fields of a frozen config held in session_state."""
     st.session_state[key] = dataclasses.replace(st.session_state[key], **changes)
