@@ -82,7 +82,9 @@ def test_inspect_shows_feature_maps_and_grad_cam(page, server, digits_run) -> No
     open_page(page, server, "inside")
     page.get_by_text("First-layer filters").wait_for(timeout=60_000)
     wait_charts(page, 4)  # bars, two layers of feature maps, filters
-    text = page.inner_text("[data-testid=stMain]")
+    page.get_by_text("channels of 6×6").first.wait_for(timeout=60_000)  # slow under load
+    page.get_by_text("predicted:").first.wait_for(timeout=60_000)
+    text = page.inner_text("[data-testid=stMain]").replace(ZWSP, "")
     assert "net.block1.conv · 32 channels of 6×6" in text and "predicted:" in text
     assert page.locator("[data-testid=stImage] img").count() >= 4  # input x2, two heat maps
     whole_page(page, "inspect")
