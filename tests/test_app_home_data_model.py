@@ -286,14 +286,20 @@ def test_blocks_move_and_remove() -> None:
     assert [b.filters for b in at.session_state.custom_spec.blocks] == [24, 16]
 
 
-def test_invalid_spec_is_explained_next_to_the_offending_block() -> None:
+def custom_net_on_digits() -> AppTest:
+    """The Model page in Custom mode with six stride-2 blocks on the 8x8 digits: too many."""
     at = open_app("data")
-    at.radio(key="dataset_name").set_value("digits")
+    at.radio(key="dataset_name").set_value("digits")  # 8x8 images
     at.form_submit_button[0].click().run()
     at.session_state.custom_spec = ModelSpec(blocks=(ConvBlock(16, stride=2),) * 6)
     at.switch_page("pages/model.py").run()
     at.radio(key="model_mode").set_value("Custom").run()
     assert not at.exception
+    return at
+
+
+def test_invalid_spec_is_explained_next_to_the_offending_block() -> None:
+    at = custom_net_on_digits()
     box = box_with(at, "**Conv block 2**")
     errors = [n.value for n in walk(box) if n.type == "error"]
     assert errors and errors[0].startswith("block 2 (") and "too small" in errors[0]
@@ -329,13 +335,7 @@ def test_errors_go_to_the_block_named_by_the_error_layer(monkeypatch: pytest.Mon
     from cnnlab.models import custom
 
     monkeypatch.setattr(custom, "block_label", lambda i, block: f"Schicht {i + 1}")
-    at = open_app("data")
-    at.radio(key="dataset_name").set_value("digits")  # 8x8 images
-    at.form_submit_button[0].click().run()
-    at.session_state.custom_spec = ModelSpec(blocks=(ConvBlock(16, stride=2),) * 6)
-    at.switch_page("pages/model.py").run()
-    at.radio(key="model_mode").set_value("Custom").run()
-    assert not at.exception
+    at = custom_net_on_digits()
     box = box_with(at, "**Conv block 2**")
     errors = [n.value for n in walk(box) if n.type == "error"]
     assert errors and errors[0].startswith("Schicht 2:") and "too small" in errors[0]
