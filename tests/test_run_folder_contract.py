@@ -96,3 +96,20 @@ def test_a_resumed_run_has_five_epochs_everywhere(resumed_run: str) -> None:
     assert len(curve) == 5 and list(compare.data[0].x) == [1, 2, 3, 4, 5]
     evaluate = plots.training_curves(history.epochs)  # the Evaluate page's curves
     assert all(len(trace.x) == 5 for trace in evaluate.data)
+
+
+def test_a_new_run_never_shows_without_its_status(tmp_path, monkeypatch) -> None:
+    """A folder counts as a run once it has a config; readers listing the runs folder while
+    `create_run` writes (another session pressing Train) must never see it as failed."""
+    from cnnlab.runs import store
+
+    seen: list[Status] = []
+    real_write = store.atomic_write_json
+
+    def write_and_look(path, data) -> None:  # noqa: ANN001
+        real_write(path, data)
+        seen.extend(info.status for info in list_runs(tmp_path))
+
+    monkeypatch.setattr(store, "atomic_write_json", write_and_look)
+    create_run(RunConfig(), tmp_path)
+    assert seen and set(seen) == {Status.QUEUED}

@@ -240,11 +240,12 @@ def _new_folder(root: Path) -> Run:
 
 
 def create_run(cfg: RunConfig, runs_dir: str | Path | None = None) -> Run:
-    """A new run folder with its config and status "queued"."""
+    """A new run folder with its config and status "queued". The config is written last: a
+    folder counts as a run once it has one, so readers never see a run without a status."""
     run = _new_folder(resolve_runs_dir(runs_dir))
     try:
-        atomic_write_json(run.path / CONFIG_FILE, to_dict(cfg))
         run.update_status(Status.QUEUED, created=time.time(), message="")
+        atomic_write_json(run.path / CONFIG_FILE, to_dict(cfg))
     except BaseException:  # a full disk must not leave a half-made run behind
         shutil.rmtree(run.path, ignore_errors=True)
         raise
@@ -259,11 +260,12 @@ def create_imported_run(
     if unknown:
         raise ValueError(f"not run files: {sorted(unknown)}")
     run = _new_folder(resolve_runs_dir(runs_dir))
-    try:
-        for name, data in files.items():
-            if name != STATUS_FILE:
-                atomic_write_bytes(run.path / name, data)
+    try:  # status first and config last (see create_run)
         atomic_write_json(run.path / STATUS_FILE, status.to_dict())
+        for name in sorted(set(files) - {STATUS_FILE, CONFIG_FILE}):
+            atomic_write_bytes(run.path / name, files[name])
+        if CONFIG_FILE in files:
+            atomic_write_bytes(run.path / CONFIG_FILE, files[CONFIG_FILE])
     except BaseException:
         shutil.rmtree(run.path, ignore_errors=True)
         raise
