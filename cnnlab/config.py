@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,30 +32,50 @@ def default_cache_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class Range:
+    """Allowed values of a number field (checked by `cnnlab.schema` wherever a config is read)."""
+
+    lo: float | None = None  # lowest allowed value (None = no bound)
+    hi: float | None = None  # highest allowed value (None = no bound)
+    lo_open: bool = False  # True: `lo` itself is not allowed (> instead of >=)
+    hi_open: bool = False  # True: `hi` itself is not allowed (< instead of <=)
+
+
+def ranged(default: Any, lo: float | None = None, hi: float | None = None, **kw: bool) -> Any:
+    """A number field with an allowed range: `ranged(2e-3, 0, lo_open=True)` means > 0."""
+    return field(default=default, metadata={"range": Range(lo, hi, **kw)})
+
+
+def named(default: str, registry: str = "", choices: tuple[str, ...] = ()) -> Any:
+    """A name field: one of a registry's names (kind "dataset", "model", "optimizer", ...; checked
+    where a run is started) or one of fixed `choices` (checked wherever a config is read)."""
+    meta = {"registry": registry} if registry else {"choices": choices}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
 class DataConfig:
-    name: str = (
-        "shapes"  # registry name: shapes, digits, mnist, fashion-mnist, kmnist, cifar10, ...
-    )
+    name: str = named("shapes", "dataset")  # registry: shapes, digits, mnist, cifar10, ...
     root: str = ""  # data root folder; "" = default_data_root()
     path: str = ""  # for name="folder": a directory or a .zip of class folders
-    image_size: int = 0  # side in pixels for "folder" (and "shapes"); 0 = the dataset's own default
-    val_fraction: float = (
-        0.1  # share of train carved out for validation when a set has no val split
-    )
-    test_fraction: float = 0.2  # share held out for test when a set has no test split
-    limit: int = 0  # keep at most this many train images (0 = all); quick runs and tests
-    num_images: int = 6000  # size of generated sets (shapes): train+val+test
-    seed: int = 0  # seed for splits and generated data
+    image_size: int = ranged(0, 0, 1024)  # side, pixels, for folder/shapes; 0 = the set's default
+    val_fraction: float = ranged(0.1, 0, 1, lo_open=True, hi_open=True)  # carved if no val split
+    test_fraction: float = ranged(
+        0.2, 0, 1, lo_open=True, hi_open=True
+    )  # held out if no test split
+    limit: int = ranged(0, 0)  # keep at most this many train images (0 = all); quick runs and tests
+    num_images: int = ranged(6000, 3, 1_000_000)  # size of generated sets (shapes): train+val+test
+    seed: int = ranged(0, 0, 2**32 - 1)  # seed for splits and generated data
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    crop_padding: int = 0  # pixels of padding before a random crop back to size (0 = off)
+    crop_padding: int = ranged(0, 0, 64)  # padding, pixels, before a random crop back (0 = off)
     hflip: bool = False  # random horizontal flip (only where the dataset allows it)
-    rotate_degrees: float = 0.0  # max absolute random rotation, degrees
-    translate: float = 0.0  # max random shift as a fraction of the side
-    color_jitter: float = 0.0  # brightness/contrast/saturation strength, 0..1
-    erasing: float = 0.0  # probability of erasing one random rectangle per image
+    rotate_degrees: float = ranged(0.0, 0, 180)  # max absolute random rotation, degrees
+    translate: float = ranged(0.0, 0, 1)  # max random shift as a fraction of the side
+    color_jitter: float = ranged(0.0, 0, 1)  # brightness/contrast/saturation strength, 0..1
+    erasing: float = ranged(0.0, 0, 1)  # probability of erasing one random rectangle per image
 
 
 def editable(default: Any, label: str, widget: str, help: str = "", **options: Any) -> Any:
@@ -114,34 +134,34 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: str = "classic"  # registry name, or "custom" to build `spec`
+    name: str = named("classic", "model")  # registry name, or "custom" to build `spec`
     spec: ModelSpec = field(default_factory=ModelSpec)  # used only when name == "custom"
-    width: float = 1.0  # channel multiplier for presets that support it
+    width: float = ranged(1.0, 0, 4.0, lo_open=True)  # channel multiplier (presets that have one)
     pretrained: bool = True  # use locally cached ImageNet weights when the model has them
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    optimizer: str = "adamw"  # registry: sgd, adam, adamw
-    lr: float = 2e-3  # peak learning rate
-    momentum: float = 0.9  # SGD momentum (beta1 for Adam/AdamW)
+    optimizer: str = named("adamw", "optimizer")  # registry: sgd, adam, adamw
+    lr: float = ranged(2e-3, 0, lo_open=True)  # peak learning rate
+    momentum: float = ranged(0.9, 0, 1, hi_open=True)  # SGD momentum (beta1 for Adam/AdamW)
     nesterov: bool = True  # SGD only
-    weight_decay: float = 5e-4
-    schedule: str = "onecycle"  # registry: constant, step, cosine, onecycle
-    step_size: int = 1  # epochs between decays for "step"
-    gamma: float = 0.7  # decay factor for "step"
-    epochs: int = 3
-    batch_size: int = 128  # images per optimiser step
-    label_smoothing: float = 0.0  # 0..1, cross-entropy target smoothing
-    early_stopping: int = 0  # patience in epochs on validation loss (0 = off)
-    seed: int = 0  # same seed + same config = same result on the CPU
-    eval_batch_size: int = 1024  # images per forward pass when evaluating
+    weight_decay: float = ranged(5e-4, 0)  # decoupled (AdamW) or L2 (SGD, Adam) strength
+    schedule: str = named("onecycle", "schedule")  # registry: constant, step, cosine, onecycle
+    step_size: int = ranged(1, 1)  # epochs between decays for "step"
+    gamma: float = ranged(0.7, 0, 1, lo_open=True)  # decay factor for "step"
+    epochs: int = ranged(3, 1, 10_000)  # passes over the training images
+    batch_size: int = ranged(128, 1, 65_536)  # images per optimiser step
+    label_smoothing: float = ranged(0.0, 0, 1, hi_open=True)  # 0..1, cross-entropy target smoothing
+    early_stopping: int = ranged(0, 0)  # patience in epochs on validation loss (0 = off)
+    seed: int = ranged(0, 0, 2**32 - 1)  # same seed + same config = same result on the CPU
+    eval_batch_size: int = ranged(1024, 1)  # images per forward pass when evaluating
     device: str = "auto"  # auto, cpu, cuda, mps
-    threads: int = 0  # torch intra-op threads on the CPU (0 = all cores)
+    threads: int = ranged(0, 0, 1024)  # torch intra-op threads on the CPU (0 = all cores)
     channels_last: bool = True  # NHWC memory layout (faster convolutions on CPU)
-    precision: str = "fp32"  # fp32, or bf16: bfloat16 autocast where the hardware has native bf16
-    batch_events_per_s: float = 20.0  # max rate of per-batch progress events (keeps logs small)
-    checkpoint_every: int = 1  # epochs between resume checkpoints (0 = none)
+    precision: str = named("fp32", choices=("fp32", "bf16"))  # bf16: autocast where native
+    batch_events_per_s: float = ranged(20.0, 0, lo_open=True)  # max batch events/s (small logs)
+    checkpoint_every: int = ranged(1, 0)  # epochs between resume checkpoints (0 = none)
 
 
 @dataclass(frozen=True)
@@ -158,47 +178,19 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def _build(cls: type, data: Any) -> Any:
-    """Rebuild dataclass `cls` from a dict, tolerating unknown keys (older/newer runs)."""
-    if not isinstance(data, dict):
-        raise ValueError(f"expected an object for {cls.__name__}, got {type(data).__name__}")
-    kwargs = {}
-    for f in fields(cls):
-        if f.name not in data:
-            continue
-        value = data[f.name]
-        kwargs[f.name] = _convert(f.name, value, cls)
-    return cls(**kwargs)
-
-
-def _convert(name: str, value: Any, owner: type) -> Any:
-    if owner is RunConfig:
-        nested = {
-            "data": DataConfig,
-            "augment": AugmentConfig,
-            "model": ModelConfig,
-            "train": TrainConfig,
-        }
-        if name in nested:
-            return _build(nested[name], value)
-    if owner is ModelConfig and name == "spec":
-        return model_spec_from_dict(value)
-    return value
-
-
 def model_spec_from_dict(data: dict[str, Any]) -> ModelSpec:
-    """Rebuild a ModelSpec from its dict form (lists of block dicts)."""
-    blocks = tuple(_build(ConvBlock, b) for b in data.get("blocks", []))
-    rest = {k: v for k, v in data.items() if k != "blocks"}
-    if "hidden" in rest:
-        rest["hidden"] = tuple(int(h) for h in rest["hidden"])
-    known = {f.name for f in fields(ModelSpec)}
-    return ModelSpec(blocks=blocks, **{k: v for k, v in rest.items() if k in known})
+    """Rebuild a ModelSpec from its dict form (lists of block dicts), validated (cnnlab.schema)."""
+    from cnnlab.schema import build  # lazy: schema imports this module
+
+    return build(ModelSpec, data)
 
 
 def run_config_from_dict(data: dict[str, Any]) -> RunConfig:
-    """Inverse of `to_dict` for a RunConfig."""
-    return _build(RunConfig, data)
+    """Inverse of `to_dict` for a RunConfig: types and ranges checked, missing fields defaulted,
+    unknown keys ignored; `cnnlab.schema.ConfigError` (a ValueError) names each bad field."""
+    from cnnlab.schema import build
+
+    return build(RunConfig, data)
 
 
 @dataclass(frozen=True)

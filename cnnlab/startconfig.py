@@ -16,6 +16,7 @@ from typing import Any
 from cnnlab.config import AugmentConfig, DataConfig, ModelConfig, RunConfig, to_dict
 from cnnlab.data.augment import default_augment
 from cnnlab.recipes import default_run_config
+from cnnlab.schema import validated
 
 REPEAT_WINDOW_S = 5.0  # the same settings submitted again within this many seconds = a double press
 
@@ -44,13 +45,16 @@ def run_config(
     start: StartConfig, *, model: ModelConfig, augment: bool, **train_fields: Any
 ) -> RunConfig:
     """The run the form submits: its start with the model of the Model page, the dataset's
-    augmentation when `augment`, and the TrainConfig fields typed in the form."""
+    augmentation when `augment`, and the TrainConfig fields typed in the form. Validated
+    (`cnnlab.schema`): a ConfigError names each field out of its range."""
     train = dataclasses.replace(start.config.train, **train_fields)
-    return dataclasses.replace(
-        start.config,
-        model=model,
-        augment=start.dataset_augment if augment else AugmentConfig(),
-        train=train,
+    return validated(
+        dataclasses.replace(
+            start.config,
+            model=model,
+            augment=start.dataset_augment if augment else AugmentConfig(),
+            train=train,
+        )
     )
 
 

@@ -164,7 +164,11 @@ def train_form(dataset_ready: bool, problem: str | None) -> None:
     if submitted:
         ss = st.session_state
         fields = {name: KINDS.get(name, lambda v: v)(ss[key]) for name, key in KEYS.items()}
-        cfg = run_config(start, model=ss.model_cfg, augment=bool(ss.tr_augment), **fields)
+        try:
+            cfg = run_config(start, model=ss.model_cfg, augment=bool(ss.tr_augment), **fields)
+        except ValueError as exc:  # cnnlab.schema.ConfigError: names the field and its range
+            st.error(f"These settings cannot be trained: {md_escape(exc)}", icon=":material/error:")
+            return
         submit(cfg)
 
 
