@@ -59,10 +59,8 @@ class DataConfig:
     root: str = ""  # data root folder; "" = default_data_root()
     path: str = ""  # for name="folder": a directory or a .zip of class folders
     image_size: int = ranged(0, 0, 1024)  # side, pixels, for folder/shapes; 0 = the set's default
-    val_fraction: float = ranged(0.1, 0, 1, lo_open=True, hi_open=True)  # carved if no val split
-    test_fraction: float = ranged(
-        0.2, 0, 1, lo_open=True, hi_open=True
-    )  # held out if no test split
+    val_fraction: float = ranged(0.1, 0, 1, lo_open=True, hi_open=True)  # share for validation
+    test_fraction: float = ranged(0.2, 0, 1, lo_open=True, hi_open=True)  # share held out for test
     limit: int = ranged(0, 0)  # keep at most this many train images (0 = all); quick runs and tests
     num_images: int = ranged(6000, 3, 1_000_000)  # size of generated sets (shapes): train+val+test
     seed: int = ranged(0, 0, 2**32 - 1)  # seed for splits and generated data

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision import models as tvm
 
 from cnnlab.config import ModelConfig
 from cnnlab.models.blocks import Shape
 from cnnlab.models.core import register
+
+if TYPE_CHECKING:  # torchvision is imported when a net is built: it costs ~1.5 s (torch._dynamo),
+    from torchvision import models as tvm  # which `cnnlab predict` of a small CNN need not pay
 
 SMALL_SIDE = 64  # torchvision nets get a small-image stem when the input side is <= this
 
@@ -85,6 +88,8 @@ def _new_conv(old: nn.Conv2d, in_ch: int, kernel: int, stride: int) -> nn.Conv2d
     imagenet_weights=True,
 )
 def resnet18(*, input_shape: Shape, num_classes: int, cfg: ModelConfig) -> nn.Module:
+    from torchvision import models as tvm
+
     body = tvm.resnet18(weights=None, num_classes=num_classes)
     small = max(input_shape[1:]) <= SMALL_SIDE
     if small or input_shape[0] != 3:
@@ -106,6 +111,8 @@ def resnet18(*, input_shape: Shape, num_classes: int, cfg: ModelConfig) -> nn.Mo
     imagenet_weights=True,
 )
 def mobilenet_v3_small(*, input_shape: Shape, num_classes: int, cfg: ModelConfig) -> nn.Module:
+    from torchvision import models as tvm
+
     body = tvm.mobilenet_v3_small(weights=None, num_classes=num_classes)
     small = max(input_shape[1:]) <= SMALL_SIDE
     first = body.features[0][0]

@@ -13,11 +13,15 @@
 - `jobs`     the job manager: queue, concurrency cap, stop/resume, crash bookkeeping
 
 `runner` and `jobs` are not imported here (they pull in training); import them by module.
+`live` and `tables` load on first use of one of their names (they import pandas, ~0.3 s, which
+`cnnlab predict` need not pay).
 """
+
+from importlib import import_module
+from typing import Any
 
 from cnnlab.runs.archive import RunImportError, export_run_zip, import_run_zip
 from cnnlab.runs.history import History, history_from_events, run_history
-from cnnlab.runs.live import LiveView, build_view, format_duration, read_live
 from cnnlab.runs.loading import LoadedModel, WeightsError, build_run_model, load_model, load_state
 from cnnlab.runs.status import (
     ACTIVE,
@@ -40,16 +44,25 @@ from cnnlab.runs.store import (
     resolve_runs_dir,
     run_from_dir,
 )
-from cnnlab.runs.tables import (
-    COMPARE_METRICS,
-    Comparison,
-    compare_runs,
-    run_title,
-    runs_frame,
-    short_name,
-    short_title,
-)
 from cnnlab.runs.weights import load_into_run, load_weights_file
+
+_LAZY = {
+    **dict.fromkeys(("LiveView", "build_view", "format_duration", "read_live"), "live"),
+    **dict.fromkeys(
+        ("COMPARE_METRICS", "Comparison", "compare_runs", "run_title", "runs_frame", "short_name")
+        + ("short_title",),
+        "tables",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """`cnnlab.runs.<name>` for the names of `live` and `tables`, imported on first use."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'cnnlab.runs' has no attribute {name!r}")
+    value = getattr(import_module(f"cnnlab.runs.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "ACTIVE",
