@@ -30,6 +30,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     from cnnlab.config import DataConfig
     from cnnlab.data import DATASETS, DatasetUnavailable, dataset_status, load_dataset
 
+    if args.download and args.download not in DATASETS:
+        raise UsageError(f"--download {args.download}: choose one of {', '.join(DATASETS)}")
     if args.download:
         phase = Phase(enabled=not args.json)
         phase.start(f"loading {args.download}")
@@ -81,14 +83,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
             "model": i.model,
             "epochs": i.epochs,
             "lr": i.lr,
-            "best val acc": i.best_val_acc,
-            "test acc": i.test_acc,
-            "time (s)": round(i.duration_s, 1) if i.duration_s is not None else None,
+            "best_val_acc": i.best_val_acc,
+            "test_acc": i.test_acc,
+            "duration_s": round(i.duration_s, 1) if i.duration_s is not None else None,
         }
         for i in list_runs(args.runs_dir, status=status)
     ]
-    if args.json:
-        rows = [{k.split(" (")[0].replace(" ", "_"): v for k, v in r.items()} for r in rows]
+    if not args.json:  # headers for people
+        heads = {"duration_s": "time (s)"}
+        rows = [{heads.get(k, k.replace("_", " ")): v for k, v in r.items()} for r in rows]
     _show(rows, args)
     return EXIT_OK
 
@@ -160,6 +163,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from cnnlab.inference import predict_images, prepare_image
     from cnnlab.runs import load_model
 
+    if args.top < 1:
+        raise UsageError(f"--top {args.top}: must be >= 1")
     run_id = resolve_run(args.run, args.runs_dir)
     loaded = load_model(run_id, args.runs_dir)
     code, rows, errors = EXIT_OK, [], []

@@ -86,7 +86,11 @@ class Phase:
         if not self.enabled:
             return
         with _LOCK:
-            print(f"{label}...", flush=True)
+            if interactive():  # redrawn in place by _tick
+                sys.stderr.write(f"\r{label}... ")
+                sys.stderr.flush()
+            else:
+                print(f"{label}...", flush=True)
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._tick, daemon=True)
         self.thread.start()
@@ -109,8 +113,10 @@ class Phase:
         self.stopped.set()
         self.thread.join()
         self.thread = None
-        if interactive():
-            with _LOCK:
+        spent = time.monotonic() - self.started
+        with _LOCK:
+            if interactive():
                 sys.stderr.write("\r" + " " * (len(self.label) + 12) + "\r")
                 sys.stderr.flush()
-        return time.monotonic() - self.started
+            print(f"{self.label}: done in {spent:.1f}s", flush=True)
+        return spent
