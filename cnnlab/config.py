@@ -148,8 +148,8 @@ class TrainConfig:
     schedule: str = named("onecycle", "schedule")  # registry: constant, step, cosine, onecycle
     step_size: int = ranged(1, 1)  # epochs between decays for "step"
     gamma: float = ranged(0.7, 0, 1, lo_open=True)  # decay factor for "step"
-    epochs: int = ranged(3, 1, 10_000)  # passes over the training images
-    batch_size: int = ranged(128, 1, 65_536)  # images per optimiser step
+    epochs: int = ranged(3, 0, 10_000)  # passes over the training images (0 = initial weights)
+    batch_size: int = ranged(128, 1)  # images per optimiser step
     label_smoothing: float = ranged(0.0, 0, 1, hi_open=True)  # 0..1, cross-entropy target smoothing
     early_stopping: int = ranged(0, 0)  # patience in epochs on validation loss (0 = off)
     seed: int = ranged(0, 0, 2**32 - 1)  # same seed + same config = same result on the CPU
@@ -158,7 +158,7 @@ class TrainConfig:
     threads: int = ranged(0, 0, 1024)  # torch intra-op threads on the CPU (0 = all cores)
     channels_last: bool = True  # NHWC memory layout (faster convolutions on CPU)
     precision: str = named("fp32", choices=("fp32", "bf16"))  # bf16: autocast where native
-    batch_events_per_s: float = ranged(20.0, 0, lo_open=True)  # max batch events/s (small logs)
+    batch_events_per_s: float = ranged(20.0, 0)  # max batch events/s (small logs); 0 = every batch
     checkpoint_every: int = ranged(1, 0)  # epochs between resume checkpoints (0 = none)
 
 

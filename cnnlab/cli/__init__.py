@@ -62,6 +62,9 @@ def _failure(exc: Exception) -> int:
     """The exit code and message of an error a command raised (unexpected ones re-raised)."""
     from cnnlab.runs import RunNotFound, WeightsError
 
+    if isinstance(exc, BrokenPipeError):  # `cnnlab runs --json | head`: the reader has left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        return EXIT_FAILED
     if isinstance(exc, RunNotFound):
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_NO_RUN

@@ -21,31 +21,33 @@ class UsageError(ValueError):
 
 def _base_config(source: str, runs_dir: str | None) -> dict[str, Any]:
     """The config dict `--config` names: a config.json file, a run folder or a run id."""
+    import json
+
     from cnnlab.config import to_dict
-    from cnnlab.jsonio import read_json
     from cnnlab.runs import RunNotFound, get_run, run_from_dir
 
     path = Path(source).expanduser()
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--config {source}: not readable as JSON ({exc})") from exc
+        if not isinstance(data, dict):
+            raise UsageError(f"--config {source}: not a JSON object (a saved config.json)")
+        return data
     try:
-        if path.is_file():
-            data = read_json(path)
-            if not isinstance(data, dict):
-                raise UsageError(f"--config {source}: not a JSON object (a saved config.json)")
-            return data
         run = run_from_dir(path) if path.is_dir() else get_run(source, runs_dir)
         return to_dict(run.config())
     except RunNotFound as exc:
         raise UsageError(f"--config {source}: no such file, run folder or run id ({exc})") from exc
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, UsageError):
-            raise
+    except ValueError as exc:  # the run's config.json is damaged or out of range
         raise UsageError(f"--config {source}: {exc}") from exc
 
 
 def build_config(args: argparse.Namespace) -> Any:
     """The RunConfig to train: base (--config, else the dataset's recipe), then --no-augment,
     then every flag given; validated (types, ranges, registry names) or UsageError."""
-    from cnnlab.config import AugmentConfig, to_dict
+    from cnnlab.config import AugmentConfig, RunConfig, to_dict
     from cnnlab.recipes import default_run_config
     from cnnlab.schema import ConfigError, build, check_names
 
@@ -57,8 +59,6 @@ def build_config(args: argparse.Namespace) -> Any:
     if args.no_augment:
         base["augment"] = to_dict(AugmentConfig())
     try:
-        from cnnlab.config import RunConfig
-
         config = build(RunConfig, flags.apply(base, given))
         check_names(config)
     except ConfigError as exc:
