@@ -82,6 +82,36 @@ def test_every_setting_has_a_flag() -> None:
     assert {"--train.batch-size", "--augment.hflip", "--no-augment.hflip", "--note"} <= flags
 
 
+@dataclasses.dataclass(frozen=True)
+class Knobs:  # stands in for a dataclass a helper nests later (e.g. DataConfig.shapes)
+    count: int = 4
+    on: bool = False
+    sizes: tuple[int, ...] = (1, 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+    knobs: Knobs = dataclasses.field(default_factory=Knobs)
+    name: str = "x"
+
+
+def test_flags_follow_nested_dataclasses() -> None:
+    import argparse
+
+    from cnnlab.cli import flags
+
+    paths = [s.path for s in flags.settings(Section)]
+    assert paths == ["knobs.count", "knobs.on", "knobs.sizes", "name"]
+    parser = argparse.ArgumentParser()
+    for s in flags.settings(Section):
+        parser.add_argument(s.flag, **flags._kwargs(s, registries=False))
+    args = parser.parse_args(["--knobs.count", "7", "--knobs.on", "--knobs.sizes", "3", "4"])
+    values = flags.overrides(args)
+    assert values == {"knobs.count": 7, "knobs.on": True, "knobs.sizes": [3, 4]}
+    data = flags.apply(dataclasses.asdict(Section()), values)
+    assert data == {"knobs": {"count": 7, "on": True, "sizes": [3, 4]}, "name": "x"}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
