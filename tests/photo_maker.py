@@ -132,13 +132,31 @@ def _paper(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return base[None, None, :] * light[..., None]
 
 
-def make_photo(digit: int, seed: int, kind: str = "printed", quality: int | None = None) -> bytes:
-    """JPEG bytes of a photo of `digit` ("printed" or "handwritten") on paper; see module doc."""
+def make_photo(
+    digit: int,
+    seed: int,
+    kind: str = "printed",
+    quality: int | None = None,
+    size: tuple[int, int] | None = None,
+) -> bytes:
+    """JPEG bytes of a photo of `digit` ("printed" or "handwritten") on paper; see module doc.
+    `size` (width, height) fixes the photo's size (default: random, 300-640 px)."""
+    img = photo_image(digit, seed, kind, size)
+    out = io.BytesIO()
+    quality = quality or int(np.random.default_rng(seed + 1).integers(55, 92))
+    img.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def photo_image(
+    digit: int, seed: int, kind: str = "printed", size: tuple[int, int] | None = None
+) -> PIL.Image.Image:
+    """The RGB photo of `make_photo` before JPEG compression."""
     rng = np.random.default_rng(seed)
     shape = rng.choice(["square", "portrait", "landscape"])
     long_side = int(rng.integers(300, 641))
     short = int(long_side * rng.uniform(0.65, 0.85))
-    size = {"square": (long_side, long_side), "portrait": (short, long_side)}.get(
+    size = size or {"square": (long_side, long_side), "portrait": (short, long_side)}.get(
         str(shape), (long_side, short)
     )
     height = round(min(size) * rng.uniform(0.35, 0.6))  # digit height, px
@@ -164,10 +182,27 @@ def make_photo(digit: int, seed: int, kind: str = "printed", quality: int | None
     photo = paper * (1 - alpha) + ink[None, None, :] * alpha
     photo += rng.normal(0, rng.uniform(2, 7), size=photo.shape)  # sensor noise
     img = PIL.Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8), "RGB")
-    img = img.filter(PIL.ImageFilter.GaussianBlur(rng.uniform(0.6, 1.8)))
-    out = io.BytesIO()
-    img.save(out, "JPEG", quality=quality or int(rng.integers(55, 92)))
-    return out.getvalue()
+    return img.filter(PIL.ImageFilter.GaussianBlur(rng.uniform(0.6, 1.8)))
+
+
+def y4m_video(img: PIL.Image.Image, frames: int = 10) -> bytes:
+    """A still .y4m video of `img` (even width and height) for Chromium's fake camera
+    (`--use-file-for-fake-video-capture`): 4:2:0 full-range YCbCr (JPEG) planes per frame."""
+    rgb = np.asarray(img.convert("RGB"), dtype=np.float32)
+    h, w = rgb.shape[:2]
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    u = -0.168736 * r - 0.331264 * g + 0.5 * b + 128
+    v = 0.5 * r - 0.418688 * g - 0.081312 * b + 128
+
+    def plane(p: np.ndarray) -> bytes:
+        return np.clip(p, 0, 255).round().astype(np.uint8).tobytes()
+
+    def half(p: np.ndarray) -> np.ndarray:
+        return p.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+
+    frame = b"FRAME\n" + plane(y) + plane(half(u)) + plane(half(v))
+    return f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode() + frame * frames
 
 
 def canvas_drawing(digit: int, seed: int, side: int = 280) -> bytes:
