@@ -131,9 +131,7 @@ def test_upload_landscape_photo_step_strip_and_whatif(page, server, mnist_run, t
     whole_page(page, "classify-mnist-upload-whatif")
 
 
-def test_webcam_fake_camera_digit_on_paper(server, mnist_run, tmp_path) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_webcam_fake_camera_digit_on_paper(browser, server, mnist_run, tmp_path) -> None:
     video = tmp_path / "eight.y4m"
     video.write_bytes(y4m_video(photo_image(8, 3, "printed", size=(640, 480))))
     args = [
@@ -142,22 +140,24 @@ def test_webcam_fake_camera_digit_on_paper(server, mnist_run, tmp_path) -> None:
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={video}",
     ]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            context.grant_permissions(["camera"], origin=server.url)
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            open_page(page, server, "classify")
-            page.get_by_test_id("stButtonGroup").first.get_by_text("Webcam", exact=True).click()
-            take = page.get_by_role("button", name="Take Photo")
-            take.wait_for(timeout=30_000)
-            page.wait_for_timeout(2500)  # the fake camera's first frames
-            take.click()
-            page.get_by_text("camera photo →").wait_for(timeout=60_000)
-            wait_idle(page)
-            assert "camera photo → 8 (" in main_text(page)
-            whole_page(page, "classify-mnist-webcam")
-        finally:
-            browser.close()
+    # a second browser (camera flags), from the module's Playwright (one per thread)
+    camera_browser = browser.browser_type.launch(
+        executable_path=str(CHROMIUM), args=args, headless=True
+    )
+    try:
+        context = camera_browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.grant_permissions(["camera"], origin=server.url)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        open_page(page, server, "classify")
+        page.get_by_test_id("stButtonGroup").first.get_by_text("Webcam", exact=True).click()
+        take = page.get_by_role("button", name="Take Photo")
+        take.wait_for(timeout=30_000)
+        page.wait_for_timeout(2500)  # the fake camera's first frames
+        take.click()
+        page.get_by_text("camera photo →").wait_for(timeout=60_000)
+        wait_idle(page)
+        assert "camera photo → 8 (" in main_text(page)
+        whole_page(page, "classify-mnist-webcam")
+    finally:
+        camera_browser.close()
