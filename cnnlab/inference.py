@@ -159,14 +159,21 @@ def prepare_image(
     invert: bool | None = None,
     *,
     fit: str | None = None,
+    on_blank: str = "raise",
 ) -> torch.Tensor:
     """uint8 (C, H, W) model input of a decoded image (`prepare_steps` without the pictures).
 
-    Raises NothingToRead (an ImageError: "nothing to read here: ...") for a blank image.
+    A blank image raises NothingToRead (an ImageError: "nothing to read here: ...");
+    `on_blank="keep"` returns its input anyway (digit style: all background, 0), for views that
+    show what the network makes of any picture (the Learn page).
     """
+    if on_blank not in ("raise", "keep"):
+        raise ValueError(f"on_blank must be 'raise' or 'keep', got {on_blank!r}")
     prepared = prepare_steps(img, preprocess, invert, fit=fit)
-    if prepared.blank:
+    if prepared.blank and on_blank == "raise":
         raise NothingToRead(prepared.blank)
+    if prepared.x is None:  # a blank digit: the empty field
+        return torch.zeros(preprocess.input_shape, dtype=torch.uint8)
     return prepared.x
 
 

@@ -127,6 +127,8 @@ def test_blank_input_has_nothing_to_read(img: PIL.Image.Image) -> None:
     with pytest.raises(NothingToRead, match="nothing to read here"):
         prepare_image(img, MNIST)
     assert issubclass(NothingToRead, ImageError)  # the CLI reports it like an unreadable file
+    kept = prepare_image(img, MNIST, on_blank="keep")  # the Learn page: show it anyway
+    assert kept.shape == (1, 28, 28) and int(kept.max()) == 0
 
 
 def test_step_strip_goes_from_original_to_model_input() -> None:
