@@ -66,11 +66,12 @@ def decide_invert(g: np.ndarray) -> bool:
     return bool(paper - dark > light - paper)
 
 
-def flatten_background(g: np.ndarray, iterations: int = 3) -> tuple[np.ndarray, float]:
+def flatten_background(g: np.ndarray, iterations: int = 4) -> tuple[np.ndarray, float]:
     """(residual, noise): `g` (strokes light) minus a quadratic surface fitted to the paper.
 
     Gradient lighting across the page is removed this way without hollowing thick strokes (a
-    min-filter background would). The fit is robust: pixels far above the surface (ink) are left
+    min-filter background would). The fit is robust: it starts from the darker half of the pixels
+    (the strokes cover less than half the page), then pixels far above the surface (ink) are left
     out and the surface refitted. `noise` is the paper's robust std (grey levels).
     """
     h, w = g.shape
@@ -80,7 +81,7 @@ def flatten_background(g: np.ndarray, iterations: int = 3) -> tuple[np.ndarray, 
     step = max(1, int(np.sqrt(h * w / 20_000)))  # ~20k pixels are plenty for 6 coefficients
     a = basis[::step, ::step].reshape(-1, 6).astype(np.float64)
     v = g[::step, ::step].reshape(-1).astype(np.float64)
-    keep = np.ones_like(v, dtype=bool)
+    keep = v <= np.median(v)  # start from the darker half: paper, even under thick strokes
     noise = 0.0
     for _ in range(iterations):
         ak = a[keep]  # normal equations: a 6x6 solve, far cheaper than lstsq on ~20k rows
@@ -144,7 +145,7 @@ def ink_box(s: np.ndarray) -> tuple[int, int, int, int]:
 def fit_and_centre(crop: np.ndarray, box: int, size: tuple[int, int]) -> np.ndarray:
     """float32 `size` (H, W): `crop` scaled so its longer side is `box` pixels (aspect kept,
     anti-aliased), strokes re-stretched to full strength, pasted with its centre of mass at the
-    centre of the field (the MNIST recipe)."""
+    centre of the field (the MNIST recipe), shifted back in where that would cut the digit."""
     h, w = crop.shape
     scale = box / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
@@ -156,6 +157,9 @@ def fit_and_centre(crop: np.ndarray, box: int, size: tuple[int, int]) -> np.ndar
     cy, cx = ndimage.center_of_mass(fitted)
     height, width = size
     top, left = round(height / 2 - (cy + 0.5)), round(width / 2 - (cx + 0.5))
+    # ... but never pushed out of the field (a box as big as the field, e.g. 8x8 digits)
+    top = min(max(top, 0), height - new_h) if new_h <= height else top
+    left = min(max(left, 0), width - new_w) if new_w <= width else left
     out = np.zeros(size, dtype=np.float32)
     y0, x0 = max(0, top), max(0, left)  # paste, clipped to the field
     y1, x1 = min(height, top + new_h), min(width, left + new_w)
