@@ -118,7 +118,10 @@ def _digit_steps(img: PIL.Image.Image, preprocess: Preprocess, invert: bool | No
     try:
         d = digit_pipeline(img, box, (height, width), invert)
     except NothingToRead as exc:
-        return Prepared(None, steps, blank=str(exc))
+        hint = ""
+        if invert is not None:  # a forced choice may have turned the ink into the background
+            hint = f" (colours were {'inverted' if invert else 'kept'} by choice: try Auto)"
+        return Prepared(None, steps, blank=str(exc) + hint)
     steps += [
         ("grey, inverted" if d.inverted else "grey", small(d.grey.astype(np.uint8))),
         ("background 0, strokes full", small(d.ink)),
