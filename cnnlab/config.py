@@ -193,12 +193,35 @@ def run_config_from_dict(data: dict[str, Any]) -> RunConfig:
 
 @dataclass(frozen=True)
 class Preprocess:
-    """How an image becomes model input; saved with each run so inference matches training."""
+    """How an image becomes model input; saved with each run so inference matches training.
+
+    `style` "digit": the MNIST procedure (strokes at full contrast on black, cropped to the ink,
+    the longer side fitted into `digit_box` pixels, centred by centre of mass; `cnnlab.digitprep`).
+    "photo": the aspect ratio is kept by a centre crop or padding to the input's shape (`fit`).
+    "" (runs saved before these fields): inferred by `resolved_style`.
+    """
 
     input_shape: tuple[int, int, int] = (3, 32, 32)  # (C, H, W) the model expects
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)  # per-channel mean of train images, in [0, 1] units
     std: tuple[float, ...] = (0.25, 0.25, 0.25)  # per-channel std, in [0, 1] units
     light_background: bool = False  # True when training images are dark-on-light (not MNIST-like)
+    style: str = ""  # "digit" | "photo" | "" = infer from input_shape and light_background
+    digit_box: int = 0  # pixels: side of the box the digit's longer side fits (0 = 20/28 of H)
+    fit: str = "crop"  # photo style: "crop" (centre crop) or "pad" (pad to shape); never squash
+
+    @property
+    def resolved_style(self) -> str:
+        """`style`, or for old runs: "digit" for one channel, dark background and side <= 32
+        (MNIST-like sets, which were the ones auto-inverted before), else "photo"."""
+        if self.style:
+            return self.style
+        c, h, w = self.input_shape
+        return "digit" if c == 1 and not self.light_background and max(h, w) <= 32 else "photo"
+
+    @property
+    def resolved_digit_box(self) -> int:
+        """`digit_box`, or 20/28 of the input height (MNIST: 20 of 28), at least 1 pixel."""
+        return self.digit_box or max(1, round(self.input_shape[1] * 20 / 28))
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> Preprocess:
@@ -207,4 +230,7 @@ class Preprocess:
             mean=tuple(float(v) for v in data["mean"]),
             std=tuple(float(v) for v in data["std"]),
             light_background=bool(data.get("light_background", False)),
+            style=str(data.get("style", "")),
+            digit_box=int(data.get("digit_box", 0)),
+            fit=str(data.get("fit", "crop")),
         )

@@ -1,8 +1,9 @@
 """Classify: upload images, take a webcam photo or draw, and see what a trained network predicts.
 
-Each image is shown as the network sees it, with its top-k probabilities and a Grad-CAM map.
-Results are cached per upload id, so a slider never decodes the files again. A bad file gets its
-own message; the others are still classified.
+Each image is shown as the network sees it (with the steps from the original to the model input),
+with its top-k probabilities and a Grad-CAM map; the what-if panel changes one image and
+re-predicts. Results are cached per upload id, so a slider never decodes the files again. A bad
+file gets its own message; the others are still classified; a blank one is "nothing to read".
 """
 
 from __future__ import annotations
@@ -12,17 +13,16 @@ import hashlib
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from cnnlab import plots
 from cnnlab.classify import IMAGE_TYPES, Classified, classify_files, results_table
-from cnnlab.display import cam_picture, enlarge
 from cnnlab.runs import get_run
 from cnnlab.text import md_escape
 from pages.ui import common
+from pages.ui.classify_cards import blank_card, card, error_message
+from pages.ui.classify_whatif import whatif_panel
 
 MAX_CARDS = 12  # images shown in detail; all of them are in the results table
-SIDE = 160  # pixels on screen for the network's view and the heat map
 INVERT = {"Auto": None, "Invert": True, "Keep": False}  # colour inversion before predicting
-CHART = {"displayModeBar": False}
+FIT = {"Centre crop": "crop", "Pad to square": "pad"}  # photo models: keep the aspect ratio
 
 
 @st.cache_data(show_spinner="Classifying…", max_entries=16)
@@ -31,6 +31,7 @@ def classify(
     weights_mtime: float,
     ids: tuple[str, ...],
     invert: bool | None,
+    fit: str,
     _files: tuple[tuple[str, bytes], ...],
 ) -> list[Classified]:
     """Cached by upload ids (unique per upload), not by the bytes (not hashed: leading _)."""
@@ -41,6 +42,7 @@ def classify(
         loaded.class_names,
         loaded.preprocess,
         invert=invert,
+        fit=fit,
         k=len(loaded.class_names),
     )
 
@@ -60,27 +62,6 @@ def drawing(pen: int) -> tuple[str, bytes] | None:
     return ("drawing", result.image_bytes) if drawn and result.image_bytes else None
 
 
-def show(i: int, item: Classified, top_k: int, alpha: float) -> None:
-    """One classified image: original, network input, Grad-CAM, probability bars."""
-    name, p = item.prediction.top[0]
-    with st.container(border=True):
-        st.markdown(f"**{md_escape(item.name)}** → **{md_escape(name)}** ({p:.1%})")
-        cols = st.columns([1, 1, 1, 2])
-        cols[0].image(item.thumbnail, caption=f"original, {item.size[0]}×{item.size[1]} px")
-        c, h, w = item.x.shape
-        view = f"{w}×{h} {'grey' if c == 1 else 'colour'}" + (", inverted" if item.inverted else "")
-        cols[1].image(enlarge(item.x, SIDE), caption=f"as the network sees it: {view}")
-        if item.heat is not None:
-            cam = cam_picture(item.x, item.heat, alpha, SIDE)
-            cols[2].image(cam, caption=f"Grad-CAM: {md_escape(name)} at {md_escape(item.layer)}")
-        with cols[3]:
-            st.plotly_chart(
-                plots.probability_bars(item.prediction.top[:top_k]),
-                config=CHART,
-                key=f"classify_bars_{i}",
-            )
-
-
 common.ensure_app_shell()  # a deep link on a fresh server still goes through app.py
 st.title("Classify")
 loaded = common.pick_trained_run("classify_run")
@@ -89,7 +70,8 @@ num_classes = len(loaded.class_names)
 
 sources = ["Upload", "Webcam", "Draw"]
 source = st.segmented_control("Image from", sources, default="Upload", required=True)
-settings = st.columns(3)
+photo = loaded.preprocess.resolved_style == "photo"
+settings = st.columns(4 if photo else 3)
 invert = settings[0].segmented_control(
     "Invert colours",
     list(INVERT),
@@ -103,6 +85,18 @@ top_k = settings[1].slider(
     "Classes shown", 1, min(10, num_classes), min(5, num_classes), key="classify_top_k"
 )
 alpha = settings[2].slider("Heat map opacity", 0.0, 1.0, 0.45, 0.05, key="classify_alpha")
+fit = "crop"
+if photo:
+    fit_name = settings[3].segmented_control(
+        "Non-square photos",
+        list(FIT),
+        default="Centre crop",
+        required=True,
+        key="classify_fit",
+        help="Photos are never squashed: cut the centre to the network's square, or pad the "
+        "sides with the training images' mean colour.",
+    )
+    fit = FIT[fit_name]
 
 ids, files = [], []  # upload ids (cache keys) and (name, bytes)
 if source == "Upload":
@@ -136,25 +130,32 @@ else:
     else:
         ids, files = [hashlib.sha256(drawn[1]).hexdigest()], [drawn]
 if not files:
+    how = (
+        "the ink is cropped, fitted and centred the way the training digits were"
+        if not photo
+        else "the aspect ratio is kept (centre crop or padding)"
+    )
     st.caption(
-        f"Images are resized to {width}×{height} "
-        f"{'greyscale' if channels == 1 else 'colour'} pixels, the size this network "
-        "was trained on."
+        f"Images become {width}×{height} {'greyscale' if channels == 1 else 'colour'} pixels, "
+        f"the size this network was trained on; {how}."
     )
     st.stop()
 
 run = get_run(loaded.run_id)
-results = classify(loaded.run_id, run.weights_version(), tuple(ids), INVERT[invert], tuple(files))
+version = run.weights_version()
+results = classify(loaded.run_id, version, tuple(ids), INVERT[invert], fit, tuple(files))
 for item in results:
-    if not item.ok:
-        st.error(
-            f"**{md_escape(item.name)}**: {md_escape(item.error)}", icon=":material/broken_image:"
-        )
+    if item.blank:
+        blank_card(item)
+    elif not item.ok:
+        error_message(item)
 good = [item for item in results if item.ok]
 for i, item in enumerate(good[:MAX_CARDS]):
-    show(i, item, top_k, alpha)
+    card(i, item, top_k, alpha)
 if len(good) > MAX_CARDS:
     st.caption(f"Details for the first {MAX_CARDS} of {len(good)} images; all are in the table.")
+if good:
+    whatif_panel(loaded, good[:MAX_CARDS])
 if len(results) > 1:
     st.subheader("All results")
     table = results_table(results)

@@ -97,6 +97,15 @@ def digit_png() -> bytes:
     return buffer.getvalue()
 
 
+def dark_digit_png() -> bytes:
+    """A light '1' on black (already like the training digits: no inversion)."""
+    img = Image.new("L", (64, 64), 0)
+    img.paste(255, (28, 8, 38, 56))
+    buffer = io.BytesIO()
+    img.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def charts(at: AppTest) -> list[go.Figure]:
     """The page's plotly figures, decoded (typed arrays become numpy arrays)."""
     return [pio.from_json(c.proto.spec, skip_invalid=True) for c in at.get("plotly_chart")]
@@ -208,7 +217,7 @@ def test_classify_upload_probabilities_sum_to_one(trained: str) -> None:
     at.file_uploader(key="classify_upload").set_value(("one.png", digit_png(), "image/png")).run()
     assert not at.exception and not at.error
     assert f"**{md_escape('one.png')}** →" in markdown_text(at)
-    bars = [f for f in charts(at) if f.data[0].type == "bar"]
+    bars = [f for f in charts(at) if f.data[0].type == "bar" and len(f.data) == 1]  # not what-if
     assert len(bars) == 1 and len(array(bars[0].data[0].x)) == 10
     assert array(bars[0].data[0].x).sum() == pytest.approx(1.0, abs=1e-5)
 
@@ -243,7 +252,7 @@ def test_classify_too_large_file_is_skipped(trained: str, monkeypatch: pytest.Mo
     at = open_page("classify")
     files = [
         ("big.png", png(128, (400, 400)) + b"\0" * 2000, "image/png"),
-        ("one.png", png(0), "image/png"),
+        ("one.png", dark_digit_png(), "image/png"),
     ]
     at.file_uploader(key="classify_upload").set_value(files).run()
     assert not at.exception
@@ -266,11 +275,13 @@ def test_classify_files_keeps_order_reports_errors_and_inverts(trained: str) -> 
     files = [
         ("paper.png", digit_png()),
         ("junk.jpg", b"\xff\xd8\xff\xe0garbage"),
-        ("dark.png", png(0)),
+        ("dark.png", dark_digit_png()),
+        ("blank.png", png(255)),
     ]
     results = classify_files(loaded.model, files, loaded.class_names, loaded.preprocess, k=3)
-    assert [r.name for r in results] == ["paper.png", "junk.jpg", "dark.png"]
-    paper, junk, dark = results
+    assert [r.name for r in results] == ["paper.png", "junk.jpg", "dark.png", "blank.png"]
+    paper, junk, dark, blank = results
+    assert blank.blank and blank.error.startswith("nothing to read here") and not blank.prediction
     assert junk.error and junk.prediction is None and not paper.error and not dark.error
     assert paper.inverted and not dark.inverted  # auto: light background -> inverted
     assert paper.x.shape == tuple(loaded.preprocess.input_shape)
@@ -279,16 +290,17 @@ def test_classify_files_keeps_order_reports_errors_and_inverts(trained: str) -> 
         assert len(r.prediction.top) == 3 and r.heat.shape == paper.x.shape[1:]
     kept = classify_files(
         loaded.model,
-        files[:1],
+        files[2:3],
         loaded.class_names,
         loaded.preprocess,
         invert=False,
         with_grad_cam=False,
     )[0]
-    assert not kept.inverted and kept.heat is None and int(kept.x.float().mean()) > 127
+    assert not kept.inverted and kept.heat is None and int(kept.x.float().mean()) < 127
     table = results_table(results)
     assert list(table.columns) == ["file", "top class", "confidence", "top-3", "error"]
-    assert table["confidence"].isna().tolist() == [False, True, False]
+    assert table["confidence"].isna().tolist() == [False, True, False, True]
+    assert table["top class"].iloc[3] == "nothing to read"
 
 
 def test_selections_from_another_run_fall_back_to_defaults(trained: str) -> None:

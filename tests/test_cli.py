@@ -39,7 +39,9 @@ def test_train_evaluate_predict_runs(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "accuracy" in out and "macro avg" in out
 
     good = tmp_path / "digit.png"
-    Image.new("L", (40, 40), 255).save(good)
+    digit = Image.new("L", (40, 40), 255)  # a dark stroke on white (a blank page is refused)
+    digit.paste(0, (17, 6, 23, 34))
+    digit.save(good)
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"<html>not an image</html>")
     code = main(["predict", str(good), str(bad), "--run", run_id])

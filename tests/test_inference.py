@@ -1,4 +1,5 @@
-"""inference.py: image preparation (size, channels, auto-invert) and batched predictions."""
+"""inference.py: photo-style image preparation (size, channels, auto-invert) and batched
+predictions. The digit style and crop/pad are tested in tests/test_preprocess.py."""
 
 from __future__ import annotations
 
@@ -13,28 +14,33 @@ from cnnlab.config import Preprocess
 from cnnlab.data.images import image_to_tensor
 from cnnlab.inference import Prediction, predict_images, prepare_image
 
-MNIST_LIKE = Preprocess(input_shape=(1, 28, 28), mean=(0.13,), std=(0.31,), light_background=False)
+# one grey channel, light-on-dark training images, photo style (e.g. Fashion-MNIST)
+MNIST_LIKE = Preprocess(
+    input_shape=(1, 28, 28), mean=(0.13,), std=(0.31,), light_background=False, style="photo"
+)
 RGB_32 = Preprocess(input_shape=(3, 32, 32))
 
 
-def digit_on_paper(mode: str = "L", size: tuple[int, int] = (60, 80)) -> PIL.Image.Image:
-    """A dark stroke on white paper (a photo of a handwritten digit), size = (W, H)."""
+def digit_on_paper(mode: str = "L", size: tuple[int, int] = (80, 80)) -> PIL.Image.Image:
+    """A dark stroke on white paper (a photo of a handwritten digit), size = (W, H), square:
+    centre crop and resize are then the same as the plain resize these tests compare with."""
     img = PIL.Image.new(mode, size, "white")
-    PIL.ImageDraw.Draw(img).line([(30, 15), (30, 65)], fill="black", width=8)
+    PIL.ImageDraw.Draw(img).line([(40, 15), (40, 65)], fill="black", width=8)
     return img
 
 
 def test_prepare_image_resizes_and_converts_channels():
-    photo = PIL.Image.new("RGB", (50, 40), (200, 30, 60))
+    photo = PIL.Image.linear_gradient("L").resize((40, 40)).convert("RGB")  # square, not blank
     x = prepare_image(photo, RGB_32)
     assert x.dtype == torch.uint8 and x.shape == (3, 32, 32)
     torch.testing.assert_close(x, image_to_tensor(photo, size=(32, 32), channels=3))
 
-    gray = prepare_image(PIL.Image.new("L", (10, 10), 90), RGB_32)  # L -> RGB
-    assert gray.shape == (3, 32, 32) and (gray == 90).all()
+    gray = prepare_image(PIL.Image.linear_gradient("L").resize((10, 10)), RGB_32)  # L -> RGB
+    assert gray.shape == (3, 32, 32) and (gray[0] == gray[1]).all() and (gray[1] == gray[2]).all()
 
-    to_l = prepare_image(PIL.Image.new("RGB", (10, 10), (20, 20, 20)), MNIST_LIKE, invert=False)
-    assert to_l.shape == (1, 28, 28) and (to_l == 20).all()  # RGB -> L
+    to_l = prepare_image(photo, MNIST_LIKE, invert=False)
+    assert to_l.shape == (1, 28, 28)  # RGB -> L
+    torch.testing.assert_close(to_l, image_to_tensor(photo, (28, 28), 1))
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB"])

@@ -45,7 +45,7 @@ def load_dataset(cfg: DataConfig, *, owner: str | None = None) -> ImageDataset:
         train=train,
         val=val,
         test=test,
-        preprocess=compute_preprocess(train.x),
+        preprocess=compute_preprocess(train.x, style=info.preprocess_style),
         hflip_ok=info.hflip_ok,
         notes=notes,
         source=raw.source,
@@ -60,8 +60,12 @@ def dataset_status(name: str, root: str | Path | None = None) -> tuple[bool, str
     return info.status(data_root(root))
 
 
-def compute_preprocess(x: torch.Tensor) -> Preprocess:
-    """Per-channel mean/std of uint8 images (N, C, H, W) in [0, 1] units, from 256-bin histograms."""
+def compute_preprocess(x: torch.Tensor, style: str = "photo") -> Preprocess:
+    """Per-channel mean/std of uint8 images (N, C, H, W) in [0, 1] units, from 256-bin histograms.
+
+    `style` is the dataset's (`DatasetInfo.preprocess_style`); for "digit" the digit box is
+    measured on the images too (`digit_box`).
+    """
     counts = torch.stack(
         [torch.bincount(x[:, c].reshape(-1), minlength=256) for c in range(x.shape[1])]
     )
@@ -76,7 +80,26 @@ def compute_preprocess(x: torch.Tensor) -> Preprocess:
         mean=tuple(float(m) for m in mean),
         std=tuple(float(s) for s in std),
         light_background=bool(mean.mean() > 0.5),
+        style=style,
+        digit_box=digit_box(x) if style == "digit" else 0,
     )
+
+
+def digit_box(x: torch.Tensor, sample: int = 2000) -> int:
+    """Pixels: the median longer side of the ink's bounding box over (up to `sample`) uint8
+    images (N, C, H, W) of light strokes on black (MNIST: 20, the box its digits were fitted to)."""
+    step = max(1, len(x) // sample)
+    ink = x[::step].amax(1) > 50  # (n, H, W): clearly inked pixels (the faint anti-aliasing aside)
+    rows, cols = ink.any(2), ink.any(1)  # (n, H), (n, W)
+    sides = []
+    for line in (rows, cols):
+        idx = torch.arange(line.shape[1]).expand_as(line)
+        first = torch.where(line, idx, line.shape[1]).amin(1)
+        last = torch.where(line, idx, -1).amax(1)
+        sides.append((last - first + 1).clamp_min(0))
+    longer = torch.maximum(*sides)
+    longer = longer[longer > 0]
+    return int(longer.median()) if len(longer) else x.shape[-2]
 
 
 # -- splits ---------------------------------------------------------------------------------------

@@ -37,5 +37,6 @@ register_dataset(
             train=TrainConfig(optimizer="adamw", lr=3e-3, epochs=10, batch_size=64),
         ),
         loader=_load_digits,
+        preprocess_style="digit",
     )
 )

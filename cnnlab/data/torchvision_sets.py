@@ -310,6 +310,7 @@ def _register(
     download_bytes: int,
     augment: AugmentConfig,
     recipe: RunConfig,
+    style: str = "photo",
 ) -> None:
     register_dataset(
         DatasetInfo(
@@ -324,6 +325,7 @@ def _register(
             recipe=recipe,
             loader=_torchvision_loader(name),
             status=_status(name),
+            preprocess_style=style,
         )
     )
 
@@ -338,6 +340,7 @@ _register(
     download_bytes=11_594_722,
     augment=AugmentConfig(rotate_degrees=10, translate=0.08),
     recipe=_MNIST,
+    style="digit",
 )
 _register(
     "fashion-mnist",
@@ -358,6 +361,7 @@ _register(
     download_bytes=21_240_888,
     augment=AugmentConfig(rotate_degrees=8, translate=0.08),
     recipe=replace(_MNIST, model=_WIDER, train=replace(_MNIST.train, epochs=4)),
+    style="digit",
 )
 _register(
     "cifar10",

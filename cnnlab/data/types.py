@@ -86,6 +86,7 @@ class DatasetInfo:
     loader: Loader
     status: StatusCheck | None = None  # None = always available
     resizable: bool = False  # honours DataConfig.image_size (else keeps its native size)
+    preprocess_style: str = "photo"  # "digit": light strokes on black, centred (MNIST-like)
 
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset")

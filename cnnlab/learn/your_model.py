@@ -24,5 +24,5 @@ def first_feature_maps(
 ) -> ModelView:
     """The activations of the model's first `layers` conv layers on `img`, resized and converted
     to the model's input shape as for a prediction."""
-    x = prepare_image(img, preprocess)  # uint8 (C, H, W)
+    x = prepare_image(img, preprocess, on_blank="keep")  # uint8 (C, H, W), even if blank
     return ModelView(x, feature_maps(model, x)[:layers])
