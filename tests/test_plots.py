@@ -150,3 +150,15 @@ def test_figures_serialise():
         plots.training_curves([]),
     ]:
         assert fig.to_json()
+
+
+def test_smooth_equals_a_hand_written_debiased_average():
+    values = [4.0, 1.0, 3.0, 0.5, 2.0]
+    weight, average = 0.8, 0.0
+    expected = []
+    for i, value in enumerate(values):  # TensorBoard's bias-corrected exponential average
+        average = weight * average + (1 - weight) * value
+        expected.append(average / (1 - weight ** (i + 1)))
+    np.testing.assert_allclose(plots.smooth(values, weight), expected, rtol=1e-12)
+    np.testing.assert_allclose(plots.smooth(values, 0.0), values)  # no smoothing
+    assert plots.smooth([], 0.9).shape == (0,)
