@@ -18,9 +18,8 @@ from torch import nn
 from cnnlab.config import ConvBlock, ModelConfig, ModelSpec, Preprocess
 from cnnlab.models import ACTIVATIONS, POOLS, InvalidSpecError, build_model, spec_rows
 from cnnlab.registry import Registry
-from cnnlab.summary import summarize
+from cnnlab.summary import summarize, training_flops
 
-TRAIN_FLOPS_PER_MAC = 6  # forward: 2 FLOP per multiply-add; backward: about twice the forward
 CHOICE_REGISTRIES: dict[str, Registry[Any]] = {r.kind: r for r in (ACTIVATIONS, POOLS)}
 
 
@@ -134,11 +133,7 @@ class ModelOverview:
     mult_adds: int  # per image, forward pass
     stack: list[tuple[str, str]]  # (label, output shape) from the input down, for the diagram
     note: str  # how the weights start ("trained from scratch", cached ImageNet weights, ...)
-
-    @property
-    def train_flops(self) -> int:
-        """Estimated FLOP to train on one image (forward + backward)."""
-        return TRAIN_FLOPS_PER_MAC * self.mult_adds
+    train_flops: int  # FLOP to train on one image, forward + backward, measured (FlopCounterMode)
 
 
 def describe_model(cfg: ModelConfig, preprocess: Preprocess, num_classes: int) -> ModelOverview:
@@ -163,6 +158,7 @@ def describe_model(cfg: ModelConfig, preprocess: Preprocess, num_classes: int) -
         mult_adds=summary.total_mult_adds,
         stack=stack,
         note=model.pretrained_note,
+        train_flops=training_flops(model, preprocess.input_shape),
     )
 
 
@@ -174,8 +170,9 @@ def cost_metrics(view: ModelOverview) -> list[tuple[str, str, str]]:
         (
             "Train FLOP",
             human(view.train_flops),
-            "per image ≈ 6 × multiply-adds: the forward pass (2 FLOP each) and the backward pass "
-            "(about twice that)",
+            "per image, measured on one batch with PyTorch's FLOP counter: the forward pass, "
+            "the loss and the backward pass (2 FLOP per multiply-add of convolutions and dense "
+            "layers)",
         ),
     ]
 
@@ -183,7 +180,7 @@ def cost_metrics(view: ModelOverview) -> list[tuple[str, str, str]]:
 def cost_caption(view: ModelOverview, num_train: int) -> str:
     """One sentence on the training cost per image and per epoch of `num_train` images."""
     return (
-        f"Training costs ≈ {human(view.train_flops)}FLOP per image forward + backward, "
+        f"Training costs {human(view.train_flops)}FLOP per image forward + backward (measured), "
         f"≈ {human(view.train_flops * num_train)}FLOP per epoch of {num_train:,} images. "
         f"Weights: {view.note}."
     )
