@@ -71,6 +71,9 @@ def reference(runs_dir: Path) -> dict:
         "macro": precision_recall_fscore_support(y, pred, average="macro", zero_division=0),
         "weighted": precision_recall_fscore_support(y, pred, average="weighted", zero_division=0),
         "confusion": confusion_matrix(y, pred, labels=labels),
+        "y": y,
+        "pred": pred,
+        "probs": p64,
     }
 
 
@@ -157,8 +160,33 @@ def test_evaluate_selectboxes_choose_a_confusion_cell(trained: str, reference: d
         what = "correctly classified" if t == p else f"predicted as **{names[p]}**"
         count = int(confusion[t, p])
         assert f"**{count}** test images of class **{names[t]}** {what}" in markdown_text(at)
-        gallery = [f for f in charts(at) if f.data and f.data[0].type == "image"]
-        assert len(gallery[0].data) == min(count, 40) if count else not gallery
+        opens = [b for b in at.button if str(b.key).startswith("evaluate_cell_")]
+        assert len(opens) == min(count, 40)  # one "#index" button per tile
+        members = np.flatnonzero((reference["y"] == t) & (reference["pred"] == p))
+        assert {int(b.label.removeprefix("#")) for b in opens} <= set(members.tolist())
+
+
+def test_evaluate_highest_loss_tiles_show_grad_cam_and_open_in_inspect(
+    trained: str, reference: dict
+) -> None:
+    at = open_page("evaluate")
+    opens = [b for b in at.button if str(b.key).startswith("evaluate_worst_")]
+    assert len(opens) == 8
+    losses = -np.log(reference["probs"][np.arange(len(reference["y"])), reference["y"]])
+    worst = np.argsort(-losses, kind="stable")[:8]
+    assert [int(b.label.removeprefix("#")) for b in opens] == worst.tolist()
+    captions = [c for image in at.image for c in image.captions if "loss" in c]
+    names = reference["names"]
+    first = worst[0]
+    assert captions[0].startswith(
+        f"{names[reference['y'][first]]} → {names[reference['pred'][first]]}"
+    )
+    assert len(captions) == 8
+    opens[1].click().run()  # the second-worst image
+    assert not at.exception
+    assert at.number_input(key="inside_index").value == worst[1]
+    shown = [c for image in at.image for c in image.captions if c.startswith("test image #")]
+    assert shown == [f"test image #{worst[1]}, true class **{names[reference['y'][worst[1]]]}**"]
 
 
 def test_evaluate_normalised_toggle_and_training_curves(trained: str) -> None:
