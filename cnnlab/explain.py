@@ -126,6 +126,16 @@ def first_layer_filters(model: nn.Module) -> torch.Tensor:
     raise ValueError("the model has no nn.Conv2d layer")
 
 
+def default_cam_layer(maps: Sequence[tuple[str, torch.Tensor]]) -> str:
+    """The Grad-CAM layer to start from, given `feature_maps`: the last conv whose maps are
+    larger than 1x1 (a 1x1 map gives one flat colour: small inputs such as 8x8 digits shrink
+    to that in deep layers), else the last conv."""
+    if not maps:
+        raise ValueError("the model has no nn.Conv2d layer")
+    spatial = [name for name, act in maps if act.shape[-1] * act.shape[-2] > 1]
+    return spatial[-1] if spatial else maps[-1][0]
+
+
 def _last_conv_called(model: nn.Module, x: torch.Tensor) -> str:
     """Name of the last conv layer run by a forward pass of `x` (true order, whatever the layout)."""
     names = [name for name, _ in feature_maps(model, x)]

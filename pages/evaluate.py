@@ -153,12 +153,12 @@ with worst_col:
     st.subheader("Highest-loss images")
     worst = highest_loss(report, k=WORST_K)  # index, true, predicted, confidence, loss
     indices, preds = tuple(worst["index"]), tuple(report.preds[worst["index"]].tolist())
-    heats = grad_cams(loaded.run_id, run.weights_version(), indices, preds)  # (N, H, W)
+    layer, heats = grad_cams(loaded.run_id, run.weights_version(), indices, preds)  # (N, H, W)
     tiles = loss_tiles(test_x, worst, heats)
     show_tiles(loaded.run_id, tiles, cols=4, key="evaluate_worst")
     st.caption(
         "The test images the network got most wrong, each beside its Grad-CAM for the predicted "
-        "class (warm = what raised that score): true → predicted (the network's probability for "
+        f"class at {layer} (warm = what raised that score): true → predicted (the network's probability for "
         "it), cross-entropy loss in nats. Click **#number** to inspect one."
     )
 

@@ -13,7 +13,7 @@ import streamlit as st
 
 from cnnlab import plots
 from cnnlab.display import cam_picture, enlarge
-from cnnlab.explain import first_layer_filters
+from cnnlab.explain import default_cam_layer, first_layer_filters
 from cnnlab.inference import predict_images
 from cnnlab.runs import get_run
 from cnnlab.text import md_escape
@@ -61,7 +61,8 @@ st.subheader("Grad-CAM: where the network looks")
 controls = st.columns(3)
 if st.session_state.get("inside_layer") not in layers:  # another run: back to the default
     st.session_state.pop("inside_layer", None)
-layer = controls[0].selectbox("Target layer", layers, index=len(layers) - 1, key="inside_layer")
+start = layers.index(default_cam_layer(maps))  # the last conv with maps larger than 1x1
+layer = controls[0].selectbox("Target layer", layers, index=start, key="inside_layer")
 other = controls[1].selectbox(
     "Compare with class",
     ranked,

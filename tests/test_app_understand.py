@@ -206,8 +206,10 @@ def test_inspect_shows_every_conv_layer_and_grad_cam(trained: str) -> None:
     conv = [n for n, _ in loaded.model.named_modules() if n.endswith("conv")]
     text = markdown_text(at)
     assert all(f"**{name}**" in text for name in conv)
-    assert at.selectbox(key="inside_layer").value == conv[-1]  # default: the last conv layer
-    assert "1×1 maps" in at.info[0].value  # 8x8 digits shrink to 1x1 there: say so
+    # default: the last conv with maps larger than 1x1 (8x8 digits shrink to 1x1 in block 2)
+    assert at.selectbox(key="inside_layer").value == conv[-2] and not at.info
+    at.selectbox(key="inside_layer").set_value(conv[-1]).run()
+    assert "1×1 maps" in at.info[0].value  # a flat heat map: say so
     captions = [c for image in at.image for c in image.captions]
     assert (
         "input" in captions and sum(c.startswith(("predicted:", "chosen:")) for c in captions) == 2
@@ -218,6 +220,28 @@ def test_inspect_shows_every_conv_layer_and_grad_cam(trained: str) -> None:
     at.selectbox(key="inside_layer").set_value(conv[0])
     at.slider(key="inside_alpha").set_value(0.8).run()
     assert not at.exception and not at.info
+
+
+def test_inspect_picks_by_test_index_and_keeps_the_image_across_pickers(
+    trained: str, reference: dict
+) -> None:
+    at = open_page("inside")
+    y, names = reference["y"], reference["names"]
+    at.selectbox(key="inside_class").set_value("7")
+    at.number_input(key="inside_number").set_value(3).run()
+    index = int(np.flatnonzero(y == 7)[2])
+    assert f"test image #{index}, true class **7**" in [c for i in at.image for c in i.captions]
+    at.button_group(key="inside_pick_by").set_value("test #").run()
+    assert at.number_input(key="inside_index").value == index  # the same image
+    last = len(y) - 1
+    at.number_input(key="inside_index").set_value(last).run()
+    assert not at.exception
+    assert f"test image #{last}, true class **{names[y[last]]}**" in [
+        c for i in at.image for c in i.captions
+    ]
+    at.button_group(key="inside_pick_by").set_value("class").run()  # back: the same image
+    assert at.selectbox(key="inside_class").value == names[y[last]]
+    assert at.number_input(key="inside_number").value == int(np.count_nonzero(y == y[last]))
 
 
 def test_inspect_uploaded_image(trained: str) -> None:
@@ -333,4 +357,4 @@ def test_selections_from_another_run_fall_back_to_defaults(trained: str) -> None
     at.switch_page("pages/inside.py").run()
     assert not at.exception
     assert at.selectbox(key="inside_class").value == "0"
-    assert at.selectbox(key="inside_layer").value == "net.block2.conv"
+    assert at.selectbox(key="inside_layer").value == "net.block1.conv"

@@ -175,10 +175,19 @@ def _report_for(labels: list[int], preds: list[int], names: list[str]) -> EvalRe
 
     class Fixed(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return nn.functional.one_hot(torch.tensor(preds, dtype=torch.long), len(names)).float() * 10 + x.sum() * 0
+            return (
+                nn.functional.one_hot(torch.tensor(preds, dtype=torch.long), len(names)).float()
+                * 10
+                + x.sum() * 0
+            )
 
     x = torch.zeros((len(labels), 1, 2, 2), dtype=torch.uint8)
-    return evaluate(Fixed(), SimpleNamespace(x=x, y=torch.tensor(labels, dtype=torch.long)), names, batch_size=1024)
+    return evaluate(
+        Fixed(),
+        SimpleNamespace(x=x, y=torch.tensor(labels, dtype=torch.long)),
+        names,
+        batch_size=1024,
+    )
 
 
 @pytest.mark.parametrize(

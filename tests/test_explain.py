@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.explain import (
+    default_cam_layer,
     feature_maps,
     first_layer_filters,
     grad_cam,
@@ -239,3 +240,12 @@ def test_grad_cam_batch_equals_one_image_at_a_time():
     assert grad_cam_batch(model, x[:0], []).shape == (0, 16, 16)
     with pytest.raises(ValueError, match="N targets"):
         grad_cam_batch(model, x, [1, 2])
+
+
+def test_default_cam_layer_is_the_last_conv_larger_than_one_pixel():
+    maps = [("a", torch.zeros(4, 6, 6)), ("b", torch.zeros(8, 3, 3)), ("c", torch.zeros(8, 1, 1))]
+    assert default_cam_layer(maps) == "b"
+    assert default_cam_layer(maps[:1]) == "a"
+    assert default_cam_layer([("only", torch.zeros(2, 1, 1))]) == "only"
+    with pytest.raises(ValueError):
+        default_cam_layer([])

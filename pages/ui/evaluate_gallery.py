@@ -13,7 +13,7 @@ import streamlit as st
 import torch
 
 from cnnlab.display import cam_picture, enlarge
-from cnnlab.explain import grad_cam_batch
+from cnnlab.explain import default_cam_layer, feature_maps, grad_cam_batch
 from pages.ui import common
 from pages.ui.inspect_link import open_in_inspect
 
@@ -30,11 +30,12 @@ class Tile:
 
 @st.cache_data(show_spinner="Grad-CAM of the highest-loss images…", max_entries=16)
 def grad_cams(run_id: str, version: float, indices: tuple[int, ...], targets: tuple[int, ...]):
-    """float32 (N, H, W) Grad-CAM maps (last conv layer) of test images `indices` for classes
-    `targets`, in one batch; `version` (the weights file's) only keys the cache."""
+    """(layer, float32 (N, H, W)): Grad-CAM maps of test images `indices` for classes `targets`
+    in one batch, at Inspect's default layer; `version` (the weights file's) only keys the cache."""
     loaded = common.loaded_model(run_id)
-    test_x = common.dataset_for(loaded.config.data).test.x
-    return grad_cam_batch(loaded.model, test_x[list(indices)], list(targets))
+    images = common.dataset_for(loaded.config.data).test.x[list(indices)]  # (N, C, H, W)
+    layer = default_cam_layer(feature_maps(loaded.model, images[0]))
+    return layer, grad_cam_batch(loaded.model, images, list(targets), layer)
 
 
 def with_cam(x: torch.Tensor, heat: np.ndarray) -> PIL.Image.Image:
