@@ -1,5 +1,6 @@
 """What the Model page needs besides the zoo: the block editor's schema (read from the `editable`
 metadata of `ConvBlock`), edits of a custom `ModelSpec` (each returns a new spec, specs are frozen),
+the spec a preset or a saved run's network starts the editor from (`editor_start`),
 where a spec goes wrong (per block, from `InvalidSpecError.layer`), and an overview of any model
 (layer table, totals, cost, a layer stack to draw).
 
@@ -17,6 +18,7 @@ from torch import nn
 
 from cnnlab.config import ConvBlock, ModelConfig, ModelSpec, Preprocess
 from cnnlab.models import ACTIVATIONS, POOLS, InvalidSpecError, build_model, spec_rows
+from cnnlab.models.blocks import scaled
 from cnnlab.registry import Registry
 from cnnlab.summary import summarize, training_flops
 
@@ -118,6 +120,64 @@ def block_actions(
 
 def format_hidden(hidden: tuple[int, ...]) -> str:
     return ", ".join(str(u) for u in hidden)
+
+
+# -- starting the editor from a preset or a saved run's network -----------------------------------
+
+
+@dataclass(frozen=True)
+class EditorStart:
+    """What the custom editor can load for a network: a spec, or why there is none."""
+
+    spec: ModelSpec | None  # None: the network is not a plain stack of conv blocks
+    note: str  # how the loaded spec differs from the network, or why it cannot be edited
+
+
+def _classic_spec(cfg: ModelConfig) -> ModelSpec:
+    block = ConvBlock(padding=0, batch_norm=False, pool="max")  # "valid" 3x3 convs, like Keras
+    blocks = tuple(replace(block, filters=scaled(f, cfg)) for f in (32, 64))
+    return ModelSpec(blocks=blocks, hidden=(128,), dropout=0.5)
+
+
+def _lenet_spec(cfg: ModelConfig) -> ModelSpec:
+    block = ConvBlock(kernel=5, activation="tanh", batch_norm=False, pool="avg")
+    blocks = (replace(block, filters=6, padding=2), replace(block, filters=16, padding=0))
+    return ModelSpec(blocks=blocks, hidden=(120, 84), dropout=0.0, activation="tanh")
+
+
+def _vgg_spec(cfg: ModelConfig) -> ModelSpec:
+    blocks: list[ConvBlock] = []
+    for f in (32, 64, 128):  # a stage = two conv blocks, the second one pools
+        first = ConvBlock(scaled(f, cfg), pool="none")
+        blocks += [first, replace(first, pool="max")]
+    blocks[-1] = replace(blocks[-1], dropout=0.2)  # the preset's dropout before its dense layer
+    return ModelSpec(blocks=tuple(blocks), hidden=(), dropout=0.0, global_pool=True)
+
+
+STACK_PRESETS: dict[str, tuple[Callable[[ModelConfig], ModelSpec], str]] = {  # name -> (spec, note)
+    "classic": (_classic_spec, "the dropout (0.5) sits before the dense layer instead of after it"),
+    "lenet5": (_lenet_spec, "the same layers"),
+    "vgg-small": (_vgg_spec, "the dropout (0.2) is on the last block's maps, before the pooling"),
+}
+NOT_A_STACK = {  # presets the editor cannot express, and why
+    "resnet-small": "its residual blocks add a skip connection around each pair of convs",
+    "fastnet": "it pools before batch-norm, uses global max pooling and scales its logits",
+    "resnet18": "its residual blocks add a skip connection around each pair of convs",
+    "mobilenet-v3-small": "it is built of depthwise-separable inverted residual blocks",
+}
+
+
+def editor_start(cfg: ModelConfig) -> EditorStart:
+    """The conv-block spec of network `cfg` (a custom one as is; a preset that is a plain stack
+    of conv blocks translated, at its width), or why the editor cannot load it."""
+    if cfg.name == "custom":
+        return EditorStart(cfg.spec, "the network as it was built")
+    if cfg.name in STACK_PRESETS:
+        build, note = STACK_PRESETS[cfg.name]
+        where = " (on small images the preset skips pooling that no longer fits)"
+        return EditorStart(build(cfg), f"the preset's conv blocks and dense layers; {note}{where}")
+    reason = NOT_A_STACK.get(cfg.name, "it is not a plain stack of conv blocks")
+    return EditorStart(None, f"the block editor builds plain stacks of conv blocks, and {reason}")
 
 
 # -- describing a model --------------------------------------------------------------------------

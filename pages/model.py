@@ -20,6 +20,7 @@ from cnnlab.config import ConvBlock, ModelConfig, ModelSpec, Preprocess
 from cnnlab.models import MAX_BLOCKS, MAX_HIDDEN_TEXT, MODELS, InvalidSpecError, parse_hidden
 from cnnlab.text import md_escape
 from pages.ui import common
+from pages.ui.model_start import start_picker
 
 PRESETS = [name for name in MODELS if name != "custom"]
 WIDTHS = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]  # channel multipliers for presets that scale
@@ -129,10 +130,8 @@ def custom_editor(
     full = len(spec.blocks) >= MAX_BLOCKS
     look = dict(icon=":material/add:", disabled=full, width="stretch")
     add.button("Add a conv block", on_click=edit, args=(designer.add_block,), **look)
-    look = dict(icon=":material/restart_alt:", width="stretch")
-    reset.button(
-        "Start again from the default", on_click=edit, args=(lambda _: ModelSpec(),), **look
-    )
+    look = dict(icon=":material/restart_alt:", width="stretch", on_click=edit)
+    reset.button("Start again from the default", args=(lambda _: ModelSpec(),), **look)
     spec, head = classifier_editor(replace(spec, blocks=tuple(b for b, _ in blocks)))
     check = designer.check_blocks(spec, input_shape, num_classes)
     for i, ((_, (title, _)), out) in enumerate(zip(blocks, check.block_outputs, strict=True)):
@@ -176,6 +175,7 @@ with left:
     if mode == "Preset":
         cfg = preset_picker(current)
     else:  # state: the edited network (a new frozen object on every edit)
+        start_picker(lambda spec: edit(lambda _: spec))  # load a preset's or a run's network
         spec, error = custom_editor(st.session_state.custom_spec, ds.input_shape, ds.num_classes)
         st.session_state.custom_spec = spec
         cfg = ModelConfig(name="custom", spec=spec)
