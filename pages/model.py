@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -20,6 +19,7 @@ from cnnlab.config import ConvBlock, ModelConfig, ModelSpec, Preprocess
 from cnnlab.models import MAX_BLOCKS, MAX_HIDDEN_TEXT, MODELS, InvalidSpecError, parse_hidden
 from cnnlab.text import md_escape
 from pages.ui import common
+from pages.ui.model_fields import field_widget, seeded
 from pages.ui.model_start import start_picker
 
 PRESETS = [name for name in MODELS if name != "custom"]
@@ -43,19 +43,6 @@ def edit(change: Callable[..., ModelSpec], *args: int) -> None:
     st.session_state.custom_spec = change(st.session_state.custom_spec, *args)
     for key in [k for k in st.session_state if str(k).startswith(EDITOR)]:
         del st.session_state[key]
-
-
-def field_widget(field: designer.BlockField, value: Any, key: str) -> Any:
-    """The widget the schema asks for: a number box, a checkbox or a selectbox."""
-    tip = field.help or None
-    if field.widget == "checkbox":
-        return st.checkbox(field.label, value, key=key, help=tip)
-    if field.widget == "number":
-        low, high, step = field.range
-        return st.number_input(field.label, low, max(high, value), value, step, key=key, help=tip)
-    options = field.options(value)
-    index = options.index(value)
-    return st.selectbox(field.label, options, index, format_func=field.show, key=key, help=tip)
 
 
 def block_editor(i: int, block: ConvBlock, count: int) -> tuple[ConvBlock, Slots]:
@@ -88,10 +75,14 @@ def classifier_editor(spec: ModelSpec) -> tuple[ModelSpec, Slots]:
         a, b, c = st.columns([3, 2, 3], vertical_alignment="bottom")
         hint = dict(placeholder="e.g. 128, 64 (empty: none)", max_chars=MAX_HIDDEN_TEXT)
         label, units = "Dense hidden layers (units)", designer.format_hidden(spec.hidden)
-        text = a.text_input(label, units, key=EDITOR + "hidden", **hint)
-        dropout = b.number_input("Dropout", 0.0, 0.95, spec.dropout, 0.05, key=EDITOR + "hd")
+        text = a.text_input(label, key=seeded(EDITOR + "hidden", units), **hint)
+        dropout = b.number_input(
+            "Dropout", 0.0, 0.95, step=0.05, key=seeded(EDITOR + "hd", spec.dropout)
+        )
         tip = "Average each feature map to one number instead of flattening."
-        pool = c.checkbox("Global avg pooling", spec.global_pool, key=EDITOR + "gap", help=tip)
+        pool = c.checkbox(
+            "Global avg pooling", key=seeded(EDITOR + "gap", spec.global_pool), help=tip
+        )
         message = st.empty()
     try:
         hidden = parse_hidden(text)  # a long text is refused by its length, before any parsing
