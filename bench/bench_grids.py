@@ -28,6 +28,7 @@ import types
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run as a script from anywhere
 BASE = "f8a4ce5"  # the last commit with one plotly subplot per tile
 
 
@@ -146,6 +147,7 @@ def main() -> None:
     parser.add_argument("--inspect-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inspect_child:
+        sys.path.remove(str(REPO))  # the child imports the pages and cnnlab of --inspect-child
         inspect_child(args.inspect_child, args.repeats)
         return
     import torch
