@@ -196,3 +196,10 @@ def cell_indices(report: EvalReport, true_class: int, pred_class: int) -> np.nda
     idx = np.flatnonzero((report.labels == true_class) & (report.preds == pred_class))
     confidence = report.probs[idx, pred_class]
     return idx[np.argsort(-confidence, kind="stable")].astype(np.int64)
+
+
+def misclassified(report: EvalReport) -> np.ndarray:
+    """Split indices int64 of every wrong prediction, the most confident mistakes first."""
+    idx = np.flatnonzero(report.labels != report.preds)
+    confidence = report.probs[idx, report.preds[idx]]
+    return idx[np.argsort(-confidence, kind="stable")].astype(np.int64)

@@ -15,7 +15,7 @@ import streamlit as st
 from cnnlab import plots
 from cnnlab.data import DatasetUnavailable
 from cnnlab.display import clickable_cells
-from cnnlab.evaluate import EvalReport, evaluate, highest_loss
+from cnnlab.evaluate import EvalReport, evaluate, highest_loss, misclassified
 from cnnlab.runs import get_run, run_history
 from cnnlab.runs.evaluation import ReportView, report_view
 from cnnlab.text import md_escape
@@ -132,6 +132,12 @@ if len(idx):
         f"Under each image: the probability the network gave to **{md_escape(pred_name)}**. "
         "Click an image's **#number** to open it in Inspect."
     )
+wrong = misclassified(report)  # most confident mistakes first
+with st.expander(f"All misclassified test images: {len(wrong):,}", icon=":material/error:"):
+    shown = wrong[:GALLERY_MAX]
+    says = [f"{names[report.labels[i]]} → {names[report.preds[i]]}" for i in shown]
+    show_tiles(loaded.run_id, plain_tiles(test_x, shown, says), cols=10, key="evaluate_wrong")
+    st.caption(f"True → predicted; the {GALLERY_MAX} most confident mistakes at most.")
 
 pairs_col, worst_col = st.columns([2, 3], gap="large")
 with pairs_col:

@@ -166,6 +166,17 @@ def test_evaluate_selectboxes_choose_a_confusion_cell(trained: str, reference: d
         assert {int(b.label.removeprefix("#")) for b in opens} <= set(members.tolist())
 
 
+def test_evaluate_misclassified_gallery_lists_the_mistakes(trained: str, reference: dict) -> None:
+    at = open_page("evaluate")
+    y, pred, probs = reference["y"], reference["pred"], reference["probs"]
+    wrong = np.flatnonzero(y != pred)
+    opens = [b for b in at.button if str(b.key).startswith("evaluate_wrong_")]
+    assert len(opens) == min(len(wrong), 40)
+    shown = [int(b.label.removeprefix("#")) for b in opens]
+    assert set(shown) <= set(wrong.tolist())
+    assert (np.diff(probs[shown, pred[shown]]) <= 1e-6).all()  # most confident mistakes first
+
+
 def test_evaluate_highest_loss_tiles_show_grad_cam_and_open_in_inspect(
     trained: str, reference: dict
 ) -> None:

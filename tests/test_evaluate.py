@@ -16,6 +16,7 @@ from cnnlab.evaluate import (
     cell_indices,
     evaluate,
     highest_loss,
+    misclassified,
     most_confused,
     predict_probs,
 )
@@ -222,3 +223,11 @@ def test_empty_split_gives_zero_counts_not_an_error():
     rep = _report_for([], [], ["a", "b"])
     assert rep.confusion.shape == (2, 2) and rep.confusion.sum() == 0
     assert (rep.per_class[["precision", "recall", "f1", "support"]].to_numpy() == 0).all()
+
+
+def test_misclassified_lists_every_mistake_most_confident_first(report):
+    idx = misclassified(report)
+    wrong = np.flatnonzero(report.labels != report.preds)
+    assert sorted(idx.tolist()) == wrong.tolist() and idx.dtype == np.int64
+    confidence = report.probs[idx, report.preds[idx]]
+    assert (np.diff(confidence) <= 0).all()
