@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -59,13 +60,13 @@ def training_curves(epochs: Sequence[EpochEvent]) -> go.Figure:
 
 
 def smooth(values: Sequence[float], weight: float = 0.9) -> np.ndarray:
-    """Exponential moving average with bias correction (TensorBoard-style), float64 (N,)."""
-    out = np.empty(len(values))
-    average = 0.0
-    for i, value in enumerate(values):
-        average = weight * average + (1 - weight) * value
-        out[i] = average / (1 - weight ** (i + 1))
-    return out
+    """Exponential moving average with bias correction (TensorBoard-style), float64 (N,).
+
+    pandas' `ewm(alpha=1 - weight, adjust=True)` is exactly that: each point is the average of
+    all points so far, weighted by `weight ** age` and normalised by the weights' sum.
+    """
+    series = pd.Series(np.asarray(values, dtype=np.float64))
+    return series.ewm(alpha=1.0 - weight, adjust=True).mean().to_numpy()
 
 
 def batch_loss_curve(batches: Sequence[BatchEvent], smoothing: float = 0.9) -> go.Figure:

@@ -1,5 +1,6 @@
 """What the Model page needs besides the zoo: the block editor's schema (read from the `editable`
 metadata of `ConvBlock`), edits of a custom `ModelSpec` (each returns a new spec, specs are frozen),
+the spec a preset or a saved run's network starts the editor from (`editor_start`),
 where a spec goes wrong (per block, from `InvalidSpecError.layer`), and an overview of any model
 (layer table, totals, cost, a layer stack to draw).
 
@@ -17,10 +18,10 @@ from torch import nn
 
 from cnnlab.config import ConvBlock, ModelConfig, ModelSpec, Preprocess
 from cnnlab.models import ACTIVATIONS, POOLS, InvalidSpecError, build_model, spec_rows
+from cnnlab.models.blocks import scaled
 from cnnlab.registry import Registry
-from cnnlab.summary import summarize
+from cnnlab.summary import summarize, training_flops
 
-TRAIN_FLOPS_PER_MAC = 6  # forward: 2 FLOP per multiply-add; backward: about twice the forward
 CHOICE_REGISTRIES: dict[str, Registry[Any]] = {r.kind: r for r in (ACTIVATIONS, POOLS)}
 
 
@@ -121,6 +122,64 @@ def format_hidden(hidden: tuple[int, ...]) -> str:
     return ", ".join(str(u) for u in hidden)
 
 
+# -- starting the editor from a preset or a saved run's network -----------------------------------
+
+
+@dataclass(frozen=True)
+class EditorStart:
+    """What the custom editor can load for a network: a spec, or why there is none."""
+
+    spec: ModelSpec | None  # None: the network is not a plain stack of conv blocks
+    note: str  # how the loaded spec differs from the network, or why it cannot be edited
+
+
+def _classic_spec(cfg: ModelConfig) -> ModelSpec:
+    block = ConvBlock(padding=0, batch_norm=False, pool="max")  # "valid" 3x3 convs, like Keras
+    blocks = tuple(replace(block, filters=scaled(f, cfg)) for f in (32, 64))
+    return ModelSpec(blocks=blocks, hidden=(128,), dropout=0.5)
+
+
+def _lenet_spec(cfg: ModelConfig) -> ModelSpec:
+    block = ConvBlock(kernel=5, activation="tanh", batch_norm=False, pool="avg")
+    blocks = (replace(block, filters=6, padding=2), replace(block, filters=16, padding=0))
+    return ModelSpec(blocks=blocks, hidden=(120, 84), dropout=0.0, activation="tanh")
+
+
+def _vgg_spec(cfg: ModelConfig) -> ModelSpec:
+    blocks: list[ConvBlock] = []
+    for f in (32, 64, 128):  # a stage = two conv blocks, the second one pools
+        first = ConvBlock(scaled(f, cfg), pool="none")
+        blocks += [first, replace(first, pool="max")]
+    blocks[-1] = replace(blocks[-1], dropout=0.2)  # the preset's dropout before its dense layer
+    return ModelSpec(blocks=tuple(blocks), hidden=(), dropout=0.0, global_pool=True)
+
+
+STACK_PRESETS: dict[str, tuple[Callable[[ModelConfig], ModelSpec], str]] = {  # name -> (spec, note)
+    "classic": (_classic_spec, "the dropout (0.5) sits before the dense layer instead of after it"),
+    "lenet5": (_lenet_spec, "the same layers"),
+    "vgg-small": (_vgg_spec, "the dropout (0.2) is on the last block's maps, before the pooling"),
+}
+NOT_A_STACK = {  # presets the editor cannot express, and why
+    "resnet-small": "its residual blocks add a skip connection around each pair of convs",
+    "fastnet": "it pools before batch-norm, uses global max pooling and scales its logits",
+    "resnet18": "its residual blocks add a skip connection around each pair of convs",
+    "mobilenet-v3-small": "it is built of depthwise-separable inverted residual blocks",
+}
+
+
+def editor_start(cfg: ModelConfig) -> EditorStart:
+    """The conv-block spec of network `cfg` (a custom one as is; a preset that is a plain stack
+    of conv blocks translated, at its width), or why the editor cannot load it."""
+    if cfg.name == "custom":
+        return EditorStart(cfg.spec, "the network as it was built")
+    if cfg.name in STACK_PRESETS:
+        build, note = STACK_PRESETS[cfg.name]
+        where = " (on small images the preset skips pooling that no longer fits)"
+        return EditorStart(build(cfg), f"the preset's conv blocks and dense layers; {note}{where}")
+    reason = NOT_A_STACK.get(cfg.name, "it is not a plain stack of conv blocks")
+    return EditorStart(None, f"the block editor builds plain stacks of conv blocks, and {reason}")
+
+
 # -- describing a model --------------------------------------------------------------------------
 
 
@@ -134,11 +193,7 @@ class ModelOverview:
     mult_adds: int  # per image, forward pass
     stack: list[tuple[str, str]]  # (label, output shape) from the input down, for the diagram
     note: str  # how the weights start ("trained from scratch", cached ImageNet weights, ...)
-
-    @property
-    def train_flops(self) -> int:
-        """Estimated FLOP to train on one image (forward + backward)."""
-        return TRAIN_FLOPS_PER_MAC * self.mult_adds
+    train_flops: int  # FLOP to train on one image, forward + backward, measured (FlopCounterMode)
 
 
 def describe_model(cfg: ModelConfig, preprocess: Preprocess, num_classes: int) -> ModelOverview:
@@ -163,6 +218,7 @@ def describe_model(cfg: ModelConfig, preprocess: Preprocess, num_classes: int) -
         mult_adds=summary.total_mult_adds,
         stack=stack,
         note=model.pretrained_note,
+        train_flops=training_flops(model, preprocess.input_shape),
     )
 
 
@@ -174,8 +230,9 @@ def cost_metrics(view: ModelOverview) -> list[tuple[str, str, str]]:
         (
             "Train FLOP",
             human(view.train_flops),
-            "per image ≈ 6 × multiply-adds: the forward pass (2 FLOP each) and the backward pass "
-            "(about twice that)",
+            "per image, measured on one batch with PyTorch's FLOP counter: the forward pass, "
+            "the loss and the backward pass (2 FLOP per multiply-add of convolutions and dense "
+            "layers)",
         ),
     ]
 
@@ -183,7 +240,7 @@ def cost_metrics(view: ModelOverview) -> list[tuple[str, str, str]]:
 def cost_caption(view: ModelOverview, num_train: int) -> str:
     """One sentence on the training cost per image and per epoch of `num_train` images."""
     return (
-        f"Training costs ≈ {human(view.train_flops)}FLOP per image forward + backward, "
+        f"Training costs {human(view.train_flops)}FLOP per image forward + backward (measured), "
         f"≈ {human(view.train_flops * num_train)}FLOP per epoch of {num_train:,} images. "
         f"Weights: {view.note}."
     )

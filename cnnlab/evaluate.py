@@ -1,18 +1,21 @@
 """Evaluation of a trained classifier on a data split: metrics, confusion matrix, worst mistakes.
 
-Metrics are computed with numpy from the confusion matrix (the tests check them against
-scikit-learn). Classes that are never predicted get precision 0 (scikit-learn's `zero_division=0`).
+The confusion matrix and the per-class scores are scikit-learn's (`sklearn.metrics`); classes that
+are never predicted get precision 0 (`zero_division=0`). Losses are exact (log-softmax, float64).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from sklearn import metrics
 from torch import nn
 
 from cnnlab.models import device_of
@@ -67,10 +70,13 @@ class EvalReport:
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
-    """int64 (K, K) counts with rows = true class, columns = predicted class."""
-    flat = labels.astype(np.int64) * num_classes + preds.astype(np.int64)  # (N,)
-    counts = np.bincount(flat, minlength=num_classes * num_classes)
-    return counts.reshape(num_classes, num_classes)
+    """int64 (K, K) counts with rows = true class, columns = predicted class (scikit-learn's)."""
+    if not len(labels):  # scikit-learn refuses empty input; nothing was counted
+        return np.zeros((num_classes, num_classes), dtype=np.int64)
+    with warnings.catch_warnings():  # it warns on a 1x1 matrix even when given all labels
+        warnings.filterwarnings("ignore", "A single label was found", UserWarning)
+        matrix = metrics.confusion_matrix(labels, preds, labels=np.arange(num_classes))
+    return matrix.astype(np.int64)
 
 
 def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -79,24 +85,29 @@ def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num), where=den != 0)
 
 
-def per_class_table(confusion: np.ndarray, class_names: list[str]) -> pd.DataFrame:
-    """Precision, recall, F1 and support per class plus macro and support-weighted averages."""
-    tp = np.diag(confusion).astype(np.float64)  # (K,)
-    support = confusion.sum(axis=1)  # (K,) true samples per class
-    predicted = confusion.sum(axis=0)  # (K,) predictions per class
-    precision = _divide(tp, predicted)
-    recall = _divide(tp, support)
-    f1 = _divide(2 * tp, support + predicted)  # = 2PR / (P + R), 0 when undefined
-    total = int(support.sum())
-    weights = _divide(support, total)  # (K,)
-    rows = {
-        "class": [*class_names, "macro avg", "weighted avg"],
-        "precision": [*precision, precision.mean(), (precision * weights).sum()],
-        "recall": [*recall, recall.mean(), (recall * weights).sum()],
-        "f1": [*f1, f1.mean(), (f1 * weights).sum()],
-        "support": [*support.tolist(), total, total],
-    }
-    table = pd.DataFrame(rows)
+def per_class_table(labels: np.ndarray, preds: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+    """Precision, recall, F1 and support per class plus macro and support-weighted averages
+    (scikit-learn's `precision_recall_fscore_support`, `zero_division=0`: a class never predicted
+    or never present scores 0 instead of a warning and NaN)."""
+    k = len(class_names)
+    if not len(labels):
+        zeros = np.zeros(k)
+        per_class, averages = (zeros, zeros, zeros, np.zeros(k, dtype=np.int64)), [(0.0,) * 3] * 2
+    else:
+        score = partial(
+            metrics.precision_recall_fscore_support,
+            labels,
+            preds,
+            labels=np.arange(k),
+            zero_division=0,
+        )
+        per_class = score(average=None)  # (precision, recall, f1, support), each (K,)
+        averages = [score(average=kind)[:3] for kind in ("macro", "weighted")]
+    total = int(np.sum(per_class[3]))
+    rows = {"class": [*class_names, "macro avg", "weighted avg"]}
+    for i, column in enumerate(("precision", "recall", "f1")):
+        rows[column] = [*np.asarray(per_class[i], dtype=np.float64), *(a[i] for a in averages)]
+    table = pd.DataFrame({**rows, "support": [*per_class[3].tolist(), total, total]})
     table["support"] = table["support"].astype(np.int64)
     return table
 
@@ -124,7 +135,7 @@ def evaluate(
     return EvalReport(
         accuracy=float((preds == labels_np).mean()) if n else float("nan"),
         loss=loss,
-        per_class=per_class_table(confusion, list(class_names)),
+        per_class=per_class_table(labels_np, preds, list(class_names)),
         confusion=confusion,
         probs=probs,
         preds=preds,
@@ -184,4 +195,11 @@ def cell_indices(report: EvalReport, true_class: int, pred_class: int) -> np.nda
     """Split indices int64 of samples of `true_class` predicted as `pred_class`, most confident first."""
     idx = np.flatnonzero((report.labels == true_class) & (report.preds == pred_class))
     confidence = report.probs[idx, pred_class]
+    return idx[np.argsort(-confidence, kind="stable")].astype(np.int64)
+
+
+def misclassified(report: EvalReport) -> np.ndarray:
+    """Split indices int64 of every wrong prediction, the most confident mistakes first."""
+    idx = np.flatnonzero(report.labels != report.preds)
+    confidence = report.probs[idx, report.preds[idx]]
     return idx[np.argsort(-confidence, kind="stable")].astype(np.int64)

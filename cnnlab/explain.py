@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -126,6 +126,16 @@ def first_layer_filters(model: nn.Module) -> torch.Tensor:
     raise ValueError("the model has no nn.Conv2d layer")
 
 
+def default_cam_layer(maps: Sequence[tuple[str, torch.Tensor]]) -> str:
+    """The Grad-CAM layer to start from, given `feature_maps`: the last conv whose maps are
+    larger than 1x1 (a 1x1 map gives one flat colour: small inputs such as 8x8 digits shrink
+    to that in deep layers), else the last conv."""
+    if not maps:
+        raise ValueError("the model has no nn.Conv2d layer")
+    spatial = [name for name, act in maps if act.shape[-1] * act.shape[-2] > 1]
+    return spatial[-1] if spatial else maps[-1][0]
+
+
 def _last_conv_called(model: nn.Module, x: torch.Tensor) -> str:
     """Name of the last conv layer run by a forward pass of `x` (true order, whatever the layout)."""
     names = [name for name, _ in feature_maps(model, x)]
@@ -144,25 +154,46 @@ def grad_cam(
     bilinearly to the input size, ReLU'd and divided by its maximum (all zeros stays zeros).
     Gradients are taken with autograd.grad, so parameters' `.grad` are left untouched.
     """
-    name = layer if layer is not None else _last_conv_called(model, x)
+    image = torch.as_tensor(x)
+    if image.ndim != 3:
+        raise ValueError(f"expected one image of shape (C, H, W), got {tuple(image.shape)}")
+    return grad_cam_batch(model, image[None], [int(target)], layer)[0]
+
+
+@_one_at_a_time
+def grad_cam_batch(
+    model: nn.Module, x: torch.Tensor, targets: Sequence[int], layer: str | None = None
+) -> np.ndarray:
+    """`grad_cam` of N images at once: float32 (N, H, W), map i for class targets[i] on uint8
+    image x[i] (x: (N, C, H, W)), each divided by its own maximum. One forward and one backward
+    pass for the batch (the model is in eval mode, so images do not affect each other)."""
+    images = torch.as_tensor(x)
+    if images.ndim != 4 or len(images) != len(targets):
+        raise ValueError(
+            f"expected images (N, C, H, W) and N targets, got {tuple(images.shape)} and "
+            f"{len(targets)} targets"
+        )
+    if not len(images):
+        return np.zeros((0, *images.shape[2:]), dtype=np.float32)
+    name = layer if layer is not None else _last_conv_called(model, images[0])
     module = model.get_submodule(name)
     was_training = model.training
     model.eval()
     try:
         # Gradients are needed even when the caller is under no_grad / inference_mode.
         with torch.inference_mode(False), torch.enable_grad():
-            inputs = _as_input(model, x)  # (1, C, H, W)
-            attribution = LayerGradCam(model, module).attribute(inputs, target=int(target))
-        # (1, 1, h, w) -> (1, 1, H, W)
+            inputs = images.to(device_of(model)).float().div_(255)  # (N, C, H, W)
+            target = torch.as_tensor(list(targets), dtype=torch.long, device=inputs.device)
+            attribution = LayerGradCam(model, module).attribute(inputs, target=target)
+        # (N, 1, h, w) -> (N, 1, H, W)
         heat = LayerAttribution.interpolate(
             attribution.detach(), tuple(inputs.shape[2:]), interpolate_mode="bilinear"
         )
     finally:
         model.train(was_training)
-    heat = torch.nan_to_num(heat[0, 0].float(), nan=0.0, posinf=0.0, neginf=0.0).clamp_(min=0)
-    peak = heat.max()
-    if peak > 0:
-        heat = heat / peak
+    heat = torch.nan_to_num(heat[:, 0].float(), nan=0.0, posinf=0.0, neginf=0.0).clamp_(min=0)
+    peak = heat.amax(dim=(1, 2), keepdim=True)  # (N, 1, 1)
+    heat = torch.where(peak > 0, heat / peak.clamp(min=torch.finfo(heat.dtype).tiny), heat)
     return heat.cpu().numpy().astype(np.float32)
 
 

@@ -34,21 +34,11 @@ class Tiles:
 
 
 def tiles_figure(tiles: Tiles) -> go.Figure:
-    """`plots.image_grid` of `tiles` with square pixels: small images are enlarged (nearest
-    neighbour) to about DISPLAY_SIDE and every cell keeps its image's aspect ratio however wide
-    the page is (otherwise a narrow column stretches them)."""
+    """`plots.image_grid` of `tiles`: one picture (torchvision's make_grid) shown pixel for pixel,
+    small images enlarged (nearest neighbour) to about DISPLAY_SIDE, titles above their tiles."""
     side = int(tiles.images.shape[-1]) if len(tiles.images) else DISPLAY_SIDE
-    fig = plots.image_grid(
-        tiles.images,
-        tiles.titles,
-        cols=tiles.cols,
-        upscale_to=DISPLAY_SIDE if side < DISPLAY_SIDE else 0,
-    )
-    for i in range(1, len(tiles.images) + 1):
-        suffix = "" if i == 1 else str(i)
-        fig.layout[f"yaxis{suffix}"].update(scaleanchor=f"x{suffix}", constrain="domain")
-        fig.layout[f"xaxis{suffix}"].update(constrain="domain")
-    return fig
+    upscale = DISPLAY_SIDE if side < DISPLAY_SIDE else 0
+    return plots.image_grid(tiles.images, tiles.titles, cols=tiles.cols, upscale_to=upscale)
 
 
 def class_samples(

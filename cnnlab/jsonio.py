@@ -2,7 +2,7 @@
 
 Readers in other processes (the app polls run folders while a job writes them) must see the old
 file or the new one, never half of one: every write goes to a temporary file in the same folder,
-is fsynced, then `os.replace`d over the target.
+is fsynced, then `os.replace`d over the target (`atomic_path`, the one place that does it).
 """
 
 from __future__ import annotations
@@ -11,23 +11,36 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so readers see the old or the new file, never half of one."""
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary file next to `path` to write (by name: torch.save, safetensors, ...); on a
+    clean exit it is fsynced and `os.replace`d over `path`, on an exception removed.
+
+    Readers see the old file or the new one, never half of one.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        yield tmp
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    finally:
+        tmp.unlink(missing_ok=True)  # gone already after os.replace
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so readers see the old or the new file, never half of one."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def clean(value: Any) -> Any:

@@ -11,17 +11,20 @@ import base64
 import io
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import PIL.Image
 import plotly.graph_objects as go
 import torch
-from plotly.subplots import make_subplots
+from torchvision.utils import make_grid
 
 from cnnlab.curves import batch_loss_curve, compare_curves, smooth, training_curves
 from cnnlab.figure_style import MARGIN, TEMPLATE, TRAIN_COLOR, VAL_COLOR, message_figure
 from cnnlab.text import html_escape
+
+TITLE_PX = 16  # pixels between tiles when they have titles: room for one line of 11 px text
 
 __all__ = [
     "MARGIN",
@@ -39,6 +42,7 @@ __all__ = [
     "message_figure",
     "probability_bars",
     "smooth",
+    "tile_grid",
     "training_curves",
     "viridis",
 ]
@@ -83,58 +87,81 @@ def _png_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _to_hwc(image: np.ndarray, upscale_to: int) -> np.ndarray:
-    """uint8 (C, H, W) with C in {1, 3} -> (H', W', 3) or (H', W'), upscaled by an integer factor
-    (nearest neighbour, so pixels stay sharp) until the longer side reaches `upscale_to`."""
-    if image.shape[0] == 1:
-        out = image[0]  # (H, W) -> a grayscale PNG, shown gray
-    else:
-        out = image[:3].transpose(1, 2, 0)  # (H, W, 3)
-    factor = max(1, math.ceil(upscale_to / max(out.shape[:2]))) if upscale_to else 1
+@dataclass(frozen=True)
+class TileGrid:
+    """Images laid out on one picture by `torchvision.utils.make_grid`."""
+
+    picture: np.ndarray  # uint8 (H', W', 3): the tiles row by row, `pad` pixels around each
+    count: int  # tiles drawn
+    cols: int  # tiles per row
+    tile: tuple[int, int]  # (height, width) of one tile on the picture, pixels (after upscaling)
+    pad: int  # pixels of `pad_value` between tiles and around the edge
+
+    def origin(self, i: int) -> tuple[int, int]:
+        """(top, left) pixel of tile `i` on the picture (make_grid's layout)."""
+        row, col = divmod(i, self.cols)
+        return self.pad + row * (self.tile[0] + self.pad), self.pad + col * (
+            self.tile[1] + self.pad
+        )
+
+
+def tile_grid(
+    images: Any, cols: int = 8, upscale_to: int = 0, pad: int = 2, pad_value: int = 255
+) -> TileGrid:
+    """uint8 images (N, C, H, W), C = 1 (grey) or 3, on one RGB picture, `cols` a row.
+
+    `upscale_to` (pixels) enlarges small images by an integer factor (nearest neighbour, so
+    pixels stay sharp) until the longer side reaches it; 0 keeps them as they are.
+    """
+    x = torch.as_tensor(images).cpu()
+    if x.ndim != 4 or x.shape[1] not in (1, 3) or x.dtype != torch.uint8 or not len(x):
+        raise ValueError(
+            f"expected uint8 images (N>0, C=1 or 3, H, W), got {x.dtype} {tuple(x.shape)}"
+        )
+    factor = max(1, math.ceil(upscale_to / max(x.shape[2:]))) if upscale_to else 1
     if factor > 1:
-        out = out.repeat(factor, axis=0).repeat(factor, axis=1)
-    return out
+        x = x.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)
+    cols = max(1, min(cols, len(x)))
+    if len(x) == 1:  # make_grid returns a single image without padding
+        grid = torch.nn.functional.pad(x[0].expand(3, -1, -1), (pad,) * 4, value=pad_value)
+    else:
+        grid = make_grid(x, nrow=cols, padding=pad, pad_value=pad_value)  # (3, H', W')
+    picture = grid.permute(1, 2, 0).contiguous().numpy()
+    return TileGrid(picture, len(x), cols, (int(x.shape[2]), int(x.shape[3])), pad)
 
 
 def image_grid(
     images: Any, titles: Sequence[str] | None = None, cols: int = 8, upscale_to: int = 0
 ) -> go.Figure:
-    """Grid of uint8 images (N, C, H, W), C = 1 (gray) or 3, one go.Image trace per image.
-
-    `upscale_to` (pixels) enlarges small images without blurring; 0 keeps them as they are.
+    """Grid of uint8 images (N, C, H, W), C = 1 (grey) or 3, as one go.Image trace of the
+    `tile_grid` picture, shown pixel for pixel; titles are annotations in the gap above each tile.
     """
-    x = torch.as_tensor(images).cpu().numpy() if not isinstance(images, np.ndarray) else images
-    n = len(x)
-    if n == 0:
+    x = torch.as_tensor(images) if not isinstance(images, np.ndarray) else torch.from_numpy(images)
+    if len(x) == 0:
         return message_figure("no images to show", height=120)
-    if x.dtype != np.uint8:
+    if x.dtype != torch.uint8:
         raise ValueError(f"expected uint8 images, got {x.dtype}")
-    cols = max(1, min(cols, n))
-    rows = math.ceil(n / cols)
-    cell = upscale_to if upscale_to else 90  # pixels per image on screen
-    title_px = 18 if titles else 4
-    height = rows * (cell + title_px) + MARGIN["t"] + MARGIN["b"]
-    plot_height = height - MARGIN["t"] - MARGIN["b"]
-    fig = make_subplots(
-        rows=rows,
-        cols=cols,
-        subplot_titles=[html_escape(t) for t in titles[:n]] if titles else None,
-        horizontal_spacing=min(0.02, 0.5 / cols),
-        vertical_spacing=min(title_px / plot_height, 0.5 / rows) if rows > 1 else 0.0,
+    shown = [html_escape(t) for t in titles[: len(x)]] if titles and any(titles) else []
+    grid = tile_grid(x, cols, upscale_to, pad=TITLE_PX if shown else 4)
+    height, width = grid.picture.shape[:2]
+    notes = []  # one dict per title: built in one go (fig.add_annotation is O(n) per call)
+    for i, title in enumerate(shown):
+        top, left = grid.origin(i)
+        if title:
+            x = left + grid.tile[1] / 2
+            notes.append(dict(x=x, y=top, text=title, showarrow=False, yanchor="bottom"))
+    layout = dict(template=TEMPLATE, height=height, width=width, margin=dict(l=0, r=0, t=0, b=0))
+    axis = dict(visible=False, fixedrange=True)
+    fig = go.Figure(
+        go.Image(source=_png_uri(grid.picture), hoverinfo="skip"),
+        go.Layout(
+            annotations=notes,
+            xaxis=dict(axis, range=[0, width]),
+            yaxis=dict(axis, range=[height, 0]),  # row 0 at the top
+            font_size=11,
+            **layout,
+        ),
     )
-    traces = []
-    for i in range(n):
-        name = html_escape(titles[i]) if titles and i < len(titles) else str(i)
-        traces.append(
-            go.Image(source=_png_uri(_to_hwc(x[i], upscale_to)), name=name, hoverinfo="name")
-        )
-    fig.add_traces(
-        traces, rows=[i // cols + 1 for i in range(n)], cols=[i % cols + 1 for i in range(n)]
-    )
-    fig.update_xaxes(visible=False, showgrid=False)
-    fig.update_yaxes(visible=False, showgrid=False)
-    fig.update_annotations(font_size=11)
-    fig.update_layout(template=TEMPLATE, height=height, margin=MARGIN, showlegend=False)
     return fig
 
 

@@ -1,4 +1,5 @@
-"""The layer table of a model: output shape, parameters and multiply-adds per layer (via torchinfo).
+"""The layer table of a model: output shape, parameters and multiply-adds per layer (via torchinfo),
+and the FLOP of one training step measured with `torch.utils.flop_counter.FlopCounterMode`.
 
 Returns data only; the figures that draw it live in `cnnlab/plots.py`.
 """
@@ -8,8 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+import torch
+import torch.nn.functional as F
 import torchinfo
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 from torchinfo import torchinfo as torchinfo_impl
 
 from cnnlab.models import device_of
@@ -82,3 +86,29 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...]) -> ModelSummary:
         trainable_params=int(stats.trainable_params),
         total_mult_adds=int(stats.total_mult_adds),
     )
+
+
+def training_flops(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 2) -> int:
+    """FLOP to train on one image: a forward pass, cross-entropy and the backward pass to every
+    trainable parameter of one (batch_size, *input_shape) batch, counted by FlopCounterMode
+    (matmuls and convolutions, 2 FLOP per multiply-add), divided by batch_size.
+
+    Runs in eval mode (batch-norm statistics untouched; the counted ops are the same) and takes
+    gradients with autograd.grad, so `.grad` is left as it was; the train/eval flags are restored.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    modes = [(module, module.training) for module in model.modules()]
+    x = torch.rand((batch_size, *input_shape), device=device_of(model))  # (B, C, H, W) in [0, 1]
+    counter = FlopCounterMode(display=False)
+    model.eval()
+    try:
+        with torch.inference_mode(False), torch.enable_grad(), counter:
+            logits = model(x)  # (B, K)
+            target = torch.zeros(batch_size, dtype=torch.long, device=logits.device)
+            loss = F.cross_entropy(logits, target)
+            if params:  # a frozen network only runs forward
+                torch.autograd.grad(loss, params)
+    finally:
+        for module, training in modes:
+            module.training = training
+    return int(counter.get_total_flops()) // batch_size

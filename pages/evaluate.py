@@ -3,6 +3,7 @@
 Evaluating takes a forward pass over the whole test split, so the report is cached per run and
 weights file version. A confusion cell is chosen by clicking the heat map, clicking a row of the
 most-confused table, or with the two selectboxes; the clicks only set the selectboxes' state.
+Every gallery image has a "#index" button that opens it in Inspect (`pages/ui/evaluate_gallery.py`).
 """
 
 from __future__ import annotations
@@ -13,23 +14,18 @@ import streamlit as st
 
 from cnnlab import plots
 from cnnlab.data import DatasetUnavailable
-from cnnlab.display import clickable_cells, grid_upscale, image_uri
-from cnnlab.evaluate import EvalReport, evaluate, highest_loss
+from cnnlab.display import clickable_cells
+from cnnlab.evaluate import EvalReport, evaluate, highest_loss, misclassified
 from cnnlab.runs import get_run, run_history
 from cnnlab.runs.evaluation import ReportView, report_view
 from cnnlab.text import md_escape
 from pages.ui import common
+from pages.ui.evaluate_gallery import grad_cams, loss_tiles, plain_tiles, show_tiles
 
 GALLERY_MAX = 40  # images shown for one confusion cell (most confident first)
 WORST_K = 8  # highest-loss images shown
 SCORE = st.column_config.NumberColumn(format="%.3f")
 SCORES = {"precision": SCORE, "recall": SCORE, "f1": SCORE}
-WORST = {  # columns of the highest-loss table
-    "image": st.column_config.ImageColumn(width="small"),
-    "index": st.column_config.NumberColumn("test #"),
-    "confidence": st.column_config.NumberColumn(format="percent"),
-    "loss": st.column_config.NumberColumn(format="%.3f"),
-}
 CHART = {"displayModeBar": False}
 LOSS_HELP = "Mean cross-entropy on the test images, in nats (lower is better)."
 F1_HELP = "F1 averaged over classes, each class counting equally."
@@ -130,18 +126,18 @@ st.markdown(
 )
 if len(idx):
     shown = idx[:GALLERY_MAX]
-    st.plotly_chart(
-        plots.image_grid(
-            test_x[shown],
-            titles=[f"{prob:.0%}" for prob in cell.probs[:GALLERY_MAX]],
-            cols=10,
-            upscale_to=grid_upscale(test_x.shape[-1]),
-        ),
-        config=CHART,
-        key="evaluate_gallery",
-        width=min(len(shown), 10) * 90 + 20,  # pixels: tiles keep their size when few
+    chances = [f"{prob:.0%}" for prob in cell.probs[:GALLERY_MAX]]
+    show_tiles(loaded.run_id, plain_tiles(test_x, shown, chances), cols=10, key="evaluate_cell")
+    st.caption(
+        f"Under each image: the probability the network gave to **{md_escape(pred_name)}**. "
+        "Click an image's **#number** to open it in Inspect."
     )
-    st.caption(f"Titles: the probability the network gave to **{md_escape(pred_name)}**.")
+wrong = misclassified(report)  # most confident mistakes first
+with st.expander(f"All misclassified test images: {len(wrong):,}", icon=":material/error:"):
+    shown = wrong[:GALLERY_MAX]
+    says = [f"{names[report.labels[i]]} → {names[report.preds[i]]}" for i in shown]
+    show_tiles(loaded.run_id, plain_tiles(test_x, shown, says), cols=10, key="evaluate_wrong")
+    st.caption(f"True → predicted; the {GALLERY_MAX} most confident mistakes at most.")
 
 pairs_col, worst_col = st.columns([2, 3], gap="large")
 with pairs_col:
@@ -161,12 +157,15 @@ with pairs_col:
         st.success("No mistakes on the test set.")
 with worst_col:
     st.subheader("Highest-loss images")
-    worst = highest_loss(report, k=WORST_K)  # a fresh table: ours to extend
-    worst.insert(0, "image", [image_uri(test_x[i]) for i in worst["index"]])
-    st.dataframe(worst, hide_index=True, row_height=56, height="content", column_config=WORST)
+    worst = highest_loss(report, k=WORST_K)  # index, true, predicted, confidence, loss
+    indices, preds = tuple(worst["index"]), tuple(report.preds[worst["index"]].tolist())
+    layer, heats = grad_cams(loaded.run_id, run.weights_version(), indices, preds)  # (N, H, W)
+    tiles = loss_tiles(test_x, worst, heats)
+    show_tiles(loaded.run_id, tiles, cols=4, key="evaluate_worst")
     st.caption(
-        "The test images the network got most wrong (confidence: its probability for "
-        "the predicted class; loss: cross-entropy, nats)."
+        "The test images the network got most wrong, each beside its Grad-CAM for the predicted "
+        f"class at {layer} (warm = what raised that score): true → predicted (the network's probability for "
+        "it), cross-entropy loss in nats. Click **#number** to inspect one."
     )
 
 st.subheader("Training curves")

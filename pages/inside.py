@@ -1,8 +1,9 @@
 """Inspect: look inside a trained network for one image — prediction, Grad-CAM, feature maps, filters.
 
-The image is a test image (class + number) or an upload, prepared exactly like the Classify page
-does. Everything here is one small forward (and backward, for Grad-CAM) pass, so nothing is cached
-but the model and the dataset.
+The image is a test image (by class and number, or by its test index) or an upload, prepared
+exactly like the Classify page does; Evaluate's galleries open their images here
+(`pages/ui/inspect_link.py`). Feature maps, Grad-CAM maps and each layer's grid are cached per
+(run, image), so moving a slider redraws from memory (`pages/ui/inspect_cache.py`).
 """
 
 from __future__ import annotations
@@ -11,63 +12,25 @@ import numpy as np
 import streamlit as st
 
 from cnnlab import plots
-from cnnlab.classify import IMAGE_TYPES, prepare_file
-from cnnlab.data import DatasetUnavailable
 from cnnlab.display import cam_picture, enlarge
-from cnnlab.explain import feature_maps, first_layer_filters, grad_cam
+from cnnlab.explain import default_cam_layer, first_layer_filters
 from cnnlab.inference import predict_images
-from cnnlab.runs import LoadedModel
+from cnnlab.runs import get_run
 from cnnlab.text import md_escape
 from pages.ui import common
+from pages.ui.inspect_cache import filters_figure, heat_map, image_key, layer_maps, maps_figure
+from pages.ui.inspect_link import apply_request
+from pages.ui.inspect_picker import test_image, uploaded_image
 
 SIDE = 192  # pixels on screen for the input image and the heat maps
 CHART = {"displayModeBar": False}
 
 
-def test_image(loaded: LoadedModel):
-    """A test image chosen by class and number: (uint8 (C, H, W), caption), or None."""
-    try:
-        test = common.dataset_for(loaded.config.data).test
-    except (DatasetUnavailable, ValueError) as exc:
-        st.warning(
-            f"The run's test images are not available ({md_escape(exc)}). Upload an image instead."
-        )
-        return None
-    names = loaded.class_names
-    left, right, _ = st.columns([1, 1, 2])
-    if st.session_state.get("inside_class") not in names:  # another run's classes
-        st.session_state.pop("inside_class", None)
-    name = left.selectbox("Class", names, key="inside_class")
-    members = np.flatnonzero(np.asarray(test.y) == names.index(name))  # split indices
-    if not len(members):
-        st.info(f"The test set has no image of class {md_escape(name)}.")
-        return None
-    if st.session_state.get("inside_number", 1) > len(members):  # another class: start again
-        st.session_state.inside_number = 1
-    number = right.number_input(f"Image (1–{len(members)})", 1, len(members), key="inside_number")
-    index = int(members[number - 1])
-    return test.x[index], f"test image #{index}, true class **{md_escape(name)}**"
-
-
-def uploaded_image(loaded: LoadedModel):
-    """An uploaded image prepared for the model: (uint8 (C, H, W), caption), or None."""
-    upload = st.file_uploader("Image", type=IMAGE_TYPES, key="inside_upload")
-    if upload is None or common.upload_too_large(upload.size):
-        return None
-    item = prepare_file(upload.name, upload.getvalue(), loaded.preprocess)
-    if not item.ok:
-        st.error(
-            f"**{md_escape(upload.name)}**: {md_escape(item.error)}", icon=":material/broken_image:"
-        )
-        return None
-    return item.x, f"**{md_escape(upload.name)}**" + (
-        " (colours inverted)" if item.inverted else ""
-    )
-
-
 common.ensure_app_shell()  # a deep link on a fresh server still goes through app.py
 st.title("Inspect")
+apply_request()  # an image opened from Evaluate: set the pickers' state before they are drawn
 loaded = common.pick_trained_run("inside_run")
+cache_key = (loaded.run_id, get_run(loaded.run_id).weights_version())
 model, names = loaded.model, loaded.class_names
 source = st.segmented_control(
     "Image from", ["Test set", "Upload"], default="Test set", required=True, key="inside_source"
@@ -77,11 +40,12 @@ if chosen is None:
     st.info("Choose a test image or upload one to look inside the network.")
     st.stop()
 x, caption = chosen  # uint8 (C, H, W), as the network sees it
+cache_key = (*cache_key, image_key(x))  # (run, weights version, image digest)
 
 prediction = predict_images(model, [x], names, k=min(5, len(names)))[0]
 probs = prediction.probs  # (K,)
 ranked = np.argsort(-probs, kind="stable")  # class indices, most likely first
-maps = feature_maps(model, x)  # [(layer name, (C', H', W'))] in forward order
+maps = layer_maps(*cache_key, x)  # [(layer name, (C', H', W'))] in forward order
 layers = [name for name, _ in maps]
 if not layers:
     st.info("This network has no convolution layers, so there is nothing to look inside.")
@@ -97,7 +61,8 @@ st.subheader("Grad-CAM: where the network looks")
 controls = st.columns(3)
 if st.session_state.get("inside_layer") not in layers:  # another run: back to the default
     st.session_state.pop("inside_layer", None)
-layer = controls[0].selectbox("Target layer", layers, index=len(layers) - 1, key="inside_layer")
+start = layers.index(default_cam_layer(maps))  # the last conv with maps larger than 1x1
+layer = controls[0].selectbox("Target layer", layers, index=start, key="inside_layer")
 other = controls[1].selectbox(
     "Compare with class",
     ranked,
@@ -108,7 +73,7 @@ alpha = controls[2].slider("Heat map opacity", 0.0, 1.0, 0.5, 0.05, key="inside_
 pictures = st.columns(3)
 pictures[0].image(enlarge(x, SIDE), caption="input")
 for column, target in zip(pictures[1:], (int(ranked[0]), int(other)), strict=True):
-    heat = grad_cam(model, x, target, layer=layer)  # (H, W) in [0, 1]
+    heat = heat_map(*cache_key, int(target), layer, x)  # (H, W) in [0, 1]
     label = "predicted" if target == ranked[0] else "chosen"
     column.image(
         cam_picture(x, heat, alpha, SIDE),
@@ -133,7 +98,7 @@ for i, (name, activation) in enumerate(maps):  # activation: (C', H', W') after 
     with grid[i % 2]:
         st.markdown(f"**{name}** · {channels} channels of {height}×{width}")
         st.plotly_chart(
-            plots.feature_map_grid(activation, max_maps=shown), config=CHART, key=f"inside_maps_{i}"
+            maps_figure(*cache_key, name, shown, activation), config=CHART, key=f"inside_maps_{i}"
         )
 st.caption(
     "Each tile is one channel after the layer's activation, scaled to its own range: "
@@ -146,7 +111,7 @@ st.markdown(
     f"**{layers[0] if layers else 'first conv'}** · {filters.shape[0]} filters of "
     f"{filters.shape[1]}×{filters.shape[2]}×{filters.shape[3]}"
 )
-st.plotly_chart(plots.filter_grid(filters, cols=16), config=CHART, key="inside_filters")
+st.plotly_chart(filters_figure(*cache_key[:2]), config=CHART, key="inside_filters")
 st.caption(
     "The learned kernels, each scaled to its own range"
     + (

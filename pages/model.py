@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -20,6 +19,8 @@ from cnnlab.config import ConvBlock, ModelConfig, ModelSpec, Preprocess
 from cnnlab.models import MAX_BLOCKS, MAX_HIDDEN_TEXT, MODELS, InvalidSpecError, parse_hidden
 from cnnlab.text import md_escape
 from pages.ui import common
+from pages.ui.model_fields import field_widget, seeded
+from pages.ui.model_start import start_picker
 
 PRESETS = [name for name in MODELS if name != "custom"]
 WIDTHS = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]  # channel multipliers for presets that scale
@@ -42,19 +43,6 @@ def edit(change: Callable[..., ModelSpec], *args: int) -> None:
     st.session_state.custom_spec = change(st.session_state.custom_spec, *args)
     for key in [k for k in st.session_state if str(k).startswith(EDITOR)]:
         del st.session_state[key]
-
-
-def field_widget(field: designer.BlockField, value: Any, key: str) -> Any:
-    """The widget the schema asks for: a number box, a checkbox or a selectbox."""
-    tip = field.help or None
-    if field.widget == "checkbox":
-        return st.checkbox(field.label, value, key=key, help=tip)
-    if field.widget == "number":
-        low, high, step = field.range
-        return st.number_input(field.label, low, max(high, value), value, step, key=key, help=tip)
-    options = field.options(value)
-    index = options.index(value)
-    return st.selectbox(field.label, options, index, format_func=field.show, key=key, help=tip)
 
 
 def block_editor(i: int, block: ConvBlock, count: int) -> tuple[ConvBlock, Slots]:
@@ -87,10 +75,14 @@ def classifier_editor(spec: ModelSpec) -> tuple[ModelSpec, Slots]:
         a, b, c = st.columns([3, 2, 3], vertical_alignment="bottom")
         hint = dict(placeholder="e.g. 128, 64 (empty: none)", max_chars=MAX_HIDDEN_TEXT)
         label, units = "Dense hidden layers (units)", designer.format_hidden(spec.hidden)
-        text = a.text_input(label, units, key=EDITOR + "hidden", **hint)
-        dropout = b.number_input("Dropout", 0.0, 0.95, spec.dropout, 0.05, key=EDITOR + "hd")
+        text = a.text_input(label, key=seeded(EDITOR + "hidden", units), **hint)
+        dropout = b.number_input(
+            "Dropout", 0.0, 0.95, step=0.05, key=seeded(EDITOR + "hd", spec.dropout)
+        )
         tip = "Average each feature map to one number instead of flattening."
-        pool = c.checkbox("Global avg pooling", spec.global_pool, key=EDITOR + "gap", help=tip)
+        pool = c.checkbox(
+            "Global avg pooling", key=seeded(EDITOR + "gap", spec.global_pool), help=tip
+        )
         message = st.empty()
     try:
         hidden = parse_hidden(text)  # a long text is refused by its length, before any parsing
@@ -129,10 +121,8 @@ def custom_editor(
     full = len(spec.blocks) >= MAX_BLOCKS
     look = dict(icon=":material/add:", disabled=full, width="stretch")
     add.button("Add a conv block", on_click=edit, args=(designer.add_block,), **look)
-    look = dict(icon=":material/restart_alt:", width="stretch")
-    reset.button(
-        "Start again from the default", on_click=edit, args=(lambda _: ModelSpec(),), **look
-    )
+    look = dict(icon=":material/restart_alt:", width="stretch", on_click=edit)
+    reset.button("Start again from the default", args=(lambda _: ModelSpec(),), **look)
     spec, head = classifier_editor(replace(spec, blocks=tuple(b for b, _ in blocks)))
     check = designer.check_blocks(spec, input_shape, num_classes)
     for i, ((_, (title, _)), out) in enumerate(zip(blocks, check.block_outputs, strict=True)):
@@ -176,6 +166,7 @@ with left:
     if mode == "Preset":
         cfg = preset_picker(current)
     else:  # state: the edited network (a new frozen object on every edit)
+        start_picker(lambda spec: edit(lambda _: spec))  # load a preset's or a run's network
         spec, error = custom_editor(st.session_state.custom_spec, ds.input_shape, ds.num_classes)
         st.session_state.custom_spec = spec
         cfg = ModelConfig(name="custom", spec=spec)

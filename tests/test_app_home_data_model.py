@@ -394,13 +394,13 @@ def test_check_blocks_places_shapes_and_the_error_by_layer() -> None:
     assert ok.error is None and ok.block_outputs == [(32, 14, 14), (64, 7, 7)]
 
 
-def test_cost_estimate_is_six_flop_per_multiply_add() -> None:
+def test_cost_is_measured_forward_and_backward() -> None:
     from cnnlab.data import load_dataset
 
     ds = load_dataset(DataConfig(name="digits"))
     view = designer.describe_model(ModelConfig(name="classic"), ds.preprocess, ds.num_classes)
     assert view.mult_adds == int(view.table["multiply-adds"].sum())
-    assert view.train_flops == 6 * view.mult_adds
+    assert 4 * view.mult_adds < view.train_flops <= 6 * view.mult_adds  # measured, not 6x
     assert view.stack[0] == ("input", "1×8×8") and view.stack[-1][1] == "10"
 
 

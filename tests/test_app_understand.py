@@ -71,6 +71,9 @@ def reference(runs_dir: Path) -> dict:
         "macro": precision_recall_fscore_support(y, pred, average="macro", zero_division=0),
         "weighted": precision_recall_fscore_support(y, pred, average="weighted", zero_division=0),
         "confusion": confusion_matrix(y, pred, labels=labels),
+        "y": y,
+        "pred": pred,
+        "probs": p64,
     }
 
 
@@ -166,8 +169,44 @@ def test_evaluate_selectboxes_choose_a_confusion_cell(trained: str, reference: d
         what = "correctly classified" if t == p else f"predicted as **{names[p]}**"
         count = int(confusion[t, p])
         assert f"**{count}** test images of class **{names[t]}** {what}" in markdown_text(at)
-        gallery = [f for f in charts(at) if f.data and f.data[0].type == "image"]
-        assert len(gallery[0].data) == min(count, 40) if count else not gallery
+        opens = [b for b in at.button if str(b.key).startswith("evaluate_cell_")]
+        assert len(opens) == min(count, 40)  # one "#index" button per tile
+        members = np.flatnonzero((reference["y"] == t) & (reference["pred"] == p))
+        assert {int(b.label.removeprefix("#")) for b in opens} <= set(members.tolist())
+
+
+def test_evaluate_misclassified_gallery_lists_the_mistakes(trained: str, reference: dict) -> None:
+    at = open_page("evaluate")
+    y, pred, probs = reference["y"], reference["pred"], reference["probs"]
+    wrong = np.flatnonzero(y != pred)
+    opens = [b for b in at.button if str(b.key).startswith("evaluate_wrong_")]
+    assert len(opens) == min(len(wrong), 40)
+    shown = [int(b.label.removeprefix("#")) for b in opens]
+    assert set(shown) <= set(wrong.tolist())
+    assert (np.diff(probs[shown, pred[shown]]) <= 1e-6).all()  # most confident mistakes first
+
+
+def test_evaluate_highest_loss_tiles_show_grad_cam_and_open_in_inspect(
+    trained: str, reference: dict
+) -> None:
+    at = open_page("evaluate")
+    opens = [b for b in at.button if str(b.key).startswith("evaluate_worst_")]
+    assert len(opens) == 8
+    losses = -np.log(reference["probs"][np.arange(len(reference["y"])), reference["y"]])
+    worst = np.argsort(-losses, kind="stable")[:8]
+    assert [int(b.label.removeprefix("#")) for b in opens] == worst.tolist()
+    captions = [c for image in at.image for c in image.captions if "loss" in c]
+    names = reference["names"]
+    first = worst[0]
+    assert captions[0].startswith(
+        f"{names[reference['y'][first]]} → {names[reference['pred'][first]]}"
+    )
+    assert len(captions) == 8
+    opens[1].click().run()  # the second-worst image
+    assert not at.exception
+    assert at.number_input(key="inside_index").value == worst[1]
+    shown = [c for image in at.image for c in image.captions if c.startswith("test image #")]
+    assert shown == [f"test image #{worst[1]}, true class **{names[reference['y'][worst[1]]]}**"]
 
 
 def test_evaluate_normalised_toggle_and_training_curves(trained: str) -> None:
@@ -187,8 +226,10 @@ def test_inspect_shows_every_conv_layer_and_grad_cam(trained: str) -> None:
     conv = [n for n, _ in loaded.model.named_modules() if n.endswith("conv")]
     text = markdown_text(at)
     assert all(f"**{name}**" in text for name in conv)
-    assert at.selectbox(key="inside_layer").value == conv[-1]  # default: the last conv layer
-    assert "1×1 maps" in at.info[0].value  # 8x8 digits shrink to 1x1 there: say so
+    # default: the last conv with maps larger than 1x1 (8x8 digits shrink to 1x1 in block 2)
+    assert at.selectbox(key="inside_layer").value == conv[-2] and not at.info
+    at.selectbox(key="inside_layer").set_value(conv[-1]).run()
+    assert "1×1 maps" in at.info[0].value  # a flat heat map: say so
     captions = [c for image in at.image for c in image.captions]
     assert (
         "input" in captions and sum(c.startswith(("predicted:", "chosen:")) for c in captions) == 2
@@ -199,6 +240,28 @@ def test_inspect_shows_every_conv_layer_and_grad_cam(trained: str) -> None:
     at.selectbox(key="inside_layer").set_value(conv[0])
     at.slider(key="inside_alpha").set_value(0.8).run()
     assert not at.exception and not at.info
+
+
+def test_inspect_picks_by_test_index_and_keeps_the_image_across_pickers(
+    trained: str, reference: dict
+) -> None:
+    at = open_page("inside")
+    y, names = reference["y"], reference["names"]
+    at.selectbox(key="inside_class").set_value("7")
+    at.number_input(key="inside_number").set_value(3).run()
+    index = int(np.flatnonzero(y == 7)[2])
+    assert f"test image #{index}, true class **7**" in [c for i in at.image for c in i.captions]
+    at.button_group(key="inside_pick_by").set_value("test #").run()
+    assert at.number_input(key="inside_index").value == index  # the same image
+    last = len(y) - 1
+    at.number_input(key="inside_index").set_value(last).run()
+    assert not at.exception
+    assert f"test image #{last}, true class **{names[y[last]]}**" in [
+        c for i in at.image for c in i.captions
+    ]
+    at.button_group(key="inside_pick_by").set_value("class").run()  # back: the same image
+    assert at.selectbox(key="inside_class").value == names[y[last]]
+    assert at.number_input(key="inside_number").value == int(np.count_nonzero(y == y[last]))
 
 
 def test_inspect_uploaded_image(trained: str) -> None:
@@ -317,4 +380,4 @@ def test_selections_from_another_run_fall_back_to_defaults(trained: str) -> None
     at.switch_page("pages/inside.py").run()
     assert not at.exception
     assert at.selectbox(key="inside_class").value == "0"
-    assert at.selectbox(key="inside_layer").value == "net.block2.conv"
+    assert at.selectbox(key="inside_layer").value == "net.block1.conv"

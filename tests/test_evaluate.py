@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,6 +16,7 @@ from cnnlab.evaluate import (
     cell_indices,
     evaluate,
     highest_loss,
+    misclassified,
     most_confused,
     predict_probs,
 )
@@ -167,3 +169,65 @@ def test_cell_indices_select_the_cell_by_confidence(report):
     assert (report.labels[idx] == t).all() and (report.preds[idx] == p).all()
     assert (np.diff(report.probs[idx, p]) <= 0).all()
     assert len(cell_indices(report, 3, 3)) == 0  # never predicted
+
+
+def _report_for(labels: list[int], preds: list[int], names: list[str]) -> EvalReport:
+    """evaluate() on a model whose logits are one-hot predictions, so `preds` is what it says."""
+
+    class Fixed(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return (
+                nn.functional.one_hot(torch.tensor(preds, dtype=torch.long), len(names)).float()
+                * 10
+                + x.sum() * 0
+            )
+
+    x = torch.zeros((len(labels), 1, 2, 2), dtype=torch.uint8)
+    return evaluate(
+        Fixed(),
+        SimpleNamespace(x=x, y=torch.tensor(labels, dtype=torch.long)),
+        names,
+        batch_size=1024,
+    )
+
+
+@pytest.mark.parametrize(
+    ("labels", "preds", "names"),
+    [
+        ([0, 1, 2, 0, 1], [0, 0, 0, 0, 1], ["a", "b", "c"]),  # c present, never predicted
+        ([0, 0, 1, 1], [0, 2, 1, 2], ["a", "b", "c"]),  # c predicted, never present
+        ([0, 0, 0], [0, 0, 0], ["only"]),  # one class only
+        ([1, 1, 1], [1, 1, 1], ["a", "b"]),  # one class present of two
+    ],
+)
+def test_edge_cases_equal_sklearn_without_nan_or_warnings(labels, preds, names):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an undefined precision must not warn (zero_division=0)
+        rep = _report_for(labels, preds, names)
+    k = range(len(names))
+    np.testing.assert_array_equal(rep.preds, preds)
+    np.testing.assert_array_equal(rep.confusion, metrics.confusion_matrix(labels, preds, labels=k))
+    ref = metrics.classification_report(
+        labels, preds, labels=k, target_names=names, output_dict=True, zero_division=0
+    )
+    table = rep.per_class.set_index("class")
+    assert not table.isna().any().any()
+    for row in [*names, "macro avg", "weighted avg"]:
+        got = table.loc[row, ["precision", "recall", "f1"]].to_numpy(dtype=float)
+        expected = [ref[row]["precision"], ref[row]["recall"], ref[row]["f1-score"]]
+        np.testing.assert_allclose(got, expected, atol=1e-12)
+        assert table.loc[row, "support"] == ref[row]["support"]
+
+
+def test_empty_split_gives_zero_counts_not_an_error():
+    rep = _report_for([], [], ["a", "b"])
+    assert rep.confusion.shape == (2, 2) and rep.confusion.sum() == 0
+    assert (rep.per_class[["precision", "recall", "f1", "support"]].to_numpy() == 0).all()
+
+
+def test_misclassified_lists_every_mistake_most_confident_first(report):
+    idx = misclassified(report)
+    wrong = np.flatnonzero(report.labels != report.preds)
+    assert sorted(idx.tolist()) == wrong.tolist() and idx.dtype == np.int64
+    confidence = report.probs[idx, report.preds[idx]]
+    assert (np.diff(confidence) <= 0).all()

@@ -9,9 +9,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.explain import (
+    default_cam_layer,
     feature_maps,
     first_layer_filters,
     grad_cam,
+    grad_cam_batch,
     jet,
     overlay,
 )
@@ -218,3 +220,32 @@ def test_torchvision_resnet_all_convs_in_call_order():
     heat = grad_cam(model, x, target=0, layer="layer3.1.conv2")
     assert heat.shape == (32, 32) and no_hooks_left(model)
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_grad_cam_batch_equals_one_image_at_a_time():
+    model = small_cnn().train()
+    x = torch.stack([image(seed=s) for s in range(5)])  # (5, 3, 16, 16)
+    targets = [2, 0, 4, 2, 1]
+    heats = grad_cam_batch(model, x, targets)
+    assert heats.shape == (5, 16, 16) and heats.dtype == np.float32
+    assert model.training and no_hooks_left(model)
+    assert all(p.grad is None for p in model.parameters())
+    for i, target in enumerate(targets):  # each map scaled by its own maximum
+        np.testing.assert_allclose(heats[i], grad_cam(model, x[i], target), atol=1e-5)
+        expected = reference_grad_cam(model, x[i], target, model.net[4])
+        if np.isnan(expected).any():  # the hand version divides an all-zero map by 0
+            assert (heats[i] == 0).all()
+        else:
+            np.testing.assert_allclose(heats[i], expected, atol=1e-5)
+    assert grad_cam_batch(model, x[:0], []).shape == (0, 16, 16)
+    with pytest.raises(ValueError, match="N targets"):
+        grad_cam_batch(model, x, [1, 2])
+
+
+def test_default_cam_layer_is_the_last_conv_larger_than_one_pixel():
+    maps = [("a", torch.zeros(4, 6, 6)), ("b", torch.zeros(8, 3, 3)), ("c", torch.zeros(8, 1, 1))]
+    assert default_cam_layer(maps) == "b"
+    assert default_cam_layer(maps[:1]) == "a"
+    assert default_cam_layer([("only", torch.zeros(2, 1, 1))]) == "only"
+    with pytest.raises(ValueError):
+        default_cam_layer([])

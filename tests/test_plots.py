@@ -27,23 +27,6 @@ def has_message(fig: go.Figure, words: str) -> bool:
     return not fig.data and any(words in a.text for a in fig.layout.annotations)
 
 
-def test_image_grid_rgb_and_gray():
-    x = torch.randint(0, 256, (5, 3, 6, 4), dtype=torch.uint8)  # (N, C, H, W)
-    fig = plots.image_grid(x, titles=list("abcde"), cols=2)
-    assert len(fig.data) == 5 and all(t.type == "image" for t in fig.data)
-    np.testing.assert_array_equal(decode(fig.data[3].source), x[3].permute(1, 2, 0).numpy())
-    assert [a.text for a in fig.layout.annotations] == list("abcde")
-    assert fig.data[4].xaxis == "x5"  # subplot (row 3, col 1)
-    assert not fig.layout.xaxis.visible and not fig.layout.yaxis.visible
-
-    gray = torch.randint(0, 256, (3, 1, 5, 5), dtype=torch.uint8)
-    fig = plots.image_grid(gray, titles=None, cols=8, upscale_to=20)
-    assert len(fig.data) == 3
-    pixels = decode(fig.data[0].source)  # (20, 20): gray PNG, upscaled x4 by repetition
-    assert pixels.shape == (20, 20)
-    np.testing.assert_array_equal(pixels[::4, ::4], gray[0, 0].numpy())
-
-
 def test_image_grid_empty():
     fig = plots.image_grid(torch.zeros((0, 1, 8, 8), dtype=torch.uint8), titles=None, cols=4)
     assert has_message(fig, "no images")
@@ -127,32 +110,6 @@ def test_probability_bars_first_on_top():
     assert list(bars.x) == [0.8, 0.15, 0.05] and fig.layout.yaxis.autorange == "reversed"
 
 
-def test_feature_map_grid_caps_maps_and_scales_each():
-    maps = torch.randn(40, 5, 5)
-    maps[1] = 7.0  # a constant map
-    fig = plots.feature_map_grid(maps, max_maps=32, cols=8)
-    assert len(fig.data) == 32
-    pixels = decode(fig.data[0].source)
-    assert pixels.shape == (65, 65, 3)  # 5 px upscaled x13 to reach 64
-    lowest, highest = plots.viridis(np.array([0.0, 1.0]))
-    colors = {tuple(p) for p in pixels.reshape(-1, 3)}
-    assert tuple(lowest) in colors and tuple(highest) in colors
-    assert {tuple(p) for p in decode(fig.data[1].source).reshape(-1, 3)} == {tuple(lowest)}
-
-
-def test_filter_grid_rgb_and_gray():
-    filters = torch.randn(6, 3, 3, 3)  # (F, C, k, k)
-    fig = plots.filter_grid(filters)
-    assert len(fig.data) == 6
-    pixels = decode(fig.data[0].source)
-    assert pixels.shape == (48, 48, 3) and pixels.min() == 0 and pixels.max() == 255
-    expected = filters[0].permute(1, 2, 0).numpy()  # (k, k, 3)
-    expected = (expected - expected.min()) / (expected.max() - expected.min()) * 255
-    np.testing.assert_allclose(pixels[::16, ::16], expected, atol=0.51)
-    gray = plots.filter_grid(torch.randn(4, 1, 5, 5))
-    assert len(gray.data) == 4 and decode(gray.data[0].source).shape == (50, 50)
-
-
 def test_layer_stack_figure_boxes_and_arrows():
     rows = [
         ("input", "1x28x28"),
@@ -193,3 +150,15 @@ def test_figures_serialise():
         plots.training_curves([]),
     ]:
         assert fig.to_json()
+
+
+def test_smooth_equals_a_hand_written_debiased_average():
+    values = [4.0, 1.0, 3.0, 0.5, 2.0]
+    weight, average = 0.8, 0.0
+    expected = []
+    for i, value in enumerate(values):  # TensorBoard's bias-corrected exponential average
+        average = weight * average + (1 - weight) * value
+        expected.append(average / (1 - weight ** (i + 1)))
+    np.testing.assert_allclose(plots.smooth(values, weight), expected, rtol=1e-12)
+    np.testing.assert_allclose(plots.smooth(values, 0.0), values)  # no smoothing
+    assert plots.smooth([], 0.9).shape == (0,)

@@ -11,7 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cnnlab.config import ConvBlock, ModelConfig, ModelSpec, Preprocess
 from cnnlab.models import MODELS, Classifier, build_model
-from cnnlab.summary import ModelSummary, summarize
+from cnnlab.summary import ModelSummary, summarize, training_flops
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (3, 64, 64)]
 
@@ -113,3 +113,23 @@ def test_mult_adds_agree_with_torch_flop_counter(
     model = make(name, shape, **kw)
     counted = _counted_mult_adds(model, shape)
     assert summarize(model, shape).total_mult_adds == pytest.approx(counted, rel=0.03)
+
+
+def test_training_flops_count_forward_and_the_backward_training_needs() -> None:
+    # (1, 1, 5, 5) -> conv 3x3, 2 filters -> (2, 3, 3) = 18 values x 9 = 162 multiply-adds
+    # -> flatten -> dense 18 -> 3: 54 multiply-adds. 2 FLOP per multiply-add.
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(18, 3)).train()
+    forward = 2 * (162 + 54)
+    backward = 2 * 54 + 2 * 54 + 2 * 162  # dense: weights and its input; conv: weights only
+    assert training_flops(net, (1, 5, 5), batch_size=4) == forward + backward
+    assert net.training and all(p.grad is None for p in net.parameters())
+    for p in net.parameters():
+        p.requires_grad_(False)
+    assert training_flops(net, (1, 5, 5)) == forward  # frozen: nothing to learn, no backward
+
+
+def test_training_flops_of_a_preset_lie_between_forward_and_three_forwards() -> None:
+    model = make("classic", (1, 28, 28))
+    mult_adds = summarize(model, (1, 28, 28)).total_mult_adds
+    flops = training_flops(model, (1, 28, 28))
+    assert 4 * mult_adds < flops <= 6 * mult_adds  # backward: 1-2 times the forward's 2 per MAC

@@ -7,12 +7,12 @@ uploads cannot fill the disk with decoded tensors.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from cnnlab.data.folder_layout import FolderImages
+from cnnlab.jsonio import atomic_path
 
 MAX_CACHE_BYTES = 2 * 2**30  # decoded folder caches kept on disk, all together
 
@@ -46,17 +46,12 @@ def save_cache(file: Path, images: FolderImages) -> None:
         "test_y": images.test_y,
         "skipped": [list(item) for item in images.skipped],
     }
-    tmp = None
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=file.name, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, file)
+        with atomic_path(file) as tmp:
+            torch.save(payload, tmp)
         prune(file.parent, keep=file)
     except OSError:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        pass
 
 
 def prune(folder: Path, keep: Path, max_bytes: int = MAX_CACHE_BYTES) -> None:

@@ -7,14 +7,13 @@ read-only cache folder only costs speed.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from cnnlab.config import default_cache_dir
 from cnnlab.data.types import RawImages
+from cnnlab.jsonio import atomic_path
 
 
 def cache_file(name: str, files: list[Path]) -> Path:
@@ -41,30 +40,20 @@ def read_cache(path: Path) -> RawImages | None:
 
 
 def write_cache(path: Path, raw: RawImages) -> None:
-    """Atomic (tmp file + os.replace) write; removes older caches of the same dataset."""
-    tmp = None
+    """Atomic (jsonio.atomic_path) write; removes older caches of the same dataset."""
+    payload = {
+        "class_names": raw.class_names,
+        "x": raw.x,
+        "y": raw.y,
+        "test_x": raw.test_x,
+        "test_y": raw.test_y,
+        "source": raw.source,
+    }
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            torch.save(
-                {
-                    "class_names": raw.class_names,
-                    "x": raw.x,
-                    "y": raw.y,
-                    "test_x": raw.test_x,
-                    "test_y": raw.test_y,
-                    "source": raw.source,
-                },
-                f,
-            )
-        os.replace(tmp, path)
-        tmp = None
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
         for old in path.parent.glob(f"{path.stem.rsplit('-', 1)[0]}-*.pt"):
             if old != path:
                 old.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only cache folder only costs speed
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)

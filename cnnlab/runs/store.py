@@ -10,7 +10,6 @@ import io
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, fields
@@ -22,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from cnnlab import events as ev
 from cnnlab.config import RunConfig, default_runs_dir, run_config_from_dict, to_dict
-from cnnlab.jsonio import atomic_write_bytes, atomic_write_json, read_dict, read_json
+from cnnlab.jsonio import atomic_path, atomic_write_bytes, atomic_write_json, read_dict, read_json
 from cnnlab.runs.status import ACTIVE, RESUMABLE, RunStatus, Status
 
 # The folder's file names: known to the cnnlab.runs modules only (never spelled elsewhere).
@@ -170,14 +169,8 @@ class Run:
     def save_weights(self, state: dict[str, torch.Tensor]) -> None:
         """Best weights as safetensors, atomically (a crash keeps the previous file intact)."""
         tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".weights.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(self.path / WEIGHTS_FILE) as tmp:
             save_file(tensors, tmp)
-            os.replace(tmp, self.path / WEIGHTS_FILE)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     def load_weights(self) -> dict[str, torch.Tensor]:
         return load_file(str(self.path / WEIGHTS_FILE), device="cpu")
