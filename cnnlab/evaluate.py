@@ -18,29 +18,7 @@ import torch.nn.functional as F
 from sklearn import metrics
 from torch import nn
 
-from cnnlab.models import device_of
-
-
-def _predict_log_probs(model: nn.Module, x: Any, batch_size: int) -> torch.Tensor:
-    """Log-softmax of the model's logits for uint8 images `x` (N, C, H, W) -> float32 (N, K) cpu."""
-    x = torch.as_tensor(x)
-    if x.ndim != 4:
-        raise ValueError(f"expected images of shape (N, C, H, W), got {tuple(x.shape)}")
-    device = device_of(model)
-    was_training = model.training
-    model.eval()
-    chunks = []
-    try:
-        with torch.inference_mode():
-            # Convert uint8 -> float one batch at a time: the whole split never exists as float.
-            # An empty split still runs one (empty) forward pass so the result has K columns.
-            for start in range(0, max(len(x), 1), max(1, batch_size)):
-                xb = x[start : start + batch_size].to(device).float().div_(255)  # (B, C, H, W)
-                logits = model(xb)  # (B, K)
-                chunks.append(F.log_softmax(logits.float(), dim=1).cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(chunks)
+from cnnlab.inference import predict_log_probs
 
 
 def predict_probs(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
@@ -48,7 +26,7 @@ def predict_probs(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> 
 
     Runs in eval mode under `torch.inference_mode` and restores the model's train/eval mode.
     """
-    return _predict_log_probs(model, x, batch_size).exp().numpy()
+    return predict_log_probs(model, x, batch_size).exp().numpy()
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +94,7 @@ def evaluate(
     model: nn.Module, split: Any, class_names: list[str], batch_size: int = 1024
 ) -> EvalReport:
     """Predict every image of `split` (`.x` uint8 (N, C, H, W), `.y` int64 (N,)) and score it."""
-    log_probs = _predict_log_probs(model, split.x, batch_size)  # (N, K)
+    log_probs = predict_log_probs(model, split.x, batch_size)  # (N, K)
     labels = torch.as_tensor(split.y).to(torch.int64).cpu()  # (N,)
     num_classes = len(class_names)
     if log_probs.shape[1] != num_classes:

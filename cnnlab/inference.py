@@ -180,20 +180,34 @@ def prepare_image(
     return prepared.x
 
 
-def forward_probs(model: nn.Module, x: torch.Tensor) -> np.ndarray:
-    """Softmax probabilities float32 (N, K) of uint8 images (N, C, H, W) in one forward pass, as
-    `cnnlab.evaluate.predict_probs` computes them (that module loads pandas, which `cnnlab
-    predict` does not need: a process classifying one image starts in under 3 s without it)."""
-    from cnnlab.models import device_of
+def predict_log_probs(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Log-softmax of the model's logits for uint8 images `x` (N, C, H, W) -> float32 (N, K) cpu."""
+    x = torch.as_tensor(x)
+    if x.ndim != 4:
+        raise ValueError(f"expected images of shape (N, C, H, W), got {tuple(x.shape)}")
+    from cnnlab.models import device_of  # lazily: the predict path stays light
 
+    device = device_of(model)
     was_training = model.training
     model.eval()
+    chunks = []
     try:
         with torch.inference_mode():
-            logits = model(x.to(device_of(model)).float().div_(255))  # (N, K)
-            return F.log_softmax(logits.float(), dim=1).exp().cpu().numpy()
+            # Convert uint8 -> float one batch at a time: the whole split never exists as float.
+            # An empty split still runs one (empty) forward pass so the result has K columns.
+            for start in range(0, max(len(x), 1), max(1, batch_size)):
+                xb = x[start : start + batch_size].to(device).float().div_(255)  # (B, C, H, W)
+                logits = model(xb)  # (B, K)
+                chunks.append(F.log_softmax(logits.float(), dim=1).cpu())
     finally:
         model.train(was_training)
+    return torch.cat(chunks)
+
+
+def forward_probs(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """Softmax probabilities float32 (N, K) of uint8 images (N, C, H, W). Lives here, not in
+    `cnnlab.evaluate` (which loads pandas and scikit-learn), so `cnnlab predict` starts fast."""
+    return predict_log_probs(model, x).exp().numpy()
 
 
 @dataclass(frozen=True, eq=False)
