@@ -31,6 +31,27 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "cnnlab" / "cache"
 
 
+PRESET = -1.0  # a ShapesConfig knob at this value takes the value of its `difficulty` level
+
+
+@dataclass(frozen=True)
+class ShapesConfig:
+    """How hard the generated `shapes` set is (`cnnlab.data.shapes`; resolved by `shapes_knobs`).
+
+    `difficulty` picks a preset level; each knob left at -1 takes that level's value, any other
+    value overrides it (so `difficulty=1, noise=0.3` is level 1 with more noise).
+    """
+
+    difficulty: int = 2  # preset level 0 (clean) .. 3 (hard); see cnnlab.data.shapes.LEVELS
+    noise: float = PRESET  # std of Gaussian pixel noise, in [0, 1] intensity units
+    clutter: float = PRESET  # background texture and stray strokes, strength 0..1
+    scale_min: float = PRESET  # smallest shape radius, share of the half-side (0.15..1)
+    scale_max: float = PRESET  # largest shape radius, share of the half-side (0.15..1)
+    rotation: float = PRESET  # max absolute rotation, degrees (0 = upright, 180 = any)
+    occlusion: float = PRESET  # share of images with a patch hiding part of the shape, 0..1
+    label_noise: float = PRESET  # share of train labels set to a wrong class (val/test clean)
+
+
 @dataclass(frozen=True)
 class DataConfig:
     name: str = (
@@ -46,6 +67,7 @@ class DataConfig:
     limit: int = 0  # keep at most this many train images (0 = all); quick runs and tests
     num_images: int = 6000  # size of generated sets (shapes): train+val+test
     seed: int = 0  # seed for splits and generated data
+    shapes: ShapesConfig = field(default_factory=ShapesConfig)  # name="shapes" only
 
 
 @dataclass(frozen=True)
@@ -181,6 +203,8 @@ def _convert(name: str, value: Any, owner: type) -> Any:
         }
         if name in nested:
             return _build(nested[name], value)
+    if owner is DataConfig and name == "shapes":
+        return _build(ShapesConfig, value)
     if owner is ModelConfig and name == "spec":
         return model_spec_from_dict(value)
     return value
