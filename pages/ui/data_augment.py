@@ -124,11 +124,11 @@ def _reset_augment(data: DataConfig) -> None:
 
 def augment_links(data: DataConfig) -> None:
     """Under the Train form: where the augmentation is designed, and a way back to the recipe's."""
-    left, right = st.columns([3, 2])
-    with left:
-        st.page_link("pages/data.py", label="Design it on the Data page", icon=":material/tune:")
-    right.button(
-        "Reset to the recipe",
+    st.page_link(
+        "pages/data.py", label="Edit the augmentation on the Data page", icon=":material/tune:"
+    )
+    st.button(
+        "Reset the augmentation to the recipe",
         key="tr_augment_reset",
         icon=":material/restart_alt:",
         on_click=_reset_augment,

@@ -20,13 +20,12 @@ from cnnlab.data.shapes import LEVELS, SHAPE_CLASSES, preview_shapes, shapes_kno
 CHART = {"displayModeBar": False}
 LEVEL_NAMES = {0: "0 clean", 1: "1 light", 2: "2 medium", 3: "3 hard"}
 SET_SIZES = [600, 1200, 3000, 6000, 12000, 30000]  # images: train + validation + test
-# knob -> (label, min, max, step, help); the scale range is one range slider (below)
-KNOBS = {
-    "noise": ("Pixel noise (std)", 0.0, 0.5, 0.01, "Gaussian noise, share of full brightness"),
-    "clutter": ("Background clutter", 0.0, 1.0, 0.05, "texture and stray strokes, strength"),
-    "rotation": ("Rotation (± degrees)", 0.0, 180.0, 5.0, "0 = upright, 180 = any angle"),
-    "occlusion": ("Occlusion", 0.0, 1.0, 0.05, "share of images with a box hiding part of the shape"),
-    "label_noise": ("Label noise", 0.0, 0.5, 0.01, "share of training labels set to a wrong class"),
+KNOBS = {  # knob -> (label, min, max, step, display format, help); shape size: a range slider
+    "noise": ("Pixel noise (std)", 0.0, 0.5, 0.01, "%.2f", "Gaussian noise, share of full brightness"),
+    "clutter": ("Background clutter", 0.0, 1.0, 0.05, "%.2f", "texture and stray strokes, strength"),
+    "rotation": ("Rotation (± degrees)", 0.0, 180.0, 5.0, "%.0f°", "0 = upright, 180 = any angle"),
+    "occlusion": ("Occlusion", 0.0, 1.0, 0.05, "%.2f", "share of images with a box over part of the shape"),
+    "label_noise": ("Label noise", 0.0, 0.5, 0.01, "%.2f", "share of training labels set to a wrong class"),
 }  # fmt: skip
 SCALE_HELP = "shape radius, share of half the image side"
 
@@ -72,19 +71,23 @@ def shapes_figure(cfg: DataConfig) -> go.Figure:
 def shapes_controls(cfg: DataConfig, use: Callable[[DataConfig], None]) -> None:
     """Difficulty controls and a preview of the images they make; `use(new)` applies them."""
     _seed(cfg)
-    controls, preview = st.columns([1, 3], gap="large")
+    controls, preview = st.columns([2, 3], gap="large")
     with controls:
         st.select_slider(
             "Difficulty", list(LEVELS), format_func=LEVEL_NAMES.get, key="sh_difficulty",
             on_change=_set_level_values, help="sets every knob below; then move any of them",
         )  # fmt: skip
-        for name, (label, low, high, step, why) in KNOBS.items():
-            st.slider(label, low, high, step=step, key=f"sh_{name}", help=why)
-            if name == "clutter":
-                st.slider(
-                    "Shape size (range)", 0.15, 1.0, step=0.05, key="sh_scale", help=SCALE_HELP
-                )
-        st.select_slider("Images in the set", SET_SIZES, key="sh_size", help="train + val + test")
+        columns = st.columns(2)
+        for i, (name, (label, low, high, step, shown, why)) in enumerate(KNOBS.items()):
+            columns[i % 2].slider(
+                label, low, high, step=step, format=shown, key=f"sh_{name}", help=why
+            )
+        columns[1].slider(
+            "Shape size (range)", 0.15, 1.0, step=0.05, key="sh_scale", help=SCALE_HELP
+        )
+        columns[0].select_slider(
+            "Images in the set", SET_SIZES, key="sh_size", help="train + val + test"
+        )
     try:
         new = dataclasses.replace(cfg, num_images=st.session_state.sh_size, shapes=_from_controls())
         shapes_knobs(new.shapes)
