@@ -53,6 +53,27 @@ def named(default: str, registry: str = "", choices: tuple[str, ...] = ()) -> An
     return field(default=default, metadata=meta)
 
 
+PRESET = -1.0  # a ShapesConfig knob at this value takes the value of its `difficulty` level
+
+
+@dataclass(frozen=True)
+class ShapesConfig:
+    """How hard the generated `shapes` set is (`cnnlab.data.shapes`; resolved by `shapes_knobs`).
+
+    `difficulty` picks a preset level; each knob left at -1 takes that level's value, any other
+    value overrides it (so `difficulty=1, noise=0.3` is level 1 with more noise).
+    """
+
+    difficulty: int = ranged(2, 0, 3)  # preset level 0 (clean) .. 3 (hard): shapes.LEVELS
+    noise: float = PRESET  # std of Gaussian pixel noise, in [0, 1] intensity units
+    clutter: float = PRESET  # background texture and stray strokes, strength 0..1
+    scale_min: float = PRESET  # smallest shape radius, share of the half-side (0.15..1)
+    scale_max: float = PRESET  # largest shape radius, share of the half-side (0.15..1)
+    rotation: float = PRESET  # max absolute rotation, degrees (0 = upright, 180 = any)
+    occlusion: float = PRESET  # share of images with a patch hiding part of the shape, 0..1
+    label_noise: float = PRESET  # share of train labels set to a wrong class (val/test clean)
+
+
 @dataclass(frozen=True)
 class DataConfig:
     name: str = named("shapes", "dataset")  # registry: shapes, digits, mnist, cifar10, ...
@@ -64,6 +85,7 @@ class DataConfig:
     limit: int = ranged(0, 0)  # keep at most this many train images (0 = all); quick runs and tests
     num_images: int = ranged(6000, 3, 1_000_000)  # size of generated sets (shapes): train+val+test
     seed: int = ranged(0, 0, 2**32 - 1)  # seed for splits and generated data
+    shapes: ShapesConfig = field(default_factory=ShapesConfig)  # name="shapes" only
 
 
 @dataclass(frozen=True)

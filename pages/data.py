@@ -1,5 +1,6 @@
 """Data: pick a dataset (built in, an uploaded zip of class folders, or a folder on this server),
-look at it, and preview augmentation. A new dataset brings its recipe's model unless the model was
+look at it, set the difficulty of the generated shapes, and design the augmentation Train uses
+(`pages/ui/data_augment.py`). A new dataset brings its recipe's model unless the model was
 customised. Uploads belong to the browser session that sent them (`cnnlab.data.uploads`)."""
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from cnnlab import data, gallery, plots
-from cnnlab.config import AugmentConfig, DataConfig
-from cnnlab.data import DATASETS, DatasetUnavailable, default_augment, uploads
+from cnnlab.config import DataConfig
+from cnnlab.data import DATASETS, DatasetUnavailable, uploads
 from cnnlab.recipes import default_run_config
 from cnnlab.text import md_escape
 from pages.ui import common
+from pages.ui.data_augment import augmentation_preview
+from pages.ui.data_shapes import shapes_controls
 
 BUILT_IN = [name for name in DATASETS if name != "folder"]
 IMAGE_SIZES = [16, 24, 32, 48, 64, 96, 128]  # pixels; user images are resized to this square
@@ -83,34 +86,13 @@ def sample_figure(cfg: DataConfig) -> tuple[go.Figure, str]:
     return gallery.tiles_figure(tiles), tiles.note
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def augment_figure(cfg: DataConfig, augment: AugmentConfig) -> go.Figure:
-    return gallery.tiles_figure(gallery.augment_examples(common.dataset_for(cfg).train, augment))
-
-
 skipped_files = st.cache_data(show_spinner=False, max_entries=8)(data.skipped_files)
 
 
-@st.fragment
-def augmentation_preview(cfg: DataConfig, hflip_ok: bool) -> None:
-    """Controls and preview grid; only this part reruns when a control moves."""
-    start, key = default_augment(cfg.name), f"aug.{cfg.name}."  # each dataset: its own defaults
-    flip_help = None if hflip_ok else "A mirrored image may belong to another class (digits)."
-    controls, preview = st.columns([1, 3], gap="large")
-    with controls:
-        augment = AugmentConfig(
-            crop_padding=st.slider("Random crop: padding (px)", 0, 8, start.crop_padding, key=key + "crop"),
-            hflip=st.checkbox("Horizontal flip", start.hflip, key=key + "flip", help=flip_help),
-            rotate_degrees=st.slider("Rotation (± degrees)", 0, 45, int(start.rotate_degrees), key=key + "rot"),
-            translate=st.slider("Shift (± share of the side)", 0.0, 0.3, start.translate, 0.02, key=key + "shift"),
-            color_jitter=st.slider("Colour jitter", 0.0, 1.0, start.color_jitter, 0.05, key=key + "jitter"),
-            erasing=st.slider("Random erasing (probability)", 0.0, 1.0, start.erasing, 0.05, key=key + "erase"),
-        )  # fmt: skip
-        if augment.hflip and not hflip_ok:
-            st.warning("Flipping may change the class of these images.", icon=":material/warning:")
-    with preview:
-        st.plotly_chart(augment_figure(cfg, augment), config=CHART, key="augment_grid")
-        st.caption("Each row: an image, then random variants the network could see instead.")
+def use_shapes(new: DataConfig) -> None:
+    """The shapes controls' "Use these shapes": the new set, or why not, then a full rerun."""
+    st.session_state.upload_note = choose(new)
+    st.rerun()
 
 
 # -- inputs: where the images come from ----------------------------------------------------------
@@ -186,7 +168,11 @@ st.plotly_chart(figure, config=CHART, key="samples")
 if note:
     st.caption(note)
 
-st.subheader("Augmentation preview")
+if cfg.name == "shapes":
+    st.subheader("Difficulty of the shapes")
+    shapes_controls(cfg, use_shapes)
+
+st.subheader("Augmentation")
 augmentation_preview(cfg, ds.hflip_ok)
 
 # -- act: use what was chosen, then rerun to show it (or why not) -------------------------------

@@ -109,8 +109,8 @@ def test_data_page_shows_the_default_dataset() -> None:
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Classes"] == "6" and metrics["Image size"] == "32×32"
     charts = [c.proto.id for c in at.get("plotly_chart")]
-    assert len(charts) == 3  # class counts, samples, augmentation preview
-    assert len(at.slider) == 5
+    assert len(charts) == 4  # class counts, samples, shapes preview, augmentation preview
+    assert len(at.slider) == 5 + 6  # augmentation; shapes knobs (noise, clutter, size, ...)
 
 
 def test_choosing_digits_sets_the_dataset_and_its_recipe_model() -> None:
@@ -184,7 +184,7 @@ def test_no_file_says_the_size_limit() -> None:
     at = open_app("data")  # a file the browser refused for its size leaves the uploader empty
     at.form_submit_button[1].click().run()
     assert "size limit of 200 MB" in at.error[0].value
-    assert len(at.get("plotly_chart")) == 3  # the current dataset is still shown
+    assert len(at.get("plotly_chart")) == 4  # the current dataset is still shown
     at.slider(key="aug.shapes.rot").set_value(10).run()  # and the page keeps working
     assert not at.exception
 

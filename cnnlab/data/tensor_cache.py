@@ -1,4 +1,5 @@
-"""A decoded dataset's tensors cached as one `.pt` file, keyed by its source files' size and mtime.
+"""A decoded dataset's tensors cached as one `.pt` file, keyed by its source files' size and mtime
+(or, for a generated set, by everything it is generated from).
 
 Reading MNIST's idx files takes ~1-2 s; the cached tensors load in ~0.3 s. Writes are atomic and a
 read-only cache folder only costs speed.
@@ -16,9 +17,10 @@ from cnnlab.data.types import RawImages
 from cnnlab.jsonio import atomic_path
 
 
-def cache_file(name: str, files: list[Path]) -> Path:
-    """The cache path for `name`, keyed by the source files' paths, sizes and mtimes."""
-    key = hashlib.sha256(f"cnnlab-datasets-v1|{name}".encode())
+def cache_file(name: str, files: list[Path], extra: str = "") -> Path:
+    """The cache path for `name`, keyed by the source files' paths, sizes and mtimes, and by
+    `extra` (what else the tensors depend on: a generated set's size, seed and knobs)."""
+    key = hashlib.sha256(f"cnnlab-datasets-v1|{name}|{extra}".encode())
     for f in files:
         st = f.stat()
         key.update(f"|{f.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
@@ -33,8 +35,10 @@ def read_cache(path: Path) -> RawImages | None:
         )
     except Exception:  # missing, partial or from an incompatible version: rebuild it
         return None
-    tensors = (raw.x, raw.y, raw.test_x, raw.test_y)
+    tensors = (raw.x, raw.y) + ((raw.test_x, raw.test_y) if raw.test_x is not None else ())
     if not all(isinstance(t, torch.Tensor) for t in tensors) or raw.x.dtype != torch.uint8:
+        return None
+    if (raw.test_x is None) != (raw.test_y is None):  # a test split has images and labels
         return None
     return raw
 

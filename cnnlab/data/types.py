@@ -66,6 +66,9 @@ class RawImages:
     source: str = ""
     notes: list[str] = field(default_factory=list)
     title: str = ""  # replaces the registered title when this load differs (another size)
+    # labels of the train split after splitting -> the labels to train on (shapes' label noise);
+    # None = keep. Validation and test labels are never changed.
+    relabel_train: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 Loader = Callable[[DataConfig, Path], RawImages]  # (config, data root) -> raw images

@@ -40,6 +40,7 @@ def init_state() -> None:
         "custom_spec": ModelSpec(),  # the network being edited on the Model page
         "run_id": None,  # the run the Train page follows / other pages default to
         "upload_note": "",  # message about the last dataset upload
+        "augment_designs": {},  # design_key -> AugmentConfig designed on the Data page
     }
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)

@@ -8,6 +8,7 @@ and the start they were seeded from (held in the session), nothing else.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import time
 
@@ -16,7 +17,6 @@ import streamlit as st
 from cnnlab.config import AugmentConfig, DataConfig, RunConfig
 from cnnlab.models import InvalidSpecError, check_spec
 from cnnlab.optim import OPTIMIZERS, SCHEDULES
-from cnnlab.runs import RunNotFound, get_run
 from cnnlab.startconfig import (
     StartConfig,
     config_key,
@@ -27,23 +27,15 @@ from cnnlab.startconfig import (
 )
 from cnnlab.text import md_escape
 from pages.ui.common import current_dataset, data_label, job_manager, model_label
+from pages.ui.data_augment import augment_links, design, designed, last_run_config
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
 # TrainConfig field -> widget key (fixed: a key that changes drops what was typed)
 KEYS = {
     name: f"tr_{name}"
-    for name in (
-        "optimizer",
-        "schedule",
-        "lr",
-        "weight_decay",
-        "batch_size",
-        "epochs",
-        "label_smoothing",
-        "seed",
-        "early_stopping",
-    )
-}
+    for name in ("optimizer", "schedule", "lr", "weight_decay", "batch_size", "epochs",
+                 "label_smoothing", "seed", "early_stopping")
+}  # fmt: skip
 KINDS = {"lr": float, "weight_decay": float, "label_smoothing": float}  # else int or str
 
 
@@ -85,16 +77,10 @@ def model_problem(input_shape: tuple[int, int, int], num_classes: int) -> str | 
     return None
 
 
-def last_run_config() -> RunConfig | None:
-    try:
-        return get_run(st.session_state.run_id).config() if st.session_state.run_id else None
-    except (RunNotFound, ValueError, TypeError):
-        return None
-
-
 def seed_form(data: DataConfig) -> StartConfig:
     """The start the form shows; the widgets get its values only when the dataset changed or
-    they are not in the session (first visit, or Streamlit dropped them after another page)."""
+    they are not in the session (first visit, or Streamlit dropped them after another page).
+    A design changed on the Data page since is taken over, switched on (it is what was asked)."""
     ss = st.session_state
     start = ss.get("tr_start")
     if (
@@ -102,8 +88,12 @@ def seed_form(data: DataConfig) -> StartConfig:
         and start.config.data == data
         and all(k in ss for k in [*KEYS.values(), "tr_augment"])
     ):
+        current = design(data)
+        if current != start.dataset_augment:
+            start = ss.tr_start = dataclasses.replace(start, dataset_augment=current)
+            ss.tr_augment = current != AugmentConfig()
         return start
-    start = start_config(data, last_run_config())
+    start = start_config(data, last_run_config(), designed(data))
     tc = start.config.train
     for name, key in KEYS.items():
         ss[key] = KINDS.get(name, type(getattr(tc, name)))(getattr(tc, name))
@@ -131,7 +121,8 @@ def form_widgets(start: StartConfig) -> None:
         key="tr_augment",
         help="random changes to each training image, different every epoch",
     )
-    st.caption(f"This dataset's augmentation: {describe_augment(start.dataset_augment)}.")
+    origin = "set on the Data page" if designed(start.config.data) else "this dataset's default"
+    st.caption(f"Augmentation ({origin}): **{describe_augment(start.dataset_augment)}**.")
     left, right = st.columns(2)
     left.number_input("Seed", 0, 2**31 - 1, key="tr_seed")
     right.number_input(
@@ -164,12 +155,14 @@ def train_form(dataset_ready: bool, problem: str | None) -> None:
     if submitted:
         ss = st.session_state
         fields = {name: KINDS.get(name, lambda v: v)(ss[key]) for name, key in KEYS.items()}
+        augment = start.dataset_augment if ss.tr_augment else AugmentConfig()
         try:
-            cfg = run_config(start, model=ss.model_cfg, augment=bool(ss.tr_augment), **fields)
+            cfg = run_config(start, model=ss.model_cfg, augment=augment, **fields)
         except ValueError as exc:  # cnnlab.schema.ConfigError: names the field and its range
             st.error(f"These settings cannot be trained: {md_escape(exc)}", icon=":material/error:")
-            return
-        submit(cfg)
+        else:
+            submit(cfg)
+    augment_links(st.session_state.data_cfg)
 
 
 def submit(cfg: RunConfig) -> None:
