@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from cnnlab.cli import EXIT_NO_RUN, EXIT_OK, EXIT_USAGE, main
 from cnnlab.cli.parser import build_parser
@@ -198,7 +198,9 @@ def test_config_reruns_a_saved_run_to_the_same_result(
 def test_json_documents_parse(trained: tuple[Path, str], tmp_path: Path) -> None:
     runs, run_id = trained
     image = tmp_path / "digit.png"
-    Image.new("L", (40, 40), 255).save(image)
+    page = Image.new("L", (40, 40), 255)  # a dark stroke on white paper (a blank page is refused)
+    ImageDraw.Draw(page).line([(20, 6), (20, 34)], fill=0, width=4)
+    page.save(image)
     datasets = json.loads(cli("datasets", "--json", runs=runs).stdout)
     assert {"name": "digits", "available": True}.items() <= next(
         d for d in datasets if d["name"] == "digits"

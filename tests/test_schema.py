@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from cnnlab.config import (
+    AugmentConfig,
     ConvBlock,
     DataConfig,
     ModelConfig,
@@ -174,9 +175,9 @@ def test_run_folder_with_a_bad_config_says_which_field(tmp_path: Any) -> None:
 
 def test_the_train_form_config_is_validated() -> None:
     start = start_config(DataConfig(name="digits"))
-    ok = run_config(start, model=ModelConfig(), augment=False, lr=0.05, epochs=2)
+    ok = run_config(start, model=ModelConfig(), augment=AugmentConfig(), lr=0.05, epochs=2)
     assert ok.train.lr == 0.05
     with pytest.raises(ConfigError, match=r"train.label_smoothing: must be in \[0, 1\), got 1.5"):
-        run_config(start, model=ModelConfig(), augment=False, label_smoothing=1.5)
+        run_config(start, model=ModelConfig(), augment=AugmentConfig(), label_smoothing=1.5)
     with pytest.raises(ConfigError, match="model.name: unknown model"):
-        run_config(start, model=dataclasses.replace(ModelConfig(), name="gone"), augment=True)
+        run_config(start, model=dataclasses.replace(ModelConfig(), name="gone"), augment=start.dataset_augment)
