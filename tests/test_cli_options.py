@@ -279,3 +279,24 @@ def test_run_dir_job_mode_still_trains(tmp_path: Path) -> None:
     run = create_run(cfg, tmp_path / "runs")
     assert main(["train", "--run-dir", str(run.path), "--quiet"]) == EXIT_OK
     assert run.status().status == "finished"
+
+
+def test_predict_fit_and_invert_reach_the_preprocessing(tmp_path: Path) -> None:
+    """A landscape photo with its only shape at the far left: the default centre crop sees a
+    uniform middle ("nothing to read here", exit 1); `--fit pad` keeps the edges and classifies
+    it. `--invert` takes auto|yes|no only."""
+    runs = tmp_path / "runs"
+    args = ["--dataset", "shapes", "--epochs", "1", "--limit", "600", "--threads", "1", "--quiet"]
+    assert main(["--runs-dir", str(runs), "train", *args]) == EXIT_OK
+    wide = tmp_path / "wide.png"
+    photo = Image.new("RGB", (300, 100), (40, 40, 40))
+    ImageDraw.Draw(photo).ellipse([5, 10, 85, 90], fill=(250, 200, 30))  # only in the left third
+    photo.save(wide)
+
+    for flags in ((), ("--fit", "crop")):
+        out = cli("predict", str(wide), *flags, runs=runs)
+        assert out.returncode == 1 and "nothing to read here" in out.stderr
+    out = cli("predict", str(wide), "--fit", "pad", "--json", runs=runs)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["predictions"][0]["class"]
+    assert cli("predict", str(wide), "--invert", "maybe", runs=runs).returncode == 2

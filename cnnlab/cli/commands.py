@@ -170,7 +170,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     code, rows, errors = EXIT_OK, [], []
     for name in args.images:
         try:
-            x = prepare_image(open_image(Path(name)), loaded.preprocess)
+            invert = {"auto": None, "yes": True, "no": False}[args.invert]
+            x = prepare_image(open_image(Path(name)), loaded.preprocess, invert, fit=args.fit)
         except (ImageError, OSError) as exc:
             say(f"{name}: {exc}", json_mode=True)
             errors.append({"image": name, "error": str(exc)})

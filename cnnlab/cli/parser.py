@@ -83,6 +83,17 @@ def build_parser(registries: bool = True) -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--run", help="run id (default: the latest finished run)")
     p.add_argument("--top", type=int, default=3, help="how many classes to show")
+    p.add_argument(
+        "--fit",
+        choices=("crop", "pad"),
+        help="photo models: centre crop (the run's default) or pad a non-square image to square",
+    )
+    p.add_argument(
+        "--invert",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="digit models: invert the image (auto: when its background is light)",
+    )
     _json_flag(p)
     p.set_defaults(func=commands.cmd_predict)
 
