@@ -83,10 +83,12 @@ def main() -> None:
             env=env,
             check=True,
         )
-        from PIL import Image
+        from PIL import Image, ImageDraw
 
         image = Path(tmp) / "digit.png"
-        Image.new("L", (40, 40), 255).save(image)
+        page = Image.new("L", (40, 40), 255)  # a dark stroke on white (a blank page is refused)
+        ImageDraw.Draw(page).line([(20, 6), (20, 34)], fill=0, width=4)
+        page.save(image)
         rows = [
             ("predict one image (whole process)", wall(cli("predict", str(image)), env, repeat)),
             ("predict --json", wall(cli("predict", str(image), "--json"), env, repeat)),
