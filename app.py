@@ -25,13 +25,23 @@ PAGES = {
     ],
     "Understand": [
         st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
-        st.Page("pages/inside.py", title="Inspect", icon=":material/visibility:"),
+        st.Page(
+            "pages/inside.py", title="Inspect", icon=":material/visibility:", url_path="inspect"
+        ),
         st.Page("pages/classify.py", title="Classify", icon=":material/image_search:"),
         st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
     ],
 }
 
-page = st.navigation(PAGES)
+
+def _old_inspect_link() -> None:
+    """/inside (the Inspect page's address before it was /inspect) still opens it."""
+    st.switch_page("pages/inside.py")
+
+
+HIDDEN = [st.Page(_old_inspect_link, title="Inspect", url_path="inside", visibility="hidden")]
+
+page = st.navigation(PAGES | {"": HIDDEN})
 try:
     page.run()
 finally:  # after the page: a run it just queued shows as the latest run (also after st.stop)

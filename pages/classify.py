@@ -22,7 +22,7 @@ from pages.ui import common
 MAX_CARDS = 12  # images shown in detail; all of them are in the results table
 SIDE = 160  # pixels on screen for the network's view and the heat map
 INVERT = {"Auto": None, "Invert": True, "Keep": False}  # colour inversion before predicting
-CHART = {"displayModeBar": False}
+CHART = common.chart_config("class probabilities")
 
 
 @st.cache_data(show_spinner="Classifying…", max_entries=16)
@@ -111,6 +111,7 @@ if source == "Upload":
         type=IMAGE_TYPES,
         accept_multiple_files=True,
         key="classify_upload",
+        max_upload_size=common.IMAGE_UPLOAD_MB,
     )
     for upload in uploads or []:
         if common.upload_too_large(upload.size):

@@ -30,7 +30,7 @@ WORST = {  # columns of the highest-loss table
     "confidence": st.column_config.NumberColumn(format="percent"),
     "loss": st.column_config.NumberColumn(format="%.3f"),
 }
-CHART = {"displayModeBar": False}
+CHART = common.chart_config("training curves")
 LOSS_HELP = "Mean cross-entropy on the test images, in nats (lower is better)."
 F1_HELP = "F1 averaged over classes, each class counting equally."
 
@@ -99,7 +99,7 @@ with matrix_col:
         key="evaluate_matrix",
         on_select=on_matrix_click,
         selection_mode="points",
-        config=CHART,
+        config=common.chart_config("confusion matrix"),
     )
     st.caption(
         "Rows are the true classes, columns the predictions; the diagonal is correct. "
@@ -137,7 +137,7 @@ if len(idx):
             cols=10,
             upscale_to=grid_upscale(test_x.shape[-1]),
         ),
-        config=CHART,
+        config=common.chart_config("confusion cell images"),
         key="evaluate_gallery",
         width=min(len(shown), 10) * 90 + 20,  # pixels: tiles keep their size when few
     )

@@ -21,7 +21,7 @@ from cnnlab.text import md_escape
 from pages.ui import common
 
 SIDE = 192  # pixels on screen for the input image and the heat maps
-CHART = {"displayModeBar": False}
+CHART = common.chart_config("inspect")
 
 
 def test_image(loaded: LoadedModel):
@@ -51,7 +51,9 @@ def test_image(loaded: LoadedModel):
 
 def uploaded_image(loaded: LoadedModel):
     """An uploaded image prepared for the model: (uint8 (C, H, W), caption), or None."""
-    upload = st.file_uploader("Image", type=IMAGE_TYPES, key="inside_upload")
+    upload = st.file_uploader(
+        "Image", type=IMAGE_TYPES, key="inside_upload", max_upload_size=common.IMAGE_UPLOAD_MB
+    )
     if upload is None or common.upload_too_large(upload.size):
         return None
     item = prepare_file(upload.name, upload.getvalue(), loaded.preprocess)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from pages.ui.charts import chart_config
+
 TABS = [
     "1 · Convolution",
     "2 · Activation",
@@ -15,7 +17,11 @@ TABS = [
     "5 · Learning",
     "6 · Your model",
 ]
-PLOT = dict(width="stretch", config={"displayModeBar": False})  # st.plotly_chart options
+
+
+def plot(name: str) -> dict:
+    """st.plotly_chart options: full width, the toolbar's PNG download named `name`."""
+    return dict(width="stretch", config=chart_config(f"learn {name}"))
 
 
 def lesson_columns() -> tuple[DeltaGenerator, DeltaGenerator]:

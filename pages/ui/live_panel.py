@@ -20,13 +20,13 @@ from cnnlab.runs import (
     get_run,
     read_live,
 )
-from pages.ui.common import job_manager
+from pages.ui.common import chart_config, job_manager
 from pages.ui.run_status import queue_text, show_outcome, stop_run
 
 REFRESH_S = 1.0  # seconds between live updates while a run is queued or running
 # ... and until a started run's first loss point is on screen (target: 2 s after pressing Train)
 FIRST_POINT_REFRESH_S = 0.25
-CHART = {"displayModeBar": False}
+STOP_SHORTCUT = "Alt+S"  # Option+S on a Mac; the Train button is Ctrl+Enter (train_form.py)
 
 
 def show_queued(view: LiveView) -> None:
@@ -75,7 +75,8 @@ def show_progress(view: LiveView) -> None:
         on_click=stop_run,
         args=(view.run_id,),
         disabled=stopping or bool(view.end),
-        help="ends within about a second and keeps the best weights",
+        shortcut=STOP_SHORTCUT,
+        help=f"ends within about a second and keeps the best weights (shortcut: {STOP_SHORTCUT})",
     )
 
 
@@ -95,13 +96,15 @@ def show_charts(view: LiveView) -> None:
     if view.batches or view.active:
         st.caption("Training loss per batch")
         st.plotly_chart(
-            plots.batch_loss_curve(view.chart_batches()), config=CHART, key="live_batch_loss"
+            plots.batch_loss_curve(view.chart_batches()),
+            config=chart_config(f"batch loss {view.run_id}"),
+            key="live_batch_loss",
         )
     if view.epochs or view.active:
         st.caption("Per epoch: training vs validation")
         st.plotly_chart(
             epoch_figure(view.run_id, epochs_version(view), view.epochs),
-            config=CHART,
+            config=chart_config(f"epoch curves {view.run_id}"),
             key="live_epoch_curves",
         )
     if view.epochs and not view.active:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from cnnlab.runs import list_runs
+from cnnlab.runs.tables import viewer_time
 from cnnlab.text import md_escape
-from pages.ui.common import data_label, model_label
+from pages.ui.common import data_label, model_label, viewer_tz
 
 
 def sidebar() -> None:
@@ -20,6 +21,7 @@ def sidebar() -> None:
         runs = list_runs()
         if runs:
             latest = runs[0]
-            st.markdown(f":material/history: latest run: **{latest.status}**")
+            when = viewer_time(latest.created, viewer_tz()).strftime("%H:%M")
+            st.markdown(f":material/history: latest run ({when}): **{latest.status}**")
         else:
             st.caption("No runs yet.")
