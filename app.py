@@ -2,9 +2,16 @@
 
 import streamlit as st
 
-from cnnlab.device import set_threads
-from pages.ui import common
-from pages.ui.sidebar import sidebar
+from cnnlab import warm
+from cnnlab.config import default_runs_dir
+
+# First, before this process imports torch (seconds of CPU): a warm job process starts importing
+# it too and prepares the quick start, so the first Train click finds it ready (cnnlab/warm.py).
+warm.prestart(default_runs_dir())
+
+from cnnlab.device import set_threads  # noqa: E402 - after the prestart, on purpose
+from pages.ui import common  # noqa: E402
+from pages.ui.sidebar import sidebar  # noqa: E402
 
 # The server process only answers pages (small forward passes); training runs in child
 # processes that get the cores. One intra-op thread here keeps a 12 MP classify at ~80 ms
@@ -13,7 +20,7 @@ set_threads(1)
 
 st.set_page_config(page_title="cnnlab", page_icon="assets/logo.png", layout="wide")
 common.init_state()
-common.job_manager()  # the shared job manager and its warm worker start with the first visit
+common.job_manager()  # the shared job manager adopts the pre-started warm worker
 
 PAGES = {
     "Lab": [

@@ -24,12 +24,29 @@ sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 from bench_app import HAS_POINTS  # noqa: E402
 from bench_train import machine  # noqa: E402
 
+from cnnlab.events import BatchEvent, StartEvent  # noqa: E402
+from cnnlab.runs import get_run, list_runs  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, start_server  # noqa: E402
 
 
-def first_click(browser: object, wait_s: float) -> tuple[float, float]:
-    """(s from server start to Home on screen, s from the Quick start click to the first point)."""
-    with tempfile.TemporaryDirectory(prefix="cnnlab-bench-click-") as tmp:
+def stages(runs_dir: Path, clicked: float) -> str:
+    """When the run reached each stage, in s after the click (from its own time stamps)."""
+    (info,) = list_runs(runs_dir)
+    run = get_run(info.run_id, runs_dir)
+    events = run.read_events()[0]
+    start = next((e.time for e in events if isinstance(e, StartEvent)), None)
+    batch = next((e.time for e in events if isinstance(e, BatchEvent)), None)
+    marks = {"run created": info.created, "job started": run.status().started}
+    marks |= {"training started": start, "first batch written": batch}
+    return ", ".join(f"{k} {v - clicked:.2f}" for k, v in marks.items() if v)
+
+
+def first_click(browser: object, wait_s: float) -> tuple[float, float, str]:
+    """(s from server start to Home on screen, s from the Quick start click to the first point,
+    the run's stages). The run's job ends with the server (it trains on in the tmp folder)."""
+    with tempfile.TemporaryDirectory(
+        prefix="cnnlab-bench-click-", ignore_cleanup_errors=True
+    ) as tmp:
         started = time.monotonic()
         server = start_server(Path(tmp))
         try:
@@ -39,15 +56,16 @@ def first_click(browser: object, wait_s: float) -> tuple[float, float]:
             button.wait_for(timeout=120_000)
             home = time.monotonic() - started
             time.sleep(wait_s)
-            clicked = time.monotonic()
+            clicked, clicked_unix = time.monotonic(), time.time()
             button.click()
             page.wait_for_function(HAS_POINTS, timeout=120_000, polling=20)
             first = time.monotonic() - clicked
             page.close()
+            marks = stages(server.runs_dir, clicked_unix)
         finally:
             server.process.terminate()
             server.process.wait(timeout=30)
-    return home, first
+    return home, first, marks
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(first_click(browser, args.wait))
             print(
                 f"round {i + 1}: Home after {rows[-1][0]:.2f} s, first point "
-                f"{rows[-1][1]:.2f} s after the click",
+                f"{rows[-1][1]:.2f} s after the click ({rows[-1][2]})",
                 flush=True,
             )
         browser.close()

@@ -18,8 +18,8 @@ from cnnlab.runs import (
     RunNotFound,
     format_duration,
     get_run,
-    read_live,
 )
+from cnnlab.runs.live import LiveTail
 from pages.ui.common import chart_config, job_manager
 from pages.ui.run_status import queue_text, show_outcome, stop_run
 
@@ -80,6 +80,17 @@ def show_progress(view: LiveView) -> None:
     )
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _tail(run_id: str, runs_dir: str) -> LiveTail:
+    return LiveTail(run_id, runs_dir)
+
+
+def read_view(run_id: str) -> LiveView:
+    """The run's live view from its shared tail (new event bytes only; one disk read per 0.2 s
+    for all sessions watching it). Raises RunNotFound."""
+    return _tail(run_id, str(job_manager().runs_dir)).read(max_age_s=0.2)
+
+
 def epochs_version(view: LiveView) -> tuple:
     last = view.epochs[-1] if view.epochs else None
     return len(view.epochs), last and last.epoch, last and last.elapsed
@@ -128,7 +139,7 @@ def live_panel(run_id: str) -> None:
     """The followed run; refreshes itself only while the run is queued or running."""
     try:
         status = get_run(run_id).status().status
-        waiting = status == "running" and not read_live(run_id).batches  # no loss point yet
+        waiting = status == "running" and not read_view(run_id).batches  # no loss point yet
     except RunNotFound:
         st.warning("That run no longer exists.")
         return
@@ -138,7 +149,7 @@ def live_panel(run_id: str) -> None:
     @st.fragment(run_every=every)
     def panel() -> None:
         try:
-            view = read_live(run_id)
+            view = read_view(run_id)
         except RunNotFound:
             st.warning("That run was deleted.")
             return
