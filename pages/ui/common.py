@@ -31,6 +31,7 @@ from cnnlab.runs import (
 from cnnlab.runs.jobs import JobManager
 from cnnlab.text import md_escape
 from pages.ui.charts import chart_config  # noqa: F401 - pages use common.chart_config
+from pages.ui.download_panel import download_files
 from pages.ui.shell import ensure_app_shell  # noqa: F401 - every page calls common.ensure_app_shell
 
 # What the backend accepts (MB), for `max_upload_size=`: the browser then refuses a larger file.
@@ -72,7 +73,7 @@ def current_dataset(stop: bool = True) -> ImageDataset | None:
     """The session's dataset, loaded once per server; shows a clear message when it cannot load."""
     cfg: DataConfig = st.session_state.data_cfg
     try:
-        return _dataset(cfg)
+        return dataset_for(cfg)
     except DatasetUnavailable as exc:
         st.error(str(exc), icon=":material/cloud_off:")
     except ValueError as exc:  # a folder/zip that is not a usable dataset
@@ -84,7 +85,9 @@ def current_dataset(stop: bool = True) -> ImageDataset | None:
 
 
 def dataset_for(cfg: DataConfig) -> ImageDataset:
-    """A dataset by config (cached); raises like `load_dataset`."""
+    """A dataset by config (cached; a missing download first runs in the background with a
+    progress panel and Cancel); raises like `load_dataset`."""
+    download_files(cfg)
     return _dataset(cfg)
 
 
