@@ -8,7 +8,7 @@ import streamlit as st
 
 from cnnlab import explain, learn, plots
 from pages.ui import common
-from pages.ui.lessons import lesson_columns, plot
+from pages.ui.lessons import cached, lesson_columns, plot
 
 OUTCOME_BOX = {  # Descent.outcome -> how the page shows it
     "diverged": (st.error, ":material/error:"),
@@ -53,8 +53,10 @@ def learning_lesson() -> None:
     with result:
         box(learn.outcome_message(surface, descent), icon=icon)
     path_col, curve_col = result.columns([3, 2])
-    path_col.plotly_chart(learn.descent_figure(surface, descent), **plot("gradient descent path"))
-    curve_col.plotly_chart(learn.loss_curve(descent), **plot("gradient descent loss"))
+    path_col.plotly_chart(
+        cached(learn.descent_figure)(surface, descent), **plot("gradient descent path")
+    )
+    curve_col.plotly_chart(cached(learn.loss_curve)(descent), **plot("gradient descent loss"))
 
 
 def learning_rate(surface: learn.Surface, surface_name: str) -> float:
