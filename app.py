@@ -11,6 +11,7 @@ warm.prestart(default_runs_dir())
 
 from cnnlab.device import set_threads  # noqa: E402 - after the prestart, on purpose
 from pages.ui import common  # noqa: E402
+from pages.ui.prewarm import prewarm_quick_start  # noqa: E402
 from pages.ui.sidebar import sidebar  # noqa: E402
 
 # The server process only answers pages (small forward passes); training runs in child
@@ -21,6 +22,7 @@ set_threads(1)
 st.set_page_config(page_title="cnnlab", page_icon="assets/logo.png", layout="wide")
 common.init_state()
 common.job_manager()  # the shared job manager adopts the pre-started warm worker
+prewarm_quick_start()  # Home's Quick start opens Train on the shapes set: load it now
 
 PAGES = {
     "Lab": [
@@ -52,4 +54,4 @@ page = st.navigation(PAGES | {"": HIDDEN})
 try:
     page.run()
 finally:  # after the page: a run it just queued shows as the latest run (also after st.stop)
-    sidebar()
+    sidebar(preload=page.url_path == "")  # Home: the page the first chart is opened from

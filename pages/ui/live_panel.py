@@ -139,7 +139,9 @@ def live_panel(run_id: str) -> None:
     """The followed run; refreshes itself only while the run is queued or running."""
     try:
         status = get_run(run_id).status().status
-        waiting = status == "running" and not read_view(run_id).batches  # no loss point yet
+        # No loss point yet, and it comes soon: running, or queued with no job ahead of it.
+        soon = status == "running" or (status == "queued" and not job_manager().running())
+        waiting = soon and not read_view(run_id).batches
     except RunNotFound:
         st.warning("That run no longer exists.")
         return
