@@ -31,6 +31,8 @@ from cnnlab.recipes import default_run_config  # noqa: E402
 from cnnlab.runs import ACTIVE, get_run, list_runs  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, start_server  # noqa: E402
 
+TRAIN_BUTTON = re.compile(r"^Train\b")  # its name also holds the shortcut (Ctrl + Enter)
+
 # True once a plotly chart on the page has a trace with at least one point (the live loss curve).
 HAS_POINTS = """() => [...document.querySelectorAll('.js-plotly-plot')].some(
     gd => (gd.data || []).some(t => t.x && t.x.length > 0))"""
@@ -42,7 +44,7 @@ def app_run(page: object, url: str, runs_dir: Path) -> tuple[float, float, float
     Navigates by the sidebar link: a page load (goto) would start a new session."""
     nav = page.locator(f'[data-testid="stSidebarNav"] a[href="{url}/train"]')  # type: ignore[attr-defined]
     nav.click()
-    button = page.get_by_role("button", name="Train", exact=True)  # type: ignore[attr-defined]
+    button = page.get_by_role("button", name=TRAIN_BUTTON)  # type: ignore[attr-defined]
     button.wait_for(timeout=120_000)
     known = {r.run_id for r in list_runs(runs_dir)}
     page.wait_for_timeout(1000)  # type: ignore[attr-defined]  # settle: no rerun in flight

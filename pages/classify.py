@@ -23,6 +23,7 @@ from pages.ui.classify_whatif import whatif_panel
 MAX_CARDS = 12  # images shown in detail; all of them are in the results table
 INVERT = {"Auto": None, "Invert": True, "Keep": False}  # colour inversion before predicting
 FIT = {"Centre crop": "crop", "Pad to square": "pad"}  # photo models: keep the aspect ratio
+CHART = common.chart_config("class probabilities")
 
 
 @st.cache_data(show_spinner="Classifying…", max_entries=16)
@@ -105,6 +106,7 @@ if source == "Upload":
         type=IMAGE_TYPES,
         accept_multiple_files=True,
         key="classify_upload",
+        max_upload_size=common.IMAGE_UPLOAD_MB,
     )
     for upload in uploads or []:
         if common.upload_too_large(upload.size):

@@ -22,7 +22,7 @@ from pages.ui.data_shapes import shapes_controls
 
 BUILT_IN = [name for name in DATASETS if name != "folder"]
 IMAGE_SIZES = [16, 24, 32, 48, 64, 96, 128]  # pixels; user images are resized to this square
-CHART = {"displayModeBar": False}
+CHART = common.chart_config("data")
 LIMIT_MB = common.MAX_UPLOAD_MB  # = server.maxUploadSize: the browser refuses larger files
 OFFLINE_HELP = (
     "Without internet: run `python -m cnnlab datasets --download NAME` on a computer that has it "

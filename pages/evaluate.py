@@ -26,7 +26,7 @@ GALLERY_MAX = 40  # images shown for one confusion cell (most confident first)
 WORST_K = 8  # highest-loss images shown
 SCORE = st.column_config.NumberColumn(format="%.3f")
 SCORES = {"precision": SCORE, "recall": SCORE, "f1": SCORE}
-CHART = {"displayModeBar": False}
+CHART = common.chart_config("training curves")
 LOSS_HELP = "Mean cross-entropy on the test images, in nats (lower is better)."
 F1_HELP = "F1 averaged over classes, each class counting equally."
 
@@ -95,7 +95,7 @@ with matrix_col:
         key="evaluate_matrix",
         on_select=on_matrix_click,
         selection_mode="points",
-        config=CHART,
+        config=common.chart_config("confusion matrix"),
     )
     st.caption(
         "Rows are the true classes, columns the predictions; the diagonal is correct. "

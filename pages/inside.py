@@ -23,7 +23,7 @@ from pages.ui.inspect_link import apply_request
 from pages.ui.inspect_picker import test_image, uploaded_image
 
 SIDE = 192  # pixels on screen for the input image and the heat maps
-CHART = {"displayModeBar": False}
+CHART = common.chart_config("inspect")
 
 
 common.ensure_app_shell()  # a deep link on a fresh server still goes through app.py

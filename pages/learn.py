@@ -39,7 +39,12 @@ def image_sources(current: DataConfig) -> dict[str, DataConfig | None]:
 
 def uploaded_lesson(slot: DeltaGenerator) -> learn.LessonImage:
     """The user's upload, or a shapes image until there is a readable one."""
-    file = slot.file_uploader("An image (PNG, JPEG, …)", key="learn_upload", type=IMAGE_TYPES)
+    file = slot.file_uploader(
+        "An image (PNG, JPEG, …)",
+        key="learn_upload",
+        type=IMAGE_TYPES,
+        max_upload_size=common.IMAGE_UPLOAD_MB,
+    )
     if file is not None and not common.upload_too_large(file.size):
         try:
             return learn.uploaded_image(open_image(file.getvalue()), file.name, list(SHAPE_CLASSES))

@@ -26,7 +26,7 @@ PRESETS = [name for name in MODELS if name != "custom"]
 WIDTHS = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]  # channel multipliers for presets that scale
 EDITOR = "blk"  # prefix of the custom editor's widget keys
 PER_ROW = 4  # block fields per row of the editor
-CHART = {"displayModeBar": False}
+CHART = common.chart_config("layer stack")
 ERROR = ":material/error:"
 HEAD_TITLE = "**Classifier**: flatten or global pooling, dense layers, one output per class"
 NUMBER = st.column_config.NumberColumn(format="localized")  # thousands separators

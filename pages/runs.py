@@ -24,7 +24,7 @@ from cnnlab.runs import (
     runs_frame,
 )
 from cnnlab.text import md_escape
-from pages.ui.common import ensure_app_shell, job_manager
+from pages.ui.common import chart_config, ensure_app_shell, job_manager, viewer_tz
 
 REFRESH_S = 2.0  # seconds between table refreshes while some run is active
 ICONS = {  # Material icons render in every browser (status emoji need an emoji font)
@@ -46,7 +46,7 @@ STATUS_COLORS = {  # text colour of the status cell in the runs table
     "interrupted": "#b45309",
 }
 RUNS_COLUMNS = {
-    "started": st.column_config.DatetimeColumn(format="D MMM HH:mm"),
+    "started": st.column_config.DatetimeColumn(format="D MMM HH:mm"),  # viewer's time zone
     "lr": st.column_config.NumberColumn(format="%g"),
     "best val acc": st.column_config.NumberColumn(format="percent"),
     "test acc": st.column_config.NumberColumn(format="percent"),
@@ -67,7 +67,7 @@ def runs_table(statuses: tuple[str, ...]) -> None:
         runs = list_runs()
         if tuple(r.status for r in runs) != statuses:
             st.rerun()  # a run started, ended, appeared or vanished: refresh everything
-        frame = runs_frame(runs).style.map(
+        frame = runs_frame(runs, viewer_tz()).style.map(
             lambda s: f"color: {STATUS_COLORS.get(s, 'inherit')}; font-weight: 600",
             subset=["status"],
         )
@@ -160,7 +160,7 @@ if not runs:
     st.stop()
 
 by_id = {r.run_id: r for r in runs}
-labels = {r.run_id: run_title(r) for r in runs}
+labels = {r.run_id: run_title(r, viewer_tz()) for r in runs}
 counts = pd.Series([r.status for r in runs]).value_counts()
 st.caption(f"{len(runs)} saved runs · " + " · ".join(f"{n} {s}" for s, n in counts.items()))
 runs_table(tuple(r.status for r in runs))
@@ -187,7 +187,7 @@ if chosen:
     fig = plots.compare_curves(comparison.curves, metric)
     if comparison.max_epochs <= 20:
         fig.update_xaxes(dtick=1)  # whole epochs only
-    st.plotly_chart(fig, config={"displayModeBar": False})
+    st.plotly_chart(fig, config=chart_config(f"runs {COMPARE_METRICS[metric]}"))
     st.dataframe(comparison.table, hide_index=True, column_config=COMPARE_COLUMNS, placeholder="–")
 else:
     st.caption("Choose two or more runs to overlay their curves and compare final metrics.")

@@ -22,8 +22,9 @@ if "data_cfg" not in st.session_state:  # a deep link on a fresh server skipped 
     ensure_app_shell()  # (only then: its rerun would drop a button click under AppTest)
 st.title("Train")
 st.caption(
-    "Pick hyperparameters and press **Train**: the run trains in the background, so you can "
-    "leave this page, queue more runs, or close the tab and come back."
+    "Pick hyperparameters and press **Train** (or Ctrl+Enter; **Stop**: Alt+S): the run trains "
+    "in the background, so you can leave this page, queue more runs, or close the tab and "
+    "come back."
 )
 setup_col, live_col = st.columns([1, 1.9], gap="large")
 

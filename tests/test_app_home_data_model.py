@@ -227,6 +227,7 @@ def test_missing_download_is_explained_without_breaking_the_page(
         raise datasets.DatasetUnavailable(datasets._unavailable_message(name, root, "no network"))
 
     monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("CNNLAB_DOWNLOAD_MIRROR", "http://127.0.0.1:9/")  # nobody answers there
     monkeypatch.setattr(datasets, "_download", offline)
     at = open_app("data")
     radio = at.radio(key="dataset_name")

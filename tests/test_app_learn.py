@@ -123,7 +123,7 @@ def test_every_section_renders_without_a_run() -> None:
     assert "No trained model yet" in info and "Quick start" in info
     links = {link.proto.page for link in at.get("page_link")}
     # Home is the default page, whose url path is "" once st.navigation routes the app.
-    assert {"model", "inside"} <= links and links & {"home", ""}
+    assert {"model", "inspect"} <= links and links & {"home", ""}
     assert not at.error
 
 

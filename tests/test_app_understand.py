@@ -311,10 +311,11 @@ def test_classify_bad_file_gets_its_own_error_and_others_are_classified(trained:
 def test_classify_too_large_file_is_skipped(trained: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from pages.ui import common
 
-    monkeypatch.setattr(common, "MAX_UPLOAD_MB", 0.001)  # about 1 KB
+    monkeypatch.setattr(common, "IMAGE_UPLOAD_MB", 1)  # the browser refuses larger files too
     at = open_page("classify")
+    assert at.file_uploader(key="classify_upload").proto.max_upload_size_mb == 1
     files = [
-        ("big.png", png(128, (400, 400)) + b"\0" * 2000, "image/png"),
+        ("big.png", png(128, (400, 400)) + b"\0" * 2**20, "image/png"),
         ("one.png", dark_digit_png(), "image/png"),
     ]
     at.file_uploader(key="classify_upload").set_value(files).run()

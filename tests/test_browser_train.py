@@ -16,6 +16,8 @@ from cnnlab.events import EndEvent
 from cnnlab.runs import ACTIVE, get_run, list_runs
 from tests.browser import Server, screenshot
 
+TRAIN_BUTTON = re.compile(r"^Train\b")  # its name also holds the shortcut (Ctrl + Enter)
+
 pytestmark = pytest.mark.browser
 
 # True once any plotly chart on the page has a trace with at least one point.
@@ -106,7 +108,7 @@ def test_refresh_during_training_keeps_it_live(page, server) -> None:
     epochs.fill("30")  # long enough to still be training after the reload
     epochs.press("Tab")
     pressed = time.monotonic()
-    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_role("button", name=TRAIN_BUTTON).click()
     page.locator(PROGRESS).first.wait_for(timeout=60_000)  # the new run (the last one ended)
     page.wait_for_function(HAS_POINTS, timeout=90_000)
     print(f"\nTrain -> first loss point on screen: {time.monotonic() - pressed:.1f} s")

@@ -9,12 +9,15 @@ the "Watch a run" picker, which used to send the form back to the recipe.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
 
 from cnnlab.runs import ACTIVE, list_runs
 from tests.browser import Server, screenshot, wait_idle
+
+TRAIN_BUTTON = re.compile(r"^Train\b")  # its name also holds the shortcut (Ctrl + Enter)
 
 pytestmark = pytest.mark.browser
 
@@ -80,7 +83,7 @@ def test_every_run_trains_exactly_what_the_form_showed(page, server) -> None:
         type_values(page, values)
         on_screen = shown(page)
         assert on_screen == {k: float(v) for k, v in values.items()}
-        page.get_by_role("button", name="Train", exact=True).click()
+        page.get_by_role("button", name=TRAIN_BUTTON).click()
         run_id = new_run(server, known)
         known.add(run_id)
         assert config_of(server, run_id) == on_screen, f"press {i + 1}"
@@ -105,7 +108,7 @@ def test_a_burst_of_train_presses_queues_one_run(page, server) -> None:
     wait_idle(page)
     known = {r.run_id for r in list_runs(server.runs_dir)}
     type_values(page, {"epochs": 1, "lr": 0.0077, "seed": 99})
-    button = page.get_by_role("button", name="Train", exact=True)
+    button = page.get_by_role("button", name=TRAIN_BUTTON)
     for _ in range(10):
         button.click(timeout=5_000, force=True)
     run_id = new_run(server, known)

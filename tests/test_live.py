@@ -313,3 +313,24 @@ def test_live_view_carries_stop_resume_error_and_weights_version(run: Run) -> No
     run.save_weights({"w": __import__("torch").ones(1)})
     view = read_live(run)
     assert view.can_resume and view.weights_version > 0
+
+
+def test_live_tail_reads_only_new_bytes_and_restarts_when_the_file_is_rewritten(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cnnlab.runs.live import LiveTail
+
+    _write(run, [_start(), _batch(1), _batch(2)], {"status": "running"})
+    tail = LiveTail(run.run_id)
+    first = tail.read()
+    assert [b.step for b in first.batches] == [1, 2]
+    offsets = []
+    real = Run.read_events
+    monkeypatch.setattr(Run, "read_events", lambda r, o=0: offsets.append(o) or real(r, o))
+    with open(run.path / "events.jsonl", "a") as f:
+        f.write(json.dumps(_batch(3)) + "\n")
+    assert [b.step for b in tail.read().batches] == [1, 2, 3]
+    assert offsets == [first.offset]  # read from where the last read ended, not from 0
+    assert tail.read(max_age_s=60) is tail.read(max_age_s=60)  # shared: no re-read within 60 s
+    _write(run, [_start(), _batch(1)], {"status": "running"})  # a fresh start clears the file
+    assert [b.step for b in tail.read().batches] == [1]

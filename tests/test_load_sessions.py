@@ -17,6 +17,7 @@ import dataclasses
 import io
 import os
 import pickle
+import re
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +32,8 @@ from cnnlab.config import DataConfig
 from cnnlab.runs import ACTIVE, list_runs
 from pages.ui.common import data_label
 from tests.browser import Server, rss_mb, screenshot
+
+TRAIN_BUTTON = re.compile(r"^Train\b")  # its name also holds the shortcut (Ctrl + Enter)
 
 SERVER_SETTINGS = {"CNNLAB_MAX_JOBS": "2"}  # read by tests/browser.py's server fixture
 SESSIONS = max(6, int(os.environ.get("CNNLAB_LOAD_SESSIONS", "10")))
@@ -388,7 +391,7 @@ def press_train(s: Session, server: Server, record: Callable[[str, float], None]
     patience.press("Tab")
     known = set(statuses(server))
     s.start("window.__idle()", "the Train page after pressing Train")
-    s.page.get_by_role("button", name="Train", exact=True).click()
+    s.page.get_by_role("button", name=TRAIN_BUTTON).click()
     record("action", s.latency())
     deadline = time.monotonic() + HANG_S
     while not set(statuses(server)) - known and time.monotonic() < deadline:

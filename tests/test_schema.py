@@ -180,4 +180,8 @@ def test_the_train_form_config_is_validated() -> None:
     with pytest.raises(ConfigError, match=r"train.label_smoothing: must be in \[0, 1\), got 1.5"):
         run_config(start, model=ModelConfig(), augment=AugmentConfig(), label_smoothing=1.5)
     with pytest.raises(ConfigError, match="model.name: unknown model"):
-        run_config(start, model=dataclasses.replace(ModelConfig(), name="gone"), augment=start.dataset_augment)
+        run_config(
+            start,
+            model=dataclasses.replace(ModelConfig(), name="gone"),
+            augment=start.dataset_augment,
+        )

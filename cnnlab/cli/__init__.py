@@ -17,13 +17,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_DATA, EXIT_NO_RUN, EXIT_INTERRUPTED = 
 
 def _command(argv: list[str]) -> str | None:
     """The command word in `argv` (skipping `--runs-dir DIR`), to build only what it needs."""
-    from cnnlab.cli.parser import HIDDEN, PUBLIC
+    from cnnlab.cli.parser import PUBLIC
 
     words = iter(argv)
     for word in words:
         if word == "--runs-dir":
             next(words, None)
-        elif word in PUBLIC or word in HIDDEN:
+        elif word in PUBLIC:
             return word
     return None
 

@@ -200,26 +200,3 @@ def cmd_import_run(args: argparse.Namespace) -> int:
     run_id = import_run_zip(path.read_bytes(), args.runs_dir, source=path.name)
     print(f"imported {path.name} as run {run_id}")
     return EXIT_OK
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    """Warm job process: imports are done; wait for one "RUN_DIR<TAB>resume" line, then train it."""
-    import os
-
-    import sklearn.model_selection  # noqa: F401 - the splits use it; ~1 s to import
-    import torch  # noqa: F401 - the point of a warm worker is to have paid for this already
-    import torchvision.models  # noqa: F401 - imported lazily by cnnlab.models; paid here
-
-    from cnnlab import data, models, summary, training  # noqa: F401
-    from cnnlab.runs import run_from_dir, runner
-
-    line = sys.stdin.readline().strip()
-    if not line:
-        return EXIT_OK  # the server went away before handing us a job
-    run_dir, resume = line.split("\t")
-    run = run_from_dir(run_dir)
-    log = os.open(run.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    status = runner.execute_run(run, resume=resume == "1")
-    return EXIT_OK if status in ("finished", "stopped") else EXIT_FAILED

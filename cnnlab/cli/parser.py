@@ -1,4 +1,5 @@
-"""The argument parser: the public commands, and the app's `worker` (parsed, never listed)."""
+"""The argument parser: the public commands (the app's warm job process is
+`python -m cnnlab.runs.worker`, not a CLI command)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from cnnlab.cli import commands, flags
 from cnnlab.cli.train import cmd_train
 
 PUBLIC = ("datasets", "models", "train", "evaluate", "predict", "runs", "import-run")
-HIDDEN = ("worker",)  # the app's warm job process (cnnlab.runs.jobs)
 RUNS_DIR_HELP = "folder of runs (default: $CNNLAB_RUNS or ~/.cache/cnnlab/runs)"
 ROOT_HELP = "data root (default: $CNNLAB_DATA or ~/.cache/cnnlab/data)"
 
@@ -107,6 +107,4 @@ def build_parser(registries: bool = True) -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE.zip")
     p.set_defaults(func=commands.cmd_import_run)
 
-    p = sub.add_parser("worker")  # no help=: not listed in --help (hidden)
-    p.set_defaults(func=commands.cmd_worker)
     return parser

@@ -2,8 +2,10 @@
 
 One `JobManager` per server process is shared by every browser session (the app keeps it in
 `st.cache_resource`); sessions keep only run ids. Each job is a child process running
-`python -m cnnlab worker` (a "warm" process that has already imported torch, so the first batch
-comes quickly) or `python -m cnnlab train --run-dir RUN`. The run folder is the only channel:
+`python -m cnnlab.runs.worker` (a "warm" process that has already imported torch and prepared the
+quick start, so the first batch comes quickly: cnnlab/warm.py, cnnlab/runs/worker.py) or
+`python -m cnnlab train --run-dir RUN`. A warm worker is kept ready only while a job slot is free,
+so it never competes for the cores with a job that trains. The run folder is the only channel:
 the job writes events and status there, the page reads them. A crash, an out-of-memory kill or a
 closed tab therefore costs at most one job, never the server or a run's saved history.
 
@@ -13,7 +15,6 @@ signal (used so jobs stop when the server stops) is tied to the thread that fork
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -25,39 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from cnnlab import warm
 from cnnlab.config import RunConfig
 from cnnlab.runs.status import ACTIVE, Status
 from cnnlab.runs.store import Run, create_run, get_run, list_runs, resolve_runs_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = warm.REPO_ROOT
+default_max_parallel = warm.default_max_parallel  # also read by the prestart in app.py
+JOB_NICENESS = warm.JOB_NICENESS  # read at each spawn (bench/bench_train.py varies it)
 STOP_GRACE_S = 10.0  # after a stop request, SIGTERM a job whose training loop has not ended
 KILL_GRACE_S = 20.0  # ... and SIGKILL it after this long
 ENDING_KILL_S = 300.0  # a job saving and testing after its loop ended is killed only if it hangs
-
-
-def default_max_parallel() -> int:
-    """`CNNLAB_MAX_JOBS` if set, else one training job per two cores (each job uses the cores it
-    gets with intra-op threads: cores // max_parallel each)."""
-    setting = os.environ.get("CNNLAB_MAX_JOBS", "").strip()
-    if setting.isdigit() and int(setting) > 0:
-        return int(setting)
-    return max(1, (os.cpu_count() or 2) // 2)
-
-
-JOB_NICENESS = 10  # training yields the CPU to the server, so pages answer while a job trains
-
-
-def _child_setup() -> None:
-    """preexec_fn: lower the job's priority; ask Linux to SIGTERM it when its forking thread ends."""
-    try:
-        os.nice(JOB_NICENESS)
-    except OSError:
-        pass
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: jobs then outlive the server and are picked up as "running"
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -131,6 +110,7 @@ class JobManager:
         """Close every open manager of this process (their jobs become resumable)."""
         for manager in list(cls._open):
             manager.close(stop_jobs=stop_jobs)
+        warm.discard_all()
 
     # -- public API ------------------------------------------------------------------------------
     def submit(self, cfg: RunConfig) -> str:
@@ -241,34 +221,33 @@ class JobManager:
                 while self._queue and len(self._active) < self.max_parallel:
                     run_id, resume = self._queue.pop(0)
                     self._start(run_id, resume)
-                if self.warm_enabled and (self._warm is None or self._warm.poll() is not None):
-                    self._warm = self._spawn(["worker"], stdin=subprocess.PIPE)
+                self._keep_warm()
                 self._lock.wait(timeout=self.poll_s)
 
-    def _job_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
-        env.setdefault("CNNLAB_THREADS", str(max(1, (os.cpu_count() or 1) // self.max_parallel)))
-        env["CNNLAB_RUNS"] = str(self.runs_dir)
-        return env
+    def _keep_warm(self) -> None:
+        """One warm worker waits while a job slot is free or a run is queued (a pre-started one
+        is adopted first); none while every slot trains and nothing waits: its imports would
+        slow the jobs for nothing (issue 13: a watched run at 89% of the CLI's speed)."""
+        full = len(self._active) >= self.max_parallel
+        if not self.warm_enabled or (full and not self._queue):
+            return
+        if self._warm is None or self._warm.poll() is not None:
+            env = self._job_env()
+            self._warm = warm.take(env) or warm.spawn_worker(env, JOB_NICENESS)
 
-    def _spawn(
-        self, args: list[str], stdin: int | None = None, log: Path | None = None
-    ) -> subprocess.Popen:
-        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
-        try:
+    def _job_env(self) -> dict[str, str]:
+        return warm.job_env(self.runs_dir, self.max_parallel)
+
+    def _spawn(self, args: list[str], log: Path) -> subprocess.Popen:
+        with open(log, "ab") as out:
             return subprocess.Popen(
                 [sys.executable, "-m", "cnnlab", *args],
-                stdin=stdin,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=self._job_env(),
                 cwd=str(REPO_ROOT),
-                preexec_fn=_child_setup,
+                preexec_fn=lambda: warm.child_setup(JOB_NICENESS),
             )
-        finally:
-            if log:
-                out.close()
 
     def _start(self, run_id: str, resume: bool) -> None:
         run = get_run(run_id, self.runs_dir)

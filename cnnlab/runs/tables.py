@@ -7,9 +7,9 @@ Counts and curves come from each run's `History` (latest pass), so the compariso
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
@@ -26,19 +26,30 @@ COMPARE_METRICS = {  # epoch-event field -> label, for the compare chart's picke
 }
 
 
+def viewer_time(timestamp: float, tz: str | None = None) -> dt.datetime:
+    """A Unix time (s) as an aware datetime in the viewer's IANA time zone `tz` (e.g. the
+    browser's "Europe/Paris"); the server's own zone when `tz` is None or unknown."""
+    when = dt.datetime.fromtimestamp(timestamp, dt.UTC)
+    try:
+        return when.astimezone(ZoneInfo(tz)) if tz else when.astimezone()
+    except (ZoneInfoNotFoundError, ValueError):  # a browser may send any text
+        return when.astimezone()
+
+
 def short_title(title: str) -> str:
     """ "Shapes (generated, 32x32 colour)" -> "Shapes": titles without their parenthesis."""
     return title.split(" (")[0]
 
 
-def run_title(info: RunInfo) -> str:
+def run_title(info: RunInfo, tz: str | None = None) -> str:
     """One line naming a run in a picker: when, what data and model, which optimizer.
 
     Only what never changes while a run trains (pickers keep showing an option's first label),
     and plain text, no emoji (it must read the same with every font). The dataset is lower-case
     so the label reads the same before the job starts (config name) and after (dataset title).
+    The time is in the viewer's zone `tz` (see `viewer_time`).
     """
-    when = time.strftime("%d %b %H:%M", time.localtime(info.created))
+    when = viewer_time(info.created, tz).strftime("%d %b %H:%M")
     return (
         f"{when} · {short_title(info.dataset).lower()} · {info.model} · {info.optimizer} "
         f"lr {info.lr:g} · {info.epochs} epochs"
@@ -50,13 +61,13 @@ def short_name(info: RunInfo) -> str:
     return f"{info.model} · {info.optimizer} lr {info.lr:g} · #{info.run_id[-6:]}"
 
 
-def runs_frame(runs: list[RunInfo]) -> pd.DataFrame:
-    """The Runs page's table: one row per run, newest first as given."""
+def runs_frame(runs: list[RunInfo], tz: str | None = None) -> pd.DataFrame:
+    """The Runs page's table: one row per run, newest first as given; "started" in zone `tz`."""
     return pd.DataFrame(
         [
             {
                 "status": str(r.status),
-                "started": dt.datetime.fromtimestamp(r.created),
+                "started": viewer_time(r.created, tz),
                 "dataset": short_title(r.dataset),
                 "architecture": r.model,
                 "optimizer": r.optimizer,

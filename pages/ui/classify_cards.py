@@ -8,10 +8,11 @@ from cnnlab import plots
 from cnnlab.classify import Classified
 from cnnlab.display import cam_picture, enlarge
 from cnnlab.text import md_escape
+from pages.ui.charts import chart_config
 
 SIDE = 160  # pixels on screen for the network's view and the heat map
 STRIP_SIDE = 96  # pixels on screen per picture of the step strip
-CHART = {"displayModeBar": False}
+CHART = chart_config("class probabilities")
 
 
 def step_strip(item: Classified) -> None:

@@ -13,9 +13,10 @@ from cnnlab.display import enlarge
 from cnnlab.runs import LoadedModel
 from cnnlab.text import md_escape
 from cnnlab.whatif import WhatIf, before_after_bars, whatif_predict
+from pages.ui.charts import chart_config
 
 SIDE = 200  # pixels on screen for the changed input
-CHART = {"displayModeBar": False}
+CHART = chart_config("what-if probabilities")
 
 
 def knobs_from_sliders(side: int) -> WhatIf:

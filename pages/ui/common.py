@@ -15,6 +15,9 @@ import streamlit as st
 
 from cnnlab.config import DataConfig, ModelConfig, ModelSpec, default_runs_dir
 from cnnlab.data import DATASETS, DatasetUnavailable, ImageDataset, load_dataset
+from cnnlab.data.images import MAX_FILE_BYTES
+from cnnlab.data.uploads import MAX_UPLOAD_BYTES, UploadError, too_large_message
+from cnnlab.data.uploads import save_upload as store_upload
 from cnnlab.recipes import default_run_config
 from cnnlab.runs import (
     LoadedModel,
@@ -27,8 +30,13 @@ from cnnlab.runs import (
 )
 from cnnlab.runs.jobs import JobManager
 from cnnlab.text import md_escape
+from pages.ui.charts import chart_config  # noqa: F401 - pages use common.chart_config
+from pages.ui.download_panel import download_files
+from pages.ui.shell import ensure_app_shell  # noqa: F401 - every page calls common.ensure_app_shell
 
-MAX_UPLOAD_MB = 200  # keep equal to server.maxUploadSize in .streamlit/config.toml
+# What the backend accepts (MB), for `max_upload_size=`: the browser then refuses a larger file.
+MAX_UPLOAD_MB = MAX_UPLOAD_BYTES // 2**20  # a dataset zip; = server.maxUploadSize in config.toml
+IMAGE_UPLOAD_MB = MAX_FILE_BYTES // 2**20  # one image (Classify, Inspect, Learn)
 FINISHED = ("finished", "stopped", "interrupted", "diverged")  # runs that may have weights
 
 
@@ -66,7 +74,7 @@ def current_dataset(stop: bool = True) -> ImageDataset | None:
     """The session's dataset, loaded once per server; shows a clear message when it cannot load."""
     cfg: DataConfig = st.session_state.data_cfg
     try:
-        return _dataset(cfg)
+        return dataset_for(cfg)
     except DatasetUnavailable as exc:
         st.error(str(exc), icon=":material/cloud_off:")
     except ValueError as exc:  # a folder/zip that is not a usable dataset
@@ -78,7 +86,9 @@ def current_dataset(stop: bool = True) -> ImageDataset | None:
 
 
 def dataset_for(cfg: DataConfig) -> ImageDataset:
-    """A dataset by config (cached); raises like `load_dataset`."""
+    """A dataset by config (cached; a missing download first runs in the background with a
+    progress panel and Cancel); raises like `load_dataset`."""
+    download_files(cfg)
     return _dataset(cfg)
 
 
@@ -94,23 +104,18 @@ def loaded_model(run_id: str) -> LoadedModel:
 
 
 def save_upload(source: BinaryIO | bytes, filename: str, owner: str) -> str | None:
-    """Store an uploaded zip for `owner` (cnnlab.data.uploads); its reference, or None after
-    showing why it was refused (too large)."""
-    from cnnlab.data.uploads import UploadError
-    from cnnlab.data.uploads import save_upload as store
-
+    """Store an uploaded zip for `owner`; its reference, or None after saying why not (too large)."""
     try:
-        return store(source, filename, owner, max_bytes=MAX_UPLOAD_MB * 2**20).ref
+        return store_upload(source, filename, owner, max_bytes=MAX_UPLOAD_MB * 2**20).ref
     except UploadError as exc:
         st.error(str(exc), icon=":material/error:")
         return None
 
 
-def upload_too_large(size_bytes: int) -> bool:
-    """The server checks uploads too, but AppTest and other entry points bypass that check."""
-    from cnnlab.data.uploads import too_large_message
-
-    message = too_large_message(size_bytes, MAX_UPLOAD_MB * 2**20)
+def upload_too_large(size_bytes: int, limit_mb: int | None = None) -> bool:
+    """An uploaded image (or `limit_mb` file) over the limit gets a message; the browser checks
+    `max_upload_size` too, but AppTest and other entry points bypass that check."""
+    message = too_large_message(size_bytes, (limit_mb or IMAGE_UPLOAD_MB) * 2**20)
     if message:
         st.error(message, icon=":material/error:")
     return message is not None
@@ -124,12 +129,17 @@ def session_owner() -> str:
 
 
 # -- runs ---------------------------------------------------------------------------------------
-def runs_with_weights() -> list[RunInfo]:
+def runs_with_weights() -> list[RunInfo]:  # newest first
     return [r for r in list_runs(with_weights=True) if r.status in FINISHED]
 
 
+def viewer_tz() -> str | None:
+    """The browser's IANA time zone (None before the browser has told us: the server's is used)."""
+    return st.context.timezone
+
+
 def run_label(info: RunInfo) -> str:
-    return run_title(info)
+    return run_title(info, viewer_tz())
 
 
 def pick_trained_run(key: str) -> LoadedModel:
@@ -139,11 +149,8 @@ def pick_trained_run(key: str) -> LoadedModel:
     """
     runs = runs_with_weights()
     if not runs:
-        st.info(
-            "No trained model yet. Train one first — it takes a few seconds on the "
-            "built-in shapes data.",
-            icon=":material/info:",
-        )
+        msg = "No trained model yet. Train one first — a few seconds on the built-in shapes data."
+        st.info(msg, icon=":material/info:")
         st.page_link("pages/train.py", label="Go to Train", icon=":material/play_circle:")
         st.stop()
     ids = [r.run_id for r in runs]
@@ -182,20 +189,3 @@ def data_label(cfg: DataConfig) -> str:
 def replace_cfg(key: str, **changes: object) -> None:
     """Replace fields of a frozen config held in session_state."""
     st.session_state[key] = dataclasses.replace(st.session_state[key], **changes)
-
-
-def ensure_app_shell() -> None:
-    """Run the page through app.py even when a fresh server's first request is a deep link.
-
-    Streamlit treats a `pages/` folder as a v1 multipage app until `st.navigation` has been
-    called once in the process, so a bookmarked `/learn` on a fresh server would run that page
-    alone (no sidebar, no session defaults, a raw file list as navigation). Turning that mode
-    off and rerunning makes Streamlit execute app.py, which routes to the requested page.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    # Only a v1-mode run lacks the defaults app.py sets; other runs must not rerun (that would
-    # drop the click that started them).
-    if PagesManager.uses_pages_directory and "data_cfg" not in st.session_state:
-        PagesManager.uses_pages_directory = False
-        st.rerun()

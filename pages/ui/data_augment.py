@@ -18,8 +18,9 @@ from cnnlab.config import AugmentConfig, DataConfig, RunConfig
 from cnnlab.runs import RunNotFound, get_run
 from cnnlab.startconfig import describe_augment, design_key, recipe_augment, start_augment
 from pages.ui import common
+from pages.ui.charts import chart_config
 
-CHART = {"displayModeBar": False}
+CHART = chart_config("augmentation preview")
 # control -> (AugmentConfig field, label, min, max, step); the hflip checkbox is separate
 SLIDERS = {
     "crop": ("crop_padding", "Random crop: padding (px)", 0, 8, 1),

@@ -16,8 +16,9 @@ import streamlit as st
 from cnnlab import gallery
 from cnnlab.config import PRESET, DataConfig, ShapesConfig
 from cnnlab.data.shapes import LEVELS, SHAPE_CLASSES, preview_shapes, shapes_knobs
+from pages.ui.charts import chart_config
 
-CHART = {"displayModeBar": False}
+CHART = chart_config("shapes preview")
 LEVEL_NAMES = {0: "0 clean", 1: "1 light", 2: "2 medium", 3: "3 hard"}
 SET_SIZES = [600, 1200, 3000, 6000, 12000, 30000]  # images: train + validation + test
 KNOBS = {  # knob -> (label, min, max, step, display format, help); shape size: a range slider

@@ -76,7 +76,9 @@ def _remember(index: int, y: np.ndarray, names: list[str]) -> None:
 
 def uploaded_image(loaded: LoadedModel) -> Chosen | None:
     """An uploaded image prepared for the model: (image, caption), or None."""
-    upload = st.file_uploader("Image", type=IMAGE_TYPES, key="inside_upload")
+    upload = st.file_uploader(
+        "Image", type=IMAGE_TYPES, key="inside_upload", max_upload_size=common.IMAGE_UPLOAD_MB
+    )
     if upload is None or common.upload_too_large(upload.size):
         return None
     item = prepare_file(upload.name, upload.getvalue(), loaded.preprocess)

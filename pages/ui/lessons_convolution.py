@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from cnnlab import learn
-from pages.ui.lessons import PLOT, lesson_columns
+from pages.ui.lessons import cached, lesson_columns, plot
 
 PATCH = 8  # side (pixels) of the patch the step-by-step zooms into
 
@@ -40,12 +40,12 @@ def convolution_lesson(image: np.ndarray) -> np.ndarray:
         feature = image
     dims = learn.dims
     result.plotly_chart(
-        learn.maps_figure(
+        cached(learn.maps_figure)(
             [(f"input {dims(image)}", image), (f"feature map {dims(feature)}", feature)],
             image_first=True,
             box=(top, left, PATCH),
         ),
-        **PLOT,
+        **plot("convolution input and feature map"),
     )
     result.latex(learn.size_formula(image.shape, size, stride, padding))
 
@@ -103,6 +103,9 @@ def step_by_step(patch: np.ndarray, weights: np.ndarray, stride: int, padding: i
     row, col = divmod(position - 1, patch_out.shape[1])
     step = learn.conv_step(patch, weights, row, col, stride, padding)
     result.plotly_chart(
-        learn.slide_figure(patch, weights, step, padding, patch_out, position), **PLOT
+        cached(learn.slide_figure)(patch, weights, step, padding, patch_out, position),
+        **plot("convolution sliding window"),
     )
-    result.plotly_chart(learn.multiply_figure(step, weights), **PLOT)
+    result.plotly_chart(
+        cached(learn.multiply_figure)(step, weights), **plot("convolution multiply and add")
+    )

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from cnnlab import learn
-from pages.ui.lessons import PLOT, lesson_columns
+from pages.ui.lessons import cached, lesson_columns, plot
 
 TEMPERATURES = [0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0]  # the softmax temperatures on offer
 
@@ -26,14 +26,14 @@ def activation_lesson(feature: np.ndarray) -> tuple[str, np.ndarray]:
     act = result.radio("Activation", list(learn.ACTIVATIONS), horizontal=True, key="learn_act")
     activated = learn.ACTIVATIONS[act](feature)  # (H', W')
     text.latex(learn.ACTIVATION_FORMULAS[act])
-    text.plotly_chart(learn.activation_curves(act), **PLOT)
+    text.plotly_chart(cached(learn.activation_curves)(act), **plot("activation functions"))
     dims = learn.dims
     result.plotly_chart(
-        learn.maps_figure(
+        cached(learn.maps_figure)(
             [(f"feature map {dims(feature)}", feature), (f"after {act}", activated)],
             same_scale=True,
         ),
-        **PLOT,
+        **plot("activation feature maps"),
     )
     negative, zeroed = float((feature < 0).mean()), learn.zero_share(activated)
     left_metric, right_metric = result.columns(2)
@@ -73,14 +73,14 @@ def pooling_lesson(activated: np.ndarray, act: str) -> np.ndarray:
         )
         pooled = activated
     result.plotly_chart(
-        learn.maps_figure(
+        cached(learn.maps_figure)(
             [
                 (f"after {act}: {dims(activated)}", activated),
                 (f"{kind} pool: {dims(pooled)}", pooled),
             ],
             same_scale=True,
         ),
-        **PLOT,
+        **plot("pooling"),
     )
     result.latex(learn.size_formula(activated.shape, window, stride, None))
     result.markdown(
@@ -111,7 +111,9 @@ def classes_lesson(pooled: np.ndarray, lesson: learn.LessonImage) -> None:
         )
     dense_w, dense_b = learn.dense_weights(pooled.size, len(classes))  # (K, N), (K,)
     logits = learn.dense(pooled, dense_w, dense_b)  # (K,)
-    result.plotly_chart(learn.dense_figure(pooled, dense_w, logits, classes), **PLOT)
+    result.plotly_chart(
+        cached(learn.dense_figure)(pooled, dense_w, logits, classes), **plot("dense layer")
+    )
     edit, bars = result.columns([1, 2], gap="medium")
     edit.caption("The logits (edit them)")
     table = edit.data_editor(
@@ -132,5 +134,7 @@ def classes_lesson(pooled: np.ndarray, lesson: learn.LessonImage) -> None:
     )
     probs = learn.softmax(z, temperature)  # (K,)
     loss = learn.cross_entropy(z, target, temperature)
-    bars.plotly_chart(learn.probability_figure(classes, probs, target), **PLOT)
+    bars.plotly_chart(
+        cached(learn.probability_figure)(classes, probs, target), **plot("softmax probabilities")
+    )
     bars.latex(learn.cross_entropy_formula(classes[target], probs[target], loss))

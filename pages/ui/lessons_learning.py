@@ -8,7 +8,7 @@ import streamlit as st
 
 from cnnlab import explain, learn, plots
 from pages.ui import common
-from pages.ui.lessons import PLOT, lesson_columns
+from pages.ui.lessons import cached, lesson_columns, plot
 
 OUTCOME_BOX = {  # Descent.outcome -> how the page shows it
     "diverged": (st.error, ":material/error:"),
@@ -53,8 +53,10 @@ def learning_lesson() -> None:
     with result:
         box(learn.outcome_message(surface, descent), icon=icon)
     path_col, curve_col = result.columns([3, 2])
-    path_col.plotly_chart(learn.descent_figure(surface, descent), **PLOT)
-    curve_col.plotly_chart(learn.loss_curve(descent), **PLOT)
+    path_col.plotly_chart(
+        cached(learn.descent_figure)(surface, descent), **plot("gradient descent path")
+    )
+    curve_col.plotly_chart(cached(learn.loss_curve)(descent), **plot("gradient descent loss"))
 
 
 def learning_rate(surface: learn.Surface, surface_name: str) -> float:
@@ -112,10 +114,13 @@ def your_model_lesson(picture: PIL.Image.Image) -> None:
         view = learn.first_feature_maps(loaded.model, loaded.preprocess, picture)
         first, second = st.columns([1, 3])
         first.plotly_chart(
-            plots.image_grid(view.input[None], ["model input"], upscale_to=128), **PLOT
+            plots.image_grid(view.input[None], ["model input"], upscale_to=128),
+            **plot("model input"),
         )
         kernels = explain.first_layer_filters(loaded.model)  # (F, C, k, k)
-        second.plotly_chart(plots.filter_grid(kernels, max_filters=16, cols=8), **PLOT)
+        second.plotly_chart(
+            plots.filter_grid(kernels, max_filters=16, cols=8), **plot("first layer filters")
+        )
         second.caption(
             f"The first layer's {len(kernels)} learned {kernels.shape[2]}×"
             f"{kernels.shape[3]} kernels (the first 16), like the hand-made ones in tab 1."
@@ -126,4 +131,6 @@ def your_model_lesson(picture: PIL.Image.Image) -> None:
                 f"{maps.shape[1]}×{maps.shape[2]} (after its activation; the first 16; "
                 "yellow = strong)"
             )
-            st.plotly_chart(plots.feature_map_grid(maps, max_maps=16, cols=8), **PLOT)
+            st.plotly_chart(
+                plots.feature_map_grid(maps, max_maps=16, cols=8), **plot("feature maps")
+            )

@@ -18,15 +18,15 @@ from cnnlab.runs import (
     RunNotFound,
     format_duration,
     get_run,
-    read_live,
 )
-from pages.ui.common import job_manager
+from cnnlab.runs.live import LiveTail
+from pages.ui.common import chart_config, job_manager
 from pages.ui.run_status import queue_text, show_outcome, stop_run
 
 REFRESH_S = 1.0  # seconds between live updates while a run is queued or running
 # ... and until a started run's first loss point is on screen (target: 2 s after pressing Train)
 FIRST_POINT_REFRESH_S = 0.25
-CHART = {"displayModeBar": False}
+STOP_SHORTCUT = "Alt+S"  # Option+S on a Mac; the Train button is Ctrl+Enter (train_form.py)
 
 
 def show_queued(view: LiveView) -> None:
@@ -75,8 +75,20 @@ def show_progress(view: LiveView) -> None:
         on_click=stop_run,
         args=(view.run_id,),
         disabled=stopping or bool(view.end),
-        help="ends within about a second and keeps the best weights",
+        shortcut=STOP_SHORTCUT,
+        help=f"ends within about a second and keeps the best weights (shortcut: {STOP_SHORTCUT})",
     )
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _tail(run_id: str, runs_dir: str) -> LiveTail:
+    return LiveTail(run_id, runs_dir)
+
+
+def read_view(run_id: str) -> LiveView:
+    """The run's live view from its shared tail (new event bytes only; one disk read per 0.2 s
+    for all sessions watching it). Raises RunNotFound."""
+    return _tail(run_id, str(job_manager().runs_dir)).read(max_age_s=0.2)
 
 
 def epochs_version(view: LiveView) -> tuple:
@@ -95,13 +107,15 @@ def show_charts(view: LiveView) -> None:
     if view.batches or view.active:
         st.caption("Training loss per batch")
         st.plotly_chart(
-            plots.batch_loss_curve(view.chart_batches()), config=CHART, key="live_batch_loss"
+            plots.batch_loss_curve(view.chart_batches()),
+            config=chart_config(f"batch loss {view.run_id}"),
+            key="live_batch_loss",
         )
     if view.epochs or view.active:
         st.caption("Per epoch: training vs validation")
         st.plotly_chart(
             epoch_figure(view.run_id, epochs_version(view), view.epochs),
-            config=CHART,
+            config=chart_config(f"epoch curves {view.run_id}"),
             key="live_epoch_curves",
         )
     if view.epochs and not view.active:
@@ -125,7 +139,9 @@ def live_panel(run_id: str) -> None:
     """The followed run; refreshes itself only while the run is queued or running."""
     try:
         status = get_run(run_id).status().status
-        waiting = status == "running" and not read_live(run_id).batches  # no loss point yet
+        # No loss point yet, and it comes soon: running, or queued with no job ahead of it.
+        soon = status == "running" or (status == "queued" and not job_manager().running())
+        waiting = soon and not read_view(run_id).batches
     except RunNotFound:
         st.warning("That run no longer exists.")
         return
@@ -135,7 +151,7 @@ def live_panel(run_id: str) -> None:
     @st.fragment(run_every=every)
     def panel() -> None:
         try:
-            view = read_live(run_id)
+            view = read_view(run_id)
         except RunNotFound:
             st.warning("That run was deleted.")
             return

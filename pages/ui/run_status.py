@@ -13,7 +13,7 @@ from cnnlab.runs import (
     run_title,
 )
 from cnnlab.text import md_escape
-from pages.ui.common import job_manager
+from pages.ui.common import job_manager, viewer_tz
 
 
 def watched_run(runs: list[RunInfo]) -> str:
@@ -26,7 +26,9 @@ def watched_run(runs: list[RunInfo]) -> str:
     run_id = followed_run(runs)
     if st.session_state.get("train_watch") != run_id:
         st.session_state.train_watch = run_id
-    labels = {r.run_id: f"{run_title(r)} · {r.run_id[-6:]}" for r in runs}  # unique, stable
+    labels = {
+        r.run_id: f"{run_title(r, viewer_tz())} · {r.run_id[-6:]}" for r in runs
+    }  # unique, stable
     st.selectbox(
         "Run",
         ids,

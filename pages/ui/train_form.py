@@ -151,6 +151,7 @@ def train_form(dataset_ready: bool, problem: str | None) -> None:
             disabled=not dataset_ready or problem is not None,
             key="train_submit",
             width="stretch",
+            shortcut="Ctrl+Enter",  # Cmd+Enter on a Mac; Streamlit shows it on the button
         )
     if submitted:
         ss = st.session_state
