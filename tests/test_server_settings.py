@@ -96,10 +96,12 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_limit(
     runs_dir: Path, _private_dirs: None, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[int, bytes]:
-    """A 1 MB limit (the pages read `common.MAX_UPLOAD_MB` when checking) and a file 1 byte over it,
-    with a finished run for the pages that need a model."""
+    """A 1 MB limit (the pages read `common.MAX_UPLOAD_MB` for zips and `common.IMAGE_UPLOAD_MB`
+    for images when checking) and a file 1 byte over it, with a finished run for the pages that
+    need a model."""
     monkeypatch.setenv("CNNLAB_RUNS", str(runs_dir))
     monkeypatch.setattr(common, "MAX_UPLOAD_MB", 1)
+    monkeypatch.setattr(common, "IMAGE_UPLOAD_MB", 1)
     return 1, png() + b"\0" * (2**20 + 1 - len(png()))
 
 
@@ -156,15 +158,17 @@ def test_learn_page_refuses_an_image_over_the_limit(tiny_limit: tuple[int, bytes
 # -- what users see in a real browser ---------------------------------------------------------------
 @pytest.mark.browser
 def test_upload_boxes_show_the_limit(page, server: Server) -> None:  # noqa: ANN001
-    """Streamlit's drop zone states server.maxUploadSize ("200MB per file"), which the
-    config test above ties to the app's own MAX_UPLOAD_MB."""
+    """Each drop zone states its own limit: the zip box server.maxUploadSize ("200MB per file",
+    which the config test above ties to MAX_UPLOAD_MB), an image box the backend's image limit
+    (IMAGE_UPLOAD_MB, "50MB per file")."""
     train_digits(server.runs_dir)  # Classify needs a trained model before it shows its uploader
     limit = re.compile(rf"\b{common.MAX_UPLOAD_MB} ?MB per file")  # "200MB per file"
+    image_limit = re.compile(rf"\b{common.IMAGE_UPLOAD_MB} ?MB per file")
     open_page(page, server, "data")
     page.get_by_role("heading", name="Data", exact=True).wait_for(timeout=120_000)
     page.get_by_role("tab", name="Upload a zip").click()
     page.get_by_test_id("stFileUploaderDropzone").get_by_text(limit).first.wait_for()
     open_page(page, server, "classify")
     page.get_by_role("heading", name="Classify", exact=True).wait_for(timeout=120_000)
-    page.get_by_test_id("stFileUploaderDropzone").get_by_text(limit).first.wait_for()
+    page.get_by_test_id("stFileUploaderDropzone").get_by_text(image_limit).first.wait_for()
     assert not page.locator("[data-testid=stException]").count()
