@@ -40,7 +40,7 @@ def test_gallery_image_opens_in_inspect(
     page.get_by_text(f"test image #{index}, true class").wait_for(timeout=60_000)
     page.get_by_text("predicted:").first.wait_for(timeout=60_000)
     wait_idle(page)
-    assert "/inside" in page.url
+    assert "/inspect" in page.url
     text = main_text(page)
     assert f"test image #{index}, true class" in text and "Grad-CAM" in text
     assert page.locator("[data-testid=stImage] img").count() >= 4  # input x2, two heat maps

@@ -42,6 +42,7 @@ MEMORY_SESSIONS = int(os.environ.get("CNNLAB_MEMORY_SESSIONS", "15"))
 HANG_S = 120  # an interaction slower than this is a hang, not load (not a latency target)
 LEAK_MB_PER_SESSION = 10  # a third of the perf target (30 MB); measured ~1 MB, noise included
 
+PAGE_FILES = {"inspect": "inside"}  # url path -> pages/<file>.py where they differ
 HEADINGS = {  # url path -> the page's title
     "": "cnnlab",
     "data": "Data",
@@ -49,11 +50,11 @@ HEADINGS = {  # url path -> the page's title
     "train": "Train",
     "runs": "Runs",
     "evaluate": "Evaluate",
-    "inside": "Inspect",
+    "inspect": "Inspect",
     "classify": "Classify",
     "learn": "Learn: how a CNN works",
 }
-BROWSE = ["data", "model", "runs", "evaluate", "classify", "learn", "inside", ""]
+BROWSE = ["data", "model", "runs", "evaluate", "classify", "learn", "inspect", ""]
 
 # Installed in every page: __watch(cond) records, in the page's own clock, when `cond` first holds
 # after now, so concurrent interactions are timed exactly though Python waits for them in turn.
@@ -464,7 +465,7 @@ def test_session_state_holds_no_tensors_or_large_objects_after_every_page(
             assert size < 100_000, f"{page}: session_state[{key!r}] pickles to {size:,} bytes"
 
     for path in [p for p in HEADINGS if p] + [""]:
-        at.switch_page(f"pages/{path or 'home'}.py").run()
+        at.switch_page(f"pages/{PAGE_FILES.get(path, path or 'home')}.py").run()
         assert not at.exception, (path, [e.value for e in at.exception])
         if path == "data":  # a selection, so the state holds a non-default config too
             at.radio(key="dataset_name").set_value("digits")

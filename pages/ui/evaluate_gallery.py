@@ -14,6 +14,7 @@ import torch
 
 from cnnlab.display import cam_picture, enlarge
 from cnnlab.explain import default_cam_layer, feature_maps, grad_cam_batch
+from cnnlab.text import md_escape
 from pages.ui import common
 from pages.ui.inspect_link import open_in_inspect
 
@@ -72,7 +73,7 @@ def show_tiles(run_id: str, tiles: Sequence[Tile], cols: int, key: str) -> None:
     for start in range(0, len(tiles), cols):
         for column, tile in zip(st.columns(cols), tiles[start : start + cols], strict=False):
             with column:
-                st.image(tile.picture, caption=tile.caption)
+                st.image(tile.picture, caption=md_escape(tile.caption))  # class names: text
                 look = dict(icon=":material/visibility:", type="tertiary", help="Open in Inspect")
                 if st.button(f"#{tile.index}", key=f"{key}_{tile.index}", **look):
                     open_in_inspect(run_id, tile.index)
