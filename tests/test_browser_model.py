@@ -16,8 +16,18 @@ def test_editor_loads_a_preset_into_its_boxes(page, server: Server) -> None:
     page.get_by_text("Custom", exact=True).first.click()
     wait_idle(page)
     page.get_by_text("Start from a preset or a saved run's network").click()
-    page.locator("[data-testid=stExpander] [data-testid=stSelectbox]").first.click()
-    page.get_by_role("option", name="LeNet-5").click()
+    picker = page.locator("[data-testid=stExpander] [data-testid=stSelectbox]").first
+    picker.wait_for()
+    wait_idle(page)
+    option = page.get_by_role("option", name="LeNet-5")
+    for _ in range(3):  # under load the first click can land while the expander still reruns
+        picker.click()
+        try:
+            option.wait_for(timeout=10_000)
+            break
+        except Exception:  # noqa: BLE001 - a Playwright TimeoutError: open the list again
+            wait_idle(page)
+    option.click()
     page.get_by_text("Loads 2 conv blocks").wait_for(timeout=60_000)
     page.get_by_role("button", name="Load into the editor").click()
     page.locator(".st-key-blk0-filters input").first.wait_for()
