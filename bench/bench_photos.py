@@ -28,7 +28,7 @@ import torch  # noqa: E402
 from cnnlab.data.images import image_to_tensor, open_image  # noqa: E402
 from cnnlab.inference import NothingToRead, predict_images, prepare_image  # noqa: E402
 from cnnlab.runs import list_runs, load_model  # noqa: E402
-from tests.photo_maker import canvas_drawing, photo_set  # noqa: E402
+from tests.photo_maker import TRAIN_MNIST, canvas_drawing, photo_set  # noqa: E402
 
 
 def squash(img, preprocess) -> torch.Tensor:  # the path before issue 12, kept here to compare
@@ -56,17 +56,7 @@ def accuracy(loaded, items, prepare) -> tuple[float, float, float]:
 
 def trained_run(runs_dir: str) -> str:
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cnnlab",
-            "train",
-            "--dataset",
-            "mnist",
-            "--threads",
-            "2",
-            "--quiet",
-        ],
+        [*TRAIN_MNIST, "--quiet"],
         check=True,
         env=dict(os.environ, CNNLAB_RUNS=runs_dir),
         cwd=REPO,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -230,3 +231,8 @@ def photo_set(n: int, seed: int = 0) -> list[tuple[int, str, bytes]]:
         (i % 10, kinds[(i // 10) % 2], make_photo(i % 10, seed * 100_003 + i, kinds[(i // 10) % 2]))
         for i in range(n)
     ]
+
+
+# The default MNIST recipe (`python -m cnnlab train --dataset mnist`), whose model the targets
+# are measured with (tests/test_preprocess_photos.py, bench/bench_photos.py).
+TRAIN_MNIST = [sys.executable, "-m", "cnnlab", "train", "--dataset", "mnist", "--threads", "2"]

@@ -19,7 +19,7 @@ import pytest
 from cnnlab.classify import classify_files
 from cnnlab.runs import list_runs, load_model
 from tests.conftest import REPO
-from tests.photo_maker import canvas_drawing, photo_set
+from tests.photo_maker import TRAIN_MNIST, canvas_drawing, photo_set
 
 N_PHOTOS = 100  # 50 printed, 50 handwritten
 
@@ -30,17 +30,7 @@ def mnist_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not data or not (Path(data) / "MNIST").is_dir():
         pytest.skip("real MNIST absent: set CNNLAB_DATA to ../shared/data")
     runs = tmp_path_factory.mktemp("photos") / "runs"
-    cmd = [
-        sys.executable,
-        "-m",
-        "cnnlab",
-        "train",
-        "--dataset",
-        "mnist",
-        "--threads",
-        "2",
-        "--quiet",
-    ]
+    cmd = [*TRAIN_MNIST, "--quiet"]
     done = subprocess.run(
         cmd, cwd=REPO, env=dict(os.environ, CNNLAB_RUNS=str(runs)), capture_output=True, text=True
     )
