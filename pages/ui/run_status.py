@@ -129,15 +129,14 @@ def show_outcome(view: LiveView) -> None:
             delta_arrow="off",
         )
         cols[2].metric("Images/s", f"{view.images_per_s:,.0f}" if view.images_per_s else "–")
-    if view.status in ("interrupted", "failed", "stopped"):
-        if view.can_resume:
-            st.button(
-                "Resume from the last checkpoint",
-                icon=":material/replay:",
-                key=f"resume_{view.run_id}",
-                on_click=resume_run,
-                args=(view.run_id,),
-            )
+    if view.can_resume:  # interrupted, failed or stopped, with a checkpoint (cnnlab.runs)
+        st.button(
+            "Resume from the last checkpoint",
+            icon=":material/replay:",
+            key=f"resume_{view.run_id}",
+            on_click=resume_run,
+            args=(view.run_id,),
+        )
     if view.status in ("finished", "stopped", "interrupted") and view.epochs:
         cols = st.columns(3)
         cols[0].page_link("pages/evaluate.py", label="Evaluate it", icon=":material/fact_check:")
