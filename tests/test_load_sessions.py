@@ -78,7 +78,9 @@ window.__watch = (cond) => {
 PROBLEMS = """() => [...document.querySelectorAll(
     '[data-testid="stException"], [data-testid="stAlertContentError"], [data-testid="stToast"]')]
     .map(e => e.innerText.slice(0, 300))
-    .filter(t => !t.includes('Stopping…'))"""
+    .filter(t => !t.includes('Stopping…') && !t.includes('Removed from the queue'))"""
+# ^ the two toasts confirming a Stop (pages/ui/run_status.stop_run) are not problems; one still on
+#   screen when the last check runs failed this test whenever the final stops took under ~4 s
 
 
 def page_done(heading: str) -> str:
