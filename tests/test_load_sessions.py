@@ -359,7 +359,8 @@ def scenario(server: Server, sessions: list[Session], lat: dict[str, list[float]
     check_no_problems(sessions)
 
     # Selections never leak: after all that re-rendering, each sidebar shows its own session's.
-    for s in sessions:
+    for s in sessions:  # the sidebar's setup is drawn after the page: wait for a rerun to end
+        s.page.get_by_test_id("stSidebar").get_by_text("Current setup").wait_for()
         side = s.sidebar()
         assert ("Digits" in side) == (s is chooser), (s.name, side)
         assert (default_data in side) == (s is not chooser), (s.name, side)
