@@ -182,6 +182,7 @@ class TrainConfig:
     precision: str = named("fp32", choices=("fp32", "bf16"))  # bf16: autocast where native
     batch_events_per_s: float = ranged(20.0, 0)  # max batch events/s (small logs); 0 = every batch
     checkpoint_every: int = ranged(1, 0)  # epochs between resume checkpoints (0 = none)
+    time_limit_s: float = ranged(0.0, 0)  # training seconds before the run stops itself (0 = none)
 
 
 @dataclass(frozen=True)

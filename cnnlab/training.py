@@ -155,6 +155,13 @@ def run_epoch(
             state.status = "stopped"
             state.message = f"stopped by request at epoch {epoch}, step {state.step}"
             break
+        if tc.time_limit_s and state.elapsed() >= tc.time_limit_s:  # a lesson's limit per run
+            state.status = "stopped"
+            state.message = (
+                f"reached its time limit of {tc.time_limit_s / 60:.3g} min at epoch {epoch}, "
+                f"step {state.step}; the best weights so far were kept"
+            )
+            break
         idx = perm[b * state.batch_size : (b + 1) * state.batch_size]
         loss_value, correct = train_step(state, tc, split.x[idx], split.y[idx])
         if not math.isfinite(loss_value):

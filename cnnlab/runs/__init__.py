@@ -20,9 +20,11 @@
 from importlib import import_module
 from typing import Any
 
+from cnnlab.runs.access import AccessDenied, RunOwner
 from cnnlab.runs.archive import RunImportError, export_run_zip, import_run_zip
 from cnnlab.runs.history import History, history_from_events, run_history
 from cnnlab.runs.loading import LoadedModel, WeightsError, build_run_model, load_model, load_state
+from cnnlab.runs.manage import delete_run, rename_run
 from cnnlab.runs.status import (
     ACTIVE,
     DELETABLE,
@@ -37,7 +39,6 @@ from cnnlab.runs.store import (
     RunInfo,
     RunNotFound,
     create_run,
-    delete_run,
     get_run,
     latest_run,
     list_runs,
@@ -67,6 +68,9 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ACTIVE",
+    "AccessDenied",
+    "RunOwner",
+    "rename_run",
     "COMPARE_METRICS",
     "DELETABLE",
     "FINISHED",

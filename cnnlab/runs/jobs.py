@@ -22,13 +22,17 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 from cnnlab import warm
+from cnnlab.classroom.identity import Identity
 from cnnlab.config import RunConfig
-from cnnlab.runs.status import ACTIVE, Status
+from cnnlab.runs.access import RunOwner, check_manage
+from cnnlab.runs.fair import EpochTimes, Projection, QueueEntry, next_index, projected_starts
+from cnnlab.runs.status import ACTIVE, FINISHED, Status
 from cnnlab.runs.store import Run, create_run, get_run, list_runs, resolve_runs_dir
 
 REPO_ROOT = warm.REPO_ROOT
@@ -74,6 +78,12 @@ class _Job:
     pid: int | None = None
     stop_requested: float | None = None  # monotonic time of the stop request
     signalled: set[str] = field(default_factory=set)
+    owner: str = ""  # RunOwner.user_id
+
+
+# A run's admission check (classroom: the lesson and the class limits): the config as it may run,
+# given how many runs its owner has waiting; raises (PolicyError) to refuse.
+Admit = Callable[[RunConfig, int], RunConfig]
 
 
 class JobManager:
@@ -96,8 +106,11 @@ class JobManager:
         self.warm_enabled = warm
         self.poll_s = poll_s
         self._lock = threading.Condition()
-        self._queue: list[tuple[str, bool]] = []  # (run_id, resume), first = next to start
+        self._queue: list[QueueEntry] = []  # in arrival order; the fair rule picks the next
         self._active: dict[str, _Job] = {}
+        self._last_start: dict[str, float] = {}  # owner -> monotonic time their last run started
+        self._estimate_s: dict[str, float | None] = {}  # queued run -> expected training seconds
+        self._times = EpochTimes()  # seconds per epoch seen here, for the estimates
         self._warm: subprocess.Popen | None = None
         self._closed = False
         self._recover()
@@ -113,19 +126,28 @@ class JobManager:
         warm.discard_all()
 
     # -- public API ------------------------------------------------------------------------------
-    def submit(self, cfg: RunConfig) -> str:
-        """Create a run for `cfg`, queue it, and return its id."""
-        run = create_run(cfg, self.runs_dir)
+    def submit(
+        self, cfg: RunConfig, owner: RunOwner | None = None, admit: Admit | None = None
+    ) -> str:
+        """Create a run for `cfg` owned by `owner` (None: local), queue it, and return its id.
+        `admit` (classroom rules) may refuse it or adjust it first, under the queue's lock."""
+        owner = owner or RunOwner()
         with self._lock:
-            self._queue.append((run.run_id, False))
+            if admit is not None:
+                cfg = admit(cfg, sum(e.owner == owner.user_id for e in self._queue))
+            run = create_run(cfg, self.runs_dir, owner)
+            self._queue.append(QueueEntry(run.run_id, False, owner.user_id))
+            self._estimate_s[run.run_id] = self._estimate(cfg)
             self._lock.notify_all()
         return run.run_id
 
-    def stop(self, run_id: str) -> None:
-        """Stop a queued or running run; a running one ends within a batch, keeping its best weights."""
+    def stop(self, run_id: str, actor: Identity | None = None) -> None:
+        """Stop a queued or running run; a running one ends within a batch, keeping its best
+        weights. Only its owner or the teacher (AccessDenied); `actor=None` is trusted."""
+        check_manage(actor, get_run(run_id, self.runs_dir).owner(), "stop", run_id)
         with self._lock:
-            for i, (queued_id, _) in enumerate(self._queue):
-                if queued_id == run_id:
+            for i, entry in enumerate(self._queue):
+                if entry.run_id == run_id:
                     del self._queue[i]
                     get_run(run_id, self.runs_dir).update_status(
                         Status.STOPPED, ended=time.time(), message="stopped before it started"
@@ -137,9 +159,12 @@ class JobManager:
                 job.stop_requested = job.stop_requested or time.monotonic()
                 self._lock.notify_all()
 
-    def resume(self, run_id: str) -> None:
-        """Queue an interrupted/failed/stopped run again; it continues from its last checkpoint."""
+    def resume(self, run_id: str, actor: Identity | None = None) -> None:
+        """Queue an interrupted/failed/stopped run again; it continues from its last checkpoint.
+        Only its owner or the teacher (AccessDenied)."""
         run = get_run(run_id, self.runs_dir)
+        owner = run.owner()
+        check_manage(actor, owner, "resume", run_id)
         status = run.status().status
         if status in ACTIVE:
             raise ValueError(f"run {run_id} is already {status}")
@@ -151,20 +176,31 @@ class JobManager:
         run.clear_stop()
         run.update_status(Status.QUEUED, message="queued to resume from its last checkpoint")
         with self._lock:
-            self._queue.append((run_id, True))
+            self._queue.append(QueueEntry(run_id, True, owner.user_id))
+            self._estimate_s[run_id] = self._estimate(run.config())
             self._lock.notify_all()
 
     def queue_position(self, run_id: str) -> int | None:
-        """1-based place in the queue, or None when not queued."""
+        """1-based place in the fair start order, or None when not queued."""
+        projection = self.projection(run_id)
+        return projection.position if projection else None
+
+    def projection(self, run_id: str) -> Projection | None:
+        """Where a queued run stands: its place in the fair order and expected start (seconds)."""
+        return next((p for p in self.projections() if p.run_id == run_id), None)
+
+    def projections(self) -> list[Projection]:
+        """Every queued run in the order it will start, with expected start times."""
         with self._lock:
-            for i, (queued_id, _) in enumerate(self._queue):
-                if queued_id == run_id:
-                    return i + 1
-        return None
+            active = [(job.owner, self._left_s(job)) for job in self._active.values()]
+            return projected_starts(
+                list(self._queue), active, self.max_parallel,
+                lambda e: self._estimate_s.get(e.run_id), self._last_start,
+            )  # fmt: skip
 
     def queued(self) -> list[str]:
-        with self._lock:
-            return [run_id for run_id, _ in self._queue]
+        """Queued run ids in the order they will start."""
+        return [p.run_id for p in self.projections()]
 
     def running(self) -> list[str]:
         with self._lock:
@@ -200,7 +236,7 @@ class JobManager:
             if info.status == Status.RUNNING:
                 pid = run.status().pid
                 if _is_job_process(pid):
-                    self._active[info.run_id] = _Job(run, None, pid)  # still training elsewhere
+                    self._active[info.run_id] = _Job(run, None, pid, owner=info.owner.user_id)
                 else:
                     run.update_status(
                         Status.INTERRUPTED,
@@ -209,7 +245,17 @@ class JobManager:
                         "from its last checkpoint",
                     )
             elif info.status == Status.QUEUED:
-                self._queue.append((info.run_id, run.has_checkpoint()))
+                self._queue.append(
+                    QueueEntry(info.run_id, run.has_checkpoint(), info.owner.user_id)
+                )
+            self._learn_speed(run)
+        for entry in self._queue:
+            try:
+                self._estimate_s[entry.run_id] = self._estimate(
+                    get_run(entry.run_id, self.runs_dir).config()
+                )
+            except ValueError:  # a damaged config: the job will fail and say so
+                self._estimate_s[entry.run_id] = None
 
     def _loop(self) -> None:
         while True:
@@ -219,8 +265,9 @@ class JobManager:
                 self._reap()
                 self._escalate_stops()
                 while self._queue and len(self._active) < self.max_parallel:
-                    run_id, resume = self._queue.pop(0)
-                    self._start(run_id, resume)
+                    owners = [job.owner for job in self._active.values()]
+                    entry = self._queue.pop(next_index(self._queue, owners, self._last_start))
+                    self._start(entry)
                 self._keep_warm()
                 self._lock.wait(timeout=self.poll_s)
 
@@ -249,7 +296,10 @@ class JobManager:
                 preexec_fn=lambda: warm.child_setup(JOB_NICENESS),
             )
 
-    def _start(self, run_id: str, resume: bool) -> None:
+    def _start(self, entry: QueueEntry) -> None:
+        run_id, resume = entry.run_id, entry.resume
+        self._last_start[entry.owner] = time.monotonic()
+        self._estimate_s.pop(run_id, None)
         run = get_run(run_id, self.runs_dir)
         run.clear_stop()  # from here on a stop request is a Stop press
         run.update_status(Status.RUNNING, message="starting", pid=None)
@@ -265,7 +315,7 @@ class JobManager:
         if process is None:
             args = ["train", "--run-dir", str(run.path)] + (["--resume"] if resume else [])
             process = self._spawn(args, log=run.log_path)
-        self._active[run_id] = _Job(run, process, process.pid)
+        self._active[run_id] = _Job(run, process, process.pid, owner=entry.owner)
 
     def _reap(self) -> None:
         for run_id, job in list(self._active.items()):
@@ -274,6 +324,7 @@ class JobManager:
             if alive:
                 continue
             del self._active[run_id]
+            self._learn_speed(job.run)
             if job.run.status().status in ACTIVE:
                 # The process ended without recording an outcome: killed (SIGKILL, OOM) or crashed.
                 how = (
@@ -306,6 +357,28 @@ class JobManager:
             elif waited > STOP_GRACE_S and "term" not in job.signalled:
                 self._signal(job, signal.SIGTERM)
                 job.signalled.add("term")
+
+    def _learn_speed(self, run: Run) -> None:
+        """Seconds per trained epoch of a run that has ended, for the estimates of runs like it."""
+        status = run.status()
+        if status.status in FINISHED and status.duration_s and status.epoch:
+            try:
+                self._times.learn(run.config(), status.duration_s / status.epoch)
+            except ValueError:  # a damaged config teaches nothing
+                pass
+
+    def _estimate(self, cfg: RunConfig) -> float | None:
+        return self._times.estimate(cfg)
+
+    def _left_s(self, job: _Job) -> float | None:
+        status = job.run.status()
+        if status.eta is not None:
+            return status.eta
+        try:
+            total = self._estimate(job.run.config())
+        except ValueError:
+            return None
+        return None if total is None else max(0.0, total - (status.duration_s or 0.0))
 
     @staticmethod
     def _signal(job: _Job, sig: int) -> None:

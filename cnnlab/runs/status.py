@@ -58,6 +58,7 @@ class RunStatus:
     pid: int | None = None  # the job process while running
     ending: bool = False  # the training loop is over: saving weights and testing
     error_kind: str = ""  # "data_unavailable" for a missing dataset, else "" or "error"
+    name: str = ""  # what its owner named it (store.rename_run)
     # progress, refreshed a few times a second while training
     epoch: int = 0
     epochs: int = 0

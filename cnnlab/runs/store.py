@@ -22,7 +22,8 @@ from safetensors.torch import load_file, save_file
 from cnnlab import events as ev
 from cnnlab.config import RunConfig, default_runs_dir, run_config_from_dict, to_dict
 from cnnlab.jsonio import atomic_path, atomic_write_bytes, atomic_write_json, read_dict, read_json
-from cnnlab.runs.status import ACTIVE, RESUMABLE, RunStatus, Status
+from cnnlab.runs.access import RunOwner
+from cnnlab.runs.status import RESUMABLE, RunStatus, Status
 
 # The folder's file names: known to the cnnlab.runs modules only (never spelled elsewhere).
 CONFIG_FILE = "config.json"  # RunConfig (rebuilds the run)
@@ -35,6 +36,7 @@ CHECKPOINT_FILE = "checkpoint.pt"  # last epoch: model, optimizer, scheduler (we
 LOG_FILE = "log.txt"  # the job's stdout/stderr
 ERROR_LOG_FILE = "error.log"  # traceback of a failed run
 STOP_FILE = "STOP"  # present = stop requested
+OWNER_FILE = "owner.json"  # RunOwner: who started it (written once, before the config)
 # What a downloaded run zip holds (and all an imported one may hold), in this order.
 ARCHIVE_FILES = (CONFIG_FILE, META_FILE, METRICS_FILE, STATUS_FILE, EVENTS_FILE, WEIGHTS_FILE)
 REQUIRED_IMPORT_FILES = (CONFIG_FILE, META_FILE, WEIGHTS_FILE)
@@ -89,6 +91,12 @@ class Run:
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         atomic_write_json(self.path / METRICS_FILE, metrics)
+
+    def owner(self) -> RunOwner:
+        return RunOwner.from_dict(read_json(self.path / OWNER_FILE))
+
+    def write_owner(self, owner: RunOwner) -> None:
+        atomic_write_json(self.path / OWNER_FILE, owner.to_dict())
 
     # -- status: read anywhere, written through update_status only -----------------------------
     def status(self) -> RunStatus:
@@ -215,6 +223,8 @@ class RunInfo:
     duration_s: float | None
     message: str
     has_weights: bool = False
+    owner: RunOwner = RunOwner()
+    name: str = ""  # the name its owner gave it ("" = none)
 
 
 def new_run_id() -> str:
@@ -232,12 +242,15 @@ def _new_folder(root: Path) -> Run:
             continue
 
 
-def create_run(cfg: RunConfig, runs_dir: str | Path | None = None) -> Run:
-    """A new run folder with its config and status "queued". The config is written last: a
-    folder counts as a run once it has one, so readers never see a run without a status."""
+def create_run(
+    cfg: RunConfig, runs_dir: str | Path | None = None, owner: RunOwner | None = None
+) -> Run:
+    """A new run folder with its owner, config and status "queued". The config is written last:
+    a folder counts as a run once it has one, so readers never see a run without a status."""
     run = _new_folder(resolve_runs_dir(runs_dir))
     try:
         run.update_status(Status.QUEUED, created=time.time(), message="")
+        run.write_owner(owner or RunOwner())
         atomic_write_json(run.path / CONFIG_FILE, to_dict(cfg))
     except BaseException:  # a full disk must not leave a half-made run behind
         shutil.rmtree(run.path, ignore_errors=True)
@@ -246,15 +259,20 @@ def create_run(cfg: RunConfig, runs_dir: str | Path | None = None) -> Run:
 
 
 def create_imported_run(
-    files: dict[str, bytes], status: RunStatus, runs_dir: str | Path | None = None
+    files: dict[str, bytes],
+    status: RunStatus,
+    runs_dir: str | Path | None = None,
+    owner: RunOwner | None = None,
 ) -> Run:
-    """A new run folder holding already-checked archive `files` (names from ARCHIVE_FILES)."""
+    """A new run folder holding already-checked archive `files` (names from ARCHIVE_FILES),
+    owned by who imported it (an archive's own owner is never trusted)."""
     unknown = set(files) - set(ARCHIVE_FILES)
     if unknown:
         raise ValueError(f"not run files: {sorted(unknown)}")
     run = _new_folder(resolve_runs_dir(runs_dir))
     try:  # status first and config last (see create_run)
         atomic_write_json(run.path / STATUS_FILE, status.to_dict())
+        run.write_owner(owner or RunOwner())
         for name in sorted(set(files) - {STATUS_FILE, CONFIG_FILE}):
             atomic_write_bytes(run.path / name, files[name])
         if CONFIG_FILE in files:
@@ -306,6 +324,8 @@ def _info(run: Run) -> RunInfo:
         duration_s=status.duration_s,
         message=message,
         has_weights=run.has_weights(),
+        owner=run.owner(),
+        name=status.name,
     )
 
 
@@ -313,7 +333,7 @@ def _damaged_info(run: Run, exc: Exception) -> RunInfo:
     message = f"the run folder is damaged ({type(exc).__name__}: {exc}); delete it"
     return RunInfo(
         run.run_id, Status.FAILED, run.path.stat().st_mtime, "?", "?", "?", 0.0, 0, 0,
-        None, None, None, message,
+        None, None, None, message, owner=run.owner(),
     )  # fmt: skip
 
 
@@ -349,12 +369,3 @@ def latest_run(
     """Id of the newest run (with `status` if given), or None."""
     runs = list_runs(runs_dir, status=status)
     return runs[0].run_id if runs else None
-
-
-def delete_run(run_id: str, runs_dir: str | Path | None = None) -> None:
-    """Remove a run folder; an active run must be stopped first (ValueError)."""
-    run = get_run(run_id, runs_dir)
-    state = run.status().status
-    if state in ACTIVE:
-        raise ValueError(f"run {run_id} is {state}: stop it before deleting")
-    shutil.rmtree(run.path)
