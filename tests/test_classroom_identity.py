@@ -173,8 +173,6 @@ def test_the_backend_refuses_another_students_run(classroom: object) -> None:
         rename_run(run_id, "mine now", actor=bob)
     with pytest.raises(AccessDenied, match="Only Ada"):
         delete_run(run_id, actor=bob)
-    from pages.ui.common import job_manager  # noqa: F401 - the manager the pages use
-
     from cnnlab.runs.jobs import JobManager
 
     jobs = JobManager(warm=False)
@@ -201,10 +199,14 @@ def test_runs_page_hides_owner_actions_on_others_runs_and_filters(
     at.switch_page("pages/runs.py").run()
     assert not at.exception, at.exception
     # Bob's default filter is Mine: only his run, with his owner actions
-    assert at.selectbox(key="runs_pick").options == [at.selectbox(key="runs_pick").format_func(bob_run)]
+    assert at.selectbox(key="runs_pick").options == [
+        at.selectbox(key="runs_pick").format_func(bob_run)
+    ]
     assert [b.label for b in at.button if b.label in ("Resume", "Save the name")]
     at.get("button_group")[0].set_value("All").run()  # the Mine / Class / All control
     assert len(at.selectbox(key="runs_pick").options) == 2
     at.selectbox(key="runs_pick").set_value(ada_run).run()
-    assert not [b for b in at.button if b.label in ("Resume", "Save the name", "Delete permanently")]
+    assert not [
+        b for b in at.button if b.label in ("Resume", "Save the name", "Delete permanently")
+    ]
     assert any("Ada's run" in c.value for c in at.caption)
