@@ -154,6 +154,13 @@ def url_run(ids: list[str]) -> str | None:
     return None
 
 
+def show_run_in_url(run_id: str) -> None:
+    """Put the shown run in the URL (`?run=`): a refresh or a copied link opens it again."""
+    st.session_state.url_run_taken = run_id  # our own write, not a link to follow later
+    if st.query_params.get("run") != run_id:
+        st.query_params["run"] = run_id
+
+
 def default_run(runs: list[RunInfo]) -> str | None:
     """Which of `runs` (newest first) a page shows first: the link's run, else the session's run,
     else the newest; for a student the newest of their own (None when they have none)."""
@@ -197,8 +204,7 @@ def pick_trained_run(key: str) -> LoadedModel:
         )
         st.page_link("pages/train.py", label="Go to Train", icon=":material/play_circle:")
         st.stop()
-    if st.query_params.get("run") != run_id:
-        st.query_params["run"] = run_id
+    show_run_in_url(run_id)
     try:
         loaded = loaded_model(run_id)
     except WeightsError as exc:

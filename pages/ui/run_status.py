@@ -21,10 +21,8 @@ from cnnlab.runs import (
     get_run,
 )
 from cnnlab.text import md_escape
-from pages.ui.common import job_manager, run_label, url_run
+from pages.ui.common import job_manager, run_label, show_run_in_url, url_run
 from pages.ui.identity import current_identity, is_student, may_act
-
-RUN_PARAM = "run"  # the watched run's query parameter (share links)
 
 
 def watched_run(runs: list[RunInfo]) -> str:
@@ -40,8 +38,8 @@ def watched_run(runs: list[RunInfo]) -> str:
     run_id = followed_run(runs)
     if st.session_state.get("train_watch") != run_id:
         st.session_state.train_watch = run_id
-    if run_id and st.query_params.get(RUN_PARAM) != run_id:
-        st.query_params[RUN_PARAM] = run_id  # a refresh or a copied link shows this run
+    if run_id:
+        show_run_in_url(run_id)
     labels = {r.run_id: f"{run_label(r)} · {r.run_id[-6:]}" for r in runs}  # unique, stable
     st.selectbox(
         "Run",
@@ -84,9 +82,10 @@ def followed_run(runs: list[RunInfo]) -> str | None:
 
 
 def start_text(start_in_s: float | None) -> str:
-    """The expected start: "starts in about 2 min 05 s", "starts next", or unknown."""
+    """The expected start: "starts in about 2 min 05 s", "as soon as a slot is free", or not
+    known yet (a run ahead has no estimate: nothing like it has finished on this server)."""
     if start_in_s is None:
-        return "start time unknown (no run like the ones ahead has finished here yet)"
+        return "start time not known yet"
     if start_in_s < 1:
         return "starts as soon as a slot is free"
     return f"starts in about {format_duration(start_in_s)}"
