@@ -133,8 +133,6 @@ def start_order(server: Server, run_ids: list[str], timeout_s: float = 120) -> l
 
 
 def test_a_teacher_and_three_students(browser: object, server: Server) -> None:
-    t0 = time.monotonic()
-    lap = lambda what: print(f"{time.monotonic() - t0:6.1f} s {what}")  # noqa: E731
     # -- joining: the join screen, the teacher's key, three students --------------------------
     teacher = new_page(browser, server)
     teacher.get_by_label("Your name").wait_for()
@@ -157,7 +155,6 @@ def test_a_teacher_and_three_students(browser: object, server: Server) -> None:
     settle(ada)
     screenshot(ada, "classroom_sidebar_student")
 
-    lap('# -- identity surviv')
     # -- identity survives a reload; a tampered cookie is refused --------------------------------
     ada.reload()
     wait_idle(ada)
@@ -167,7 +164,9 @@ def test_a_teacher_and_three_students(browser: object, server: Server) -> None:
     body, mac = cookie["value"].split(".")
     forged = body[:-2] + ("AA" if body[-2:] != "AA" else "BB")
     intruder = browser.new_context()  # type: ignore[attr-defined]
-    intruder.add_cookies([{"name": "cnnlab_identity", "value": f"{forged}.{mac}", "url": server.url}])
+    intruder.add_cookies(
+        [{"name": "cnnlab_identity", "value": f"{forged}.{mac}", "url": server.url}]
+    )
     pg = intruder.new_page()
     pg.goto(server.url)
     pg.get_by_text("join the class").wait_for(timeout=30_000)
@@ -175,7 +174,6 @@ def test_a_teacher_and_three_students(browser: object, server: Server) -> None:
     assert "Ada" not in sidebar(pg).all_inner_texts()
     intruder.close()
 
-    lap('# -- the fair queue')
     # -- the fair queue: one slot busy, two students queue two runs each -------------------------
     use_digits(ada)
     use_digits(bao)
@@ -196,7 +194,6 @@ def test_a_teacher_and_three_students(browser: object, server: Server) -> None:
     owners = {r.run_id: r.owner.name for r in list_runs(server.runs_dir)}
     assert owners[ada_1] == "Ada" and owners[bao_2] == "Bao"
 
-    lap('# -- a student canno')
     # -- a student cannot stop, rename or delete another's run -----------------------------------
     cleo.goto(f"{server.url}/runs")
     wait_idle(cleo)
@@ -207,7 +204,6 @@ def test_a_teacher_and_three_students(browser: object, server: Server) -> None:
     for label in ("Stop", "Resume", "Rename", "Delete"):
         assert cleo.locator("[data-testid='stMain']").get_by_role("button", name=label).count() == 0
     assert_no_key(cleo)
-    lap('ada.goto(f"{server.u')
     ada.goto(f"{server.url}/runs")
     wait_idle(ada)
     ada.get_by_role("button", name="Rename").wait_for()  # her own newest run: she may
@@ -220,7 +216,6 @@ def test_a_teacher_and_three_students(browser: object, server: Server) -> None:
     settle(teacher)
     screenshot(teacher, "classroom_runs_teacher")
     assert_no_key(teacher)
-    lap('deadline = time.mono')
     deadline = time.monotonic() + 30  # let the stopped runs end before the server goes
     while any(r.status in ACTIVE for r in list_runs(server.runs_dir)):
         assert time.monotonic() < deadline

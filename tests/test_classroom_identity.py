@@ -210,3 +210,19 @@ def test_runs_page_hides_owner_actions_on_others_runs_and_filters(
         b for b in at.button if b.label in ("Resume", "Save the name", "Delete permanently")
     ]
     assert any("Ada's run" in c.value for c in at.caption)
+
+
+def test_cli_runs_json_shows_the_owner_and_name(
+    classroom: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from cnnlab.cli import main
+
+    ada = join("Ada", CODE, classroom)
+    run_id = tiny_run(RunOwner.of(ada, "lesson-1"))
+    rename_run(run_id, "first try", actor=ada)
+    assert main(["runs", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["owner"] == {"user_id": ada.user_id, "name": "Ada", "lesson": "lesson-1"}
+    assert row["name"] == "first try"
