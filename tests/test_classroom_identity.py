@@ -226,3 +226,19 @@ def test_cli_runs_json_shows_the_owner_and_name(
     [row] = json.loads(capsys.readouterr().out)
     assert row["owner"] == {"user_id": ada.user_id, "name": "Ada", "lesson": "lesson-1"}
     assert row["name"] == "first try"
+
+
+def test_the_teachers_send_everyone_moves_a_student_once(
+    classroom: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cnnlab.classroom import broadcast
+
+    bob = join("Bob", CODE, classroom)
+    with_cookie(monkeypatch, issue_token(bob, classroom))
+    at = app()
+    assert any(t.value == "cnnlab" for t in at.title)  # Home
+    broadcast.send("runs", classroom.state_dir)
+    at.run()  # the receiver (a fragment) reads the message and switches the page
+    assert any(t.value == "Runs" for t in at.title)
+    at.switch_page("pages/home.py").run()
+    assert any(t.value == "cnnlab" for t in at.title)  # once only: Home stays
