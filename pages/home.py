@@ -5,8 +5,11 @@ Needs no data, files or network: the quick start trains on the generated shapes.
 
 import streamlit as st
 
+from cnnlab.classroom.lesson import PolicyError
 from cnnlab.recipes import default_run_config
+from cnnlab.text import md_escape
 from pages.ui import common
+from pages.ui.identity import submit_rules
 
 HERO = "assets/hero.png"  # made by `python -m cnnlab.gallery`
 PAGES = [  # (file, title, icon, what it is for)
@@ -97,7 +100,12 @@ for i, (path, title, icon, blurb) in enumerate(PAGES):
         st.caption(blurb)
 
 if quick:  # act last; data and model follow the recipe so every page agrees on what is trained
+    try:  # owned by this session; a student's run passes the lesson's rules and class limits
+        run_id = common.job_manager().submit(recipe, **submit_rules())
+    except PolicyError as exc:
+        st.error(md_escape(exc), icon=":material/block:")
+        st.stop()
     st.session_state.data_cfg = recipe.data
     st.session_state.model_cfg = recipe.model
-    st.session_state.run_id = common.job_manager().submit(recipe)
+    st.session_state.run_id = run_id
     st.switch_page("pages/train.py")

@@ -1,8 +1,9 @@
-"""Runs: every saved run in one table; compare runs; resume, download, delete, open one.
+"""Runs: every saved run in one table; compare runs; resume, rename, download, delete, open one.
 
 Everything shown is read from the run folders (`list_runs`, each run's events and metrics), so the
 table is the same for every session and survives server restarts. While any run is queued or
-running, the table refreshes itself every few seconds.
+running, the table refreshes itself every few seconds. In classroom mode the table names each
+run's owner and filters Mine / Class / All (pages/ui/classroom_runs.py).
 """
 
 from __future__ import annotations
@@ -11,31 +12,12 @@ import pandas as pd
 import streamlit as st
 
 from cnnlab import plots
-from cnnlab.runs import (
-    ACTIVE,
-    COMPARE_METRICS,
-    RunInfo,
-    compare_runs,
-    delete_run,
-    export_run_zip,
-    get_run,
-    list_runs,
-    run_title,
-    runs_frame,
-)
-from cnnlab.text import md_escape
-from pages.ui.common import chart_config, ensure_app_shell, job_manager, viewer_tz
+from cnnlab.runs import ACTIVE, COMPARE_METRICS, compare_runs, list_runs, runs_frame
+from pages.ui.classroom_runs import filter_runs, manage, run_filter
+from pages.ui.common import chart_config, ensure_app_shell, run_label, viewer_tz
+from pages.ui.identity import classroom_on
 
 REFRESH_S = 2.0  # seconds between table refreshes while some run is active
-ICONS = {  # Material icons render in every browser (status emoji need an emoji font)
-    "queued": ":material/hourglass_top:",
-    "running": ":material/directions_run:",
-    "finished": ":material/check_circle:",
-    "stopped": ":material/stop_circle:",
-    "diverged": ":material/trending_up:",
-    "failed": ":material/error:",
-    "interrupted": ":material/warning:",
-}
 STATUS_COLORS = {  # text colour of the status cell in the runs table
     "queued": "#6b7280",
     "running": "#2563eb",
@@ -59,15 +41,15 @@ COMPARE_COLUMNS = {
 
 
 # -- the table (refreshing while something trains) ----------------------------------------------
-def runs_table(statuses: tuple[str, ...]) -> None:
+def runs_table(statuses: tuple[str, ...], choice: str) -> None:
     active = any(s in ACTIVE for s in statuses)
 
     @st.fragment(run_every=REFRESH_S if active else None)
     def table() -> None:
-        runs = list_runs()
+        runs = filter_runs(list_runs(), choice)
         if tuple(r.status for r in runs) != statuses:
             st.rerun()  # a run started, ended, appeared or vanished: refresh everything
-        frame = runs_frame(runs, viewer_tz()).style.map(
+        frame = runs_frame(runs, viewer_tz(), owner=classroom_on()).style.map(
             lambda s: f"color: {STATUS_COLORS.get(s, 'inherit')}; font-weight: 600",
             subset=["status"],
         )
@@ -80,70 +62,6 @@ def runs_table(statuses: tuple[str, ...]) -> None:
         )
 
     table()
-
-
-# -- one run's actions ----------------------------------------------------------------------------
-def open_in(run_id: str, page: str) -> None:
-    st.session_state.run_id = run_id
-    st.switch_page(page)
-
-
-def manage(info: RunInfo) -> None:
-    run = get_run(info.run_id)
-    has_weights = run.has_weights()
-    if info.message:
-        st.caption(f"{ICONS.get(info.status, '')} **{info.status}**: {md_escape(info.message)}")
-    row = st.container(horizontal=True)
-    if row.button("Open in Train", icon=":material/play_circle:", key="runs_open_train"):
-        open_in(info.run_id, "pages/train.py")
-    if row.button(
-        "Open in Evaluate",
-        icon=":material/fact_check:",
-        key="runs_open_eval",
-        disabled=not has_weights or info.status in ACTIVE,
-    ):
-        open_in(info.run_id, "pages/evaluate.py")
-    stop = resume = False
-    if info.status in ACTIVE:
-        stop = row.button("Stop", icon=":material/stop:", key="runs_stop")
-    else:
-        resume = row.button(
-            "Resume",
-            icon=":material/replay:",
-            key="runs_resume",
-            disabled=not run.can_resume(),
-            help="continue an interrupted, failed or stopped run from its last checkpoint "
-            "(saved after each completed epoch)",
-        )
-    row.download_button(
-        "Download weights + config",
-        data=lambda: export_run_zip(info.run_id),  # built only when clicked
-        file_name=f"cnnlab-run-{info.run_id}.zip",
-        mime="application/zip",
-        icon=":material/download:",
-        key="runs_download",
-        disabled=not has_weights,
-        help="a zip of the best weights (safetensors), config, metrics and events",
-    )
-    with row.popover("Delete", icon=":material/delete:"):
-        st.markdown(f"Delete run **{info.run_id}** and its weights? This cannot be undone.")
-        delete = st.button("Delete permanently", type="primary", key="runs_delete_confirm")
-
-    try:  # act last, below the buttons, so an error shows where people look
-        if stop:
-            job_manager().stop(info.run_id)
-        elif resume:
-            job_manager().resume(info.run_id)
-            st.session_state.run_id = info.run_id
-        elif delete:
-            delete_run(info.run_id)
-            if st.session_state.run_id == info.run_id:
-                st.session_state.run_id = None
-    except ValueError as exc:  # an active run cannot be deleted; a run without checkpoint resumed
-        st.error(str(exc), icon=":material/error:")
-    else:
-        if stop or resume or delete:
-            st.rerun()
 
 
 # -- the page -------------------------------------------------------------------------------------
@@ -159,11 +77,15 @@ if not runs:
     st.page_link("pages/train.py", label="Train a model", icon=":material/play_circle:")
     st.stop()
 
+runs, choice = run_filter(runs)  # classroom mode: Mine / Class / All
+if not runs:
+    st.info("No runs here yet: choose **All** to see everyone's.", icon=":material/info:")
+    st.stop()
 by_id = {r.run_id: r for r in runs}
-labels = {r.run_id: run_title(r, viewer_tz()) for r in runs}
+labels = {r.run_id: run_label(r) for r in runs}
 counts = pd.Series([r.status for r in runs]).value_counts()
 st.caption(f"{len(runs)} saved runs · " + " · ".join(f"{n} {s}" for s, n in counts.items()))
-runs_table(tuple(r.status for r in runs))
+runs_table(tuple(r.status for r in runs), choice)
 
 st.subheader("Compare")
 with_curves = [r.run_id for r in runs if r.best_val_acc is not None]

@@ -137,7 +137,8 @@ def test_queue_then_diverge_shows_the_message(jobs: None) -> None:
     assert get_run(second).status().status == "queued"
     at.run()
     if get_run(second).status().status == "queued":
-        assert "1st in the queue; 1 run training" in texts(at.info)
+        assert "1st in the queue, start" in texts(at.info)  # with its expected start
+        assert "; 1 run training" in texts(at.info)
     assert wait_until_ended(first).status == "finished"
     info = wait_until_ended(second)
     assert info.status == "diverged"

@@ -78,6 +78,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     rows = [
         {
             "run": i.run_id,
+            "name": i.name,
+            "owner": i.owner.to_dict() if args.json else (i.owner.name or i.owner.user_id),
             "status": str(i.status),
             "dataset": i.dataset,
             "model": i.model,

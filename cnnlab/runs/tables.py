@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
+from cnnlab.classroom.identity import LOCAL_ID
 from cnnlab.events import EpochEvent
 from cnnlab.runs.history import run_history
 from cnnlab.runs.live import format_duration
@@ -41,19 +42,30 @@ def short_title(title: str) -> str:
     return title.split(" (")[0]
 
 
-def run_title(info: RunInfo, tz: str | None = None) -> str:
-    """One line naming a run in a picker: when, what data and model, which optimizer.
+def owner_name(info: RunInfo) -> str:
+    """Who started a run, for people: their display name ("" for the laptop lab's own runs)."""
+    return info.owner.name if info.owner.user_id != LOCAL_ID else ""
 
-    Only what never changes while a run trains (pickers keep showing an option's first label),
-    and plain text, no emoji (it must read the same with every font). The dataset is lower-case
-    so the label reads the same before the job starts (config name) and after (dataset title).
-    The time is in the viewer's zone `tz` (see `viewer_time`).
+
+def run_title(info: RunInfo, tz: str | None = None, owner: bool = False) -> str:
+    """One line naming a run in a picker: when, what data and model, which optimizer, then its
+    given name (if any) and, with `owner`, who started it (classroom mode).
+
+    Only what never changes while a run trains (pickers keep showing an option's first label;
+    a rename is a person's act, and pickers take run ids, not labels), and plain text, no emoji
+    (it must read the same with every font). The dataset is lower-case so the label reads the
+    same before the job starts (config name) and after (dataset title). The time is in the
+    viewer's zone `tz` (see `viewer_time`).
     """
     when = viewer_time(info.created, tz).strftime("%d %b %H:%M")
-    return (
+    title = (
         f"{when} · {short_title(info.dataset).lower()} · {info.model} · {info.optimizer} "
         f"lr {info.lr:g} · {info.epochs} epochs"
     )
+    if info.name:
+        title += f' · "{info.name}"'
+    who = owner_name(info) if owner else ""
+    return f"{title} · by {who}" if who else title
 
 
 def short_name(info: RunInfo) -> str:
@@ -61,12 +73,15 @@ def short_name(info: RunInfo) -> str:
     return f"{info.model} · {info.optimizer} lr {info.lr:g} · #{info.run_id[-6:]}"
 
 
-def runs_frame(runs: list[RunInfo], tz: str | None = None) -> pd.DataFrame:
-    """The Runs page's table: one row per run, newest first as given; "started" in zone `tz`."""
+def runs_frame(runs: list[RunInfo], tz: str | None = None, owner: bool = False) -> pd.DataFrame:
+    """The Runs page's table: one row per run, newest first as given; "started" in zone `tz`;
+    its given name, and with `owner` who started it (classroom mode)."""
     return pd.DataFrame(
         [
             {
                 "status": str(r.status),
+                "name": r.name,
+                **({"owner": owner_name(r) or "(lab)"} if owner else {}),
                 "started": viewer_time(r.created, tz),
                 "dataset": short_title(r.dataset),
                 "architecture": r.model,

@@ -21,7 +21,7 @@ from cnnlab.runs import (
 )
 from cnnlab.runs.live import LiveTail
 from pages.ui.common import chart_config, job_manager
-from pages.ui.run_status import queue_text, show_outcome, stop_run
+from pages.ui.run_status import may_manage_run, queue_text, show_outcome, stop_run
 
 REFRESH_S = 1.0  # seconds between live updates while a run is queued or running
 # ... and until a started run's first loss point is on screen (target: 2 s after pressing Train)
@@ -31,6 +31,8 @@ STOP_SHORTCUT = "Alt+S"  # Option+S on a Mac; the Train button is Ctrl+Enter (tr
 
 def show_queued(view: LiveView) -> None:
     st.info(f"Queued: {queue_text(view.run_id)}.", icon=":material/hourglass_top:")
+    if not may_manage_run(view.run_id):  # a classmate's run (the backend refuses too)
+        return
     st.button(
         "Remove from the queue",
         icon=":material/close:",
@@ -74,7 +76,7 @@ def show_progress(view: LiveView) -> None:
         key=f"stop_{view.run_id}",
         on_click=stop_run,
         args=(view.run_id,),
-        disabled=stopping or bool(view.end),
+        disabled=stopping or bool(view.end) or not may_manage_run(view.run_id),
         shortcut=STOP_SHORTCUT,
         help=f"ends within about a second and keeps the best weights (shortcut: {STOP_SHORTCUT})",
     )

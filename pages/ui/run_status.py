@@ -1,19 +1,28 @@
 """The Train page's run picker and a run's outcome: which run this session watches (options are run
 ids, never labels: a label that changes while a run trains must not be taken for an id), its place
-in the queue, Stop and Resume, and what a finished, stopped or failed run shows."""
+in the queue and expected start, Stop and Resume (checked against the run's owner), and what a
+finished, stopped or failed run shows.
+
+The watched run lives in the URL too (`?run=<id>`): a copied link or a refresh opens the same
+run. A link's run is taken once (when the URL names a run the session has not followed yet);
+after that the session's choice is written back to the URL.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from cnnlab.runs import (
+    AccessDenied,
     LiveView,
     RunInfo,
+    RunNotFound,
     format_duration,
-    run_title,
+    get_run,
 )
 from cnnlab.text import md_escape
-from pages.ui.common import job_manager, viewer_tz
+from pages.ui.common import job_manager, run_label, show_run_in_url, url_run
+from pages.ui.identity import current_identity, is_student, may_act
 
 
 def watched_run(runs: list[RunInfo]) -> str:
@@ -23,12 +32,15 @@ def watched_run(runs: list[RunInfo]) -> str:
     held the old one comes back as a string that is no run id, and is ignored.
     """
     ids = [r.run_id for r in runs]
+    linked = url_run(ids)
+    if linked:
+        st.session_state.run_id = linked
     run_id = followed_run(runs)
     if st.session_state.get("train_watch") != run_id:
         st.session_state.train_watch = run_id
-    labels = {
-        r.run_id: f"{run_title(r, viewer_tz())} · {r.run_id[-6:]}" for r in runs
-    }  # unique, stable
+    if run_id:
+        show_run_in_url(run_id)
+    labels = {r.run_id: f"{run_label(r)} · {r.run_id[-6:]}" for r in runs}  # unique, stable
     st.selectbox(
         "Run",
         ids,
@@ -53,31 +65,64 @@ def ordinal(n: int) -> str:
 
 def followed_run(runs: list[RunInfo]) -> str | None:
     """The session's run; else the one this page is already showing (so a run that ends stays on
-    screen); else the newest running, then queued run; else the newest run."""
+    screen); else the newest running, then queued run; else the newest run. A student's
+    defaults are their own runs only (never the newest run on the server whoever made it)."""
     ids = [r.run_id for r in runs]
     for run_id in (st.session_state.run_id, st.session_state.get("train_watch")):
         if run_id in ids:
             return run_id
+    if is_student():
+        me = current_identity()
+        runs = [r for r in runs if me is not None and r.owner.user_id == me.user_id] or runs
     for status in ("running", "queued"):
         for info in runs:
             if info.status == status:
                 return info.run_id
-    return ids[0] if ids else None
+    return runs[0].run_id if runs else None
+
+
+def start_text(start_in_s: float | None) -> str:
+    """The expected start: "starts in about 2 min 05 s", "as soon as a slot is free", or not
+    known yet (a run ahead has no estimate: nothing like it has finished on this server)."""
+    if start_in_s is None:
+        return "start time not known yet"
+    if start_in_s < 1:
+        return "starts as soon as a slot is free"
+    return f"starts in about {format_duration(start_in_s)}"
+
+
+def queue_place(run_id: str) -> str:
+    """ "3rd in the queue, starts in about 1 min 40 s" (the fair order's projection)."""
+    projection = job_manager().projection(run_id)
+    if projection is None:
+        return "waiting to start"
+    return f"{ordinal(projection.position)} in the queue, {start_text(projection.start_in_s)}"
 
 
 def queue_text(run_id: str) -> str:
     jobs = job_manager()
-    place, training = jobs.queue_position(run_id), len(jobs.running())
-    where = f"{ordinal(place)} in the queue" if place else "waiting to start"
+    training = len(jobs.running())
     runs = "run" if training == 1 else "runs"
     return (
-        f"{where}; {training} {runs} training (at most {jobs.max_parallel} at a time on this "
-        "server)"
+        f"{queue_place(run_id)}; {training} {runs} training (at most {jobs.max_parallel} at a "
+        "time on this server)"
     )
 
 
+def may_manage_run(run_id: str) -> bool:
+    """Whether this session may stop/resume/rename/delete `run_id` (hides the buttons)."""
+    try:
+        return may_act(get_run(run_id, job_manager().runs_dir).owner())
+    except RunNotFound:
+        return False
+
+
 def stop_run(run_id: str, queued: bool = False) -> None:
-    job_manager().stop(run_id)
+    try:
+        job_manager().stop(run_id, current_identity())
+    except AccessDenied as exc:
+        st.toast(str(exc), icon=":material/block:")
+        return
     st.toast(
         "Removed from the queue." if queued else "Stopping… the best weights are kept.",
         icon=":material/stop_circle:",
@@ -86,8 +131,8 @@ def stop_run(run_id: str, queued: bool = False) -> None:
 
 def resume_run(run_id: str) -> None:
     try:
-        job_manager().resume(run_id)
-    except ValueError as exc:
+        job_manager().resume(run_id, current_identity())
+    except (ValueError, AccessDenied) as exc:
         st.toast(str(exc), icon=":material/error:")
 
 
@@ -129,7 +174,7 @@ def show_outcome(view: LiveView) -> None:
             delta_arrow="off",
         )
         cols[2].metric("Images/s", f"{view.images_per_s:,.0f}" if view.images_per_s else "–")
-    if view.can_resume:  # interrupted, failed or stopped, with a checkpoint (cnnlab.runs)
+    if view.can_resume and may_manage_run(view.run_id):  # with a checkpoint; owner or teacher
         st.button(
             "Resume from the last checkpoint",
             icon=":material/replay:",

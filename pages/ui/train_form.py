@@ -14,6 +14,7 @@ import time
 
 import streamlit as st
 
+from cnnlab.classroom.lesson import PolicyError
 from cnnlab.config import AugmentConfig, DataConfig, RunConfig
 from cnnlab.models import InvalidSpecError, check_spec
 from cnnlab.optim import OPTIMIZERS, SCHEDULES
@@ -28,6 +29,7 @@ from cnnlab.startconfig import (
 from cnnlab.text import md_escape
 from pages.ui.common import current_dataset, data_label, job_manager, model_label
 from pages.ui.data_augment import augment_links, design, designed, last_run_config
+from pages.ui.identity import submit_rules
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
 # TrainConfig field -> widget key (fixed: a key that changes drops what was typed)
@@ -177,7 +179,10 @@ def submit(cfg: RunConfig) -> None:
         )
         return
     try:
-        run_id = job_manager().submit(cfg)
+        run_id = job_manager().submit(cfg, **submit_rules())  # owner; a student's lesson rules
+    except PolicyError as exc:  # the lesson or the class limits refuse it: say which rule
+        st.error(md_escape(exc), icon=":material/block:")
+        return
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             st.error(
