@@ -25,7 +25,7 @@ from pages.ui.identity import (  # noqa: E402
     current_lesson,
     restore_identity,
 )
-from pages.ui.join import join_screen  # noqa: E402
+from pages.ui.join import join_screen, sso_identity  # noqa: E402
 from pages.ui.prewarm import prewarm_quick_start  # noqa: E402
 from pages.ui.sidebar import sidebar  # noqa: E402
 
@@ -39,6 +39,9 @@ common.init_state()
 common.job_manager()  # the shared job manager adopts the pre-started warm worker
 prewarm_quick_start()  # Home's Quick start opens Train on the shapes set: load it now
 identity = restore_identity()  # LOCAL outside classroom mode; None before joining
+if identity is None:  # a student signed in by the school's single sign-on (st.login)
+    sso_identity()
+    identity = st.session_state.get("identity")
 
 PAGES = {
     "Lab": [

@@ -286,3 +286,18 @@ def test_broadcast_reaches_each_session_once(tmp_path: Path) -> None:
     got = broadcast.pending(tmp_path, seen=0.0)
     assert got == sent and got.page == "train" and got.query == "data=mnist"
     assert broadcast.pending(tmp_path, seen=sent.sent) is None
+
+
+def test_single_sign_on_students_keep_one_id_and_get_unique_names(
+    settings: ClassroomSettings,
+) -> None:
+    from cnnlab.classroom.identity import join_sso
+
+    join("Ada", "ABC123", settings)
+    first = join_sso("oidc|123", "Ada", settings)
+    assert first.name == "Ada 2" and first.user_id.startswith("o-")  # "Ada" was taken
+    assert join_sso("oidc|123", "Ada Renamed", settings) == first  # same account, same student
+    assert join_sso("oidc|456", "Ada", settings).name == "Ada 3"
+    assert verify_token(issue_token(first, settings), settings) == first
+    with pytest.raises(IdentityError):
+        join_sso("", "Nobody", settings)

@@ -187,6 +187,29 @@ def join(name: str, code: str, settings: ClassroomSettings) -> Identity:
     return identity
 
 
+def join_sso(subject: str, name: str, settings: ClassroomSettings) -> Identity:
+    """A student signed in by the school's single sign-on (Streamlit's `st.login`, OIDC): the
+    id is derived from the provider's stable subject, so the same person is the same student on
+    every device; the display name is the provider's, numbered if another student holds it."""
+    if not settings.enabled or not str(subject or "").strip():
+        raise IdentityError("Single sign-on gave no account id: sign in again.")
+    digest = hmac.new(settings.secret, b"sso:" + subject.encode(), hashlib.sha256).hexdigest()
+    user_id = f"o-{digest[:12]}"
+    with _locked(settings.state_dir):
+        data = read_dict(settings.state_dir / ROSTER_FILE)
+        known = data.get(user_id)
+        if isinstance(known, dict) and isinstance(known.get("name"), str):
+            return Identity(user_id, known["name"], STUDENT)
+        base = clean_name((name or subject.split("@")[0])[: MAX_NAME_CHARS - 4])
+        taken = {_name_key(str(e.get("name", ""))) for e in data.values() if isinstance(e, dict)}
+        final = next(
+            n for n in [base] + [f"{base} {i}" for i in range(2, 1000)] if _name_key(n) not in taken
+        )
+        data[user_id] = {"name": final, "joined": time.time(), "sso": True}
+        atomic_write_json(settings.state_dir / ROSTER_FILE, data)
+    return Identity(user_id, final, STUDENT)
+
+
 def remove_student(user_id: str, settings: ClassroomSettings) -> None:
     """Take a student off the roster (their token stops working; their runs stay theirs)."""
     with _locked(settings.state_dir):

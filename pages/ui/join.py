@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnnlab.classroom.identity import IdentityError, join, teacher_sign_in
+from cnnlab.classroom.identity import IdentityError, join, join_sso, teacher_sign_in
 from cnnlab.text import md_escape
 from pages.ui.identity import classroom_settings, sign_in
 
@@ -53,6 +53,32 @@ def _teacher_form() -> None:
                 st.rerun()
 
 
+def sso_configured() -> bool:
+    """An `[auth]` section in .streamlit/secrets.toml: Streamlit's st.login (OIDC) is set up."""
+    try:
+        return "auth" in st.secrets
+    except (FileNotFoundError, KeyError, OSError):
+        return False
+
+
+def sso_identity() -> None:
+    """A student signed in by the school's single sign-on becomes this session's identity."""
+    if not sso_configured() or not st.user.is_logged_in:
+        return
+    subject = str(st.user.get("sub") or st.user.get("email") or "")
+    try:
+        sign_in(join_sso(subject, str(st.user.get("name") or ""), classroom_settings()))
+    except IdentityError as exc:
+        st.session_state.identity_error = str(exc)
+
+
+def _sso_button() -> None:
+    if sso_configured():
+        if st.button("Sign in with your school account", type="primary", icon=":material/badge:"):
+            st.login()
+        st.caption("or join with your name and the class code:")
+
+
 def join_screen() -> None:
     """The whole screen before joining; the reason a previous sign-in was refused, if any."""
     _, middle, _ = st.columns([1, 2, 1])
@@ -65,5 +91,6 @@ def join_screen() -> None:
         problem = st.session_state.get("identity_error")
         if problem:
             st.error(md_escape(problem), icon=":material/gpp_bad:")
+        _sso_button()
         _student_form()
         _teacher_form()
