@@ -24,7 +24,7 @@ if "data_cfg" not in st.session_state:  # a deep link on a fresh server skipped 
     ensure_app_shell()  # (only then: its rerun would drop a button click under AppTest)
 st.title("Train")
 take_recipe()  # the leaderboard's "start from this recipe": before the link is read or published
-share_slot = share.begin()
+share_slot, _ = share.begin()
 st.caption(
     "Pick hyperparameters and press **Train** (or Ctrl+Enter; **Stop**: Alt+S): the run trains "
     "in the background, so you can leave this page, queue more runs, or close the tab and "

@@ -153,10 +153,12 @@ def share_url(params: dict[str, str]) -> str:
     return base + ("?" + query if query else "")
 
 
-def begin() -> DeltaGenerator:
-    """Restore from the URL, apply the lesson, publish; returns the share box's slot."""
+def begin() -> tuple[DeltaGenerator, Rules]:
+    """Restore from the URL, apply the lesson, publish; returns the share box's slot and the
+    session's rules."""
     restore()
-    enforce(rules())
+    current = rules()
+    enforce(current)
     slot = st.empty()
     _share_box(slot, publish())
     problems: Any = st.session_state.pop("share_problems", ())
@@ -166,7 +168,7 @@ def begin() -> DeltaGenerator:
             + md_escape("; ".join(problems)),
             icon=":material/link_off:",
         )
-    return slot
+    return slot, current
 
 
 def end(slot: DeltaGenerator) -> None:
@@ -184,11 +186,13 @@ def _share_box(slot: DeltaGenerator, params: dict[str, str]) -> None:
             st.code(share_url(params), language=None, wrap_lines=True)
 
 
-def lock_caption(current: Rules, controls: list[str], labels: dict[str, str]) -> None:
-    """One caption per lock source naming the locked controls of `controls`."""
+def lock_caption(
+    current: Rules, controls: list[str], labels: dict[str, str], where: Any = st
+) -> None:
+    """One caption per lock source naming the locked controls of `controls` (in `where`)."""
     by_why: dict[str, list[str]] = {}
     for name in controls:
         if name in current.locked and name not in current.hidden:
             by_why.setdefault(current.why(name), []).append(labels.get(name, name))
     for why, names in by_why.items():
-        st.caption(f":material/lock: {why[0].upper() + why[1:]}: {', '.join(names)}.")
+        where.caption(f":material/lock: {why[0].upper() + why[1:]}: {', '.join(names)}.")
