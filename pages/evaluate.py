@@ -144,14 +144,14 @@ pairs_col, worst_col = st.columns([2, 3], gap="large")
 with pairs_col:
     st.subheader("Most confused pairs")
     if len(view.pairs):
-        share = st.column_config.NumberColumn("share of true", format="percent")
+        share_col = st.column_config.NumberColumn("share of true", format="percent")
         st.dataframe(
             view.pairs,
             hide_index=True,
             key="evaluate_pairs",
             selection_mode="single-row",
             on_select=partial(on_pair_click, view),
-            column_config={"share_of_true": share},
+            column_config={"share_of_true": share_col},
         )
         st.caption("Select a row to see its images above.")
     else:
