@@ -30,6 +30,9 @@ from pages.ui.identity import classroom_on, classroom_settings, current_identity
 OTHER_KEYS = ("run",)  # other modules' parameters a copied link keeps (never an identity)
 EDITOR_PREFIX = "blk"  # the Model page's editor widget keys (re-seeded from a new network)
 LEARN_TABS_KEY, KERNEL_KEY, DEFAULT_KERNEL = "learn_tab", "learn_kernel", "sobel x"
+# The view's widget keys: Streamlit drops a widget's state on pages that do not draw it, so
+# their last values are kept in `share_view` and put back when a page starts (`recall`).
+VIEW_WIDGETS = ("evaluate_true", "evaluate_pred", LEARN_TABS_KEY, KERNEL_KEY)
 
 
 def _app_model() -> ModelConfig:
@@ -74,18 +77,27 @@ def _apply(state: sharelink.SharedState) -> None:
     if state.train or state.augment is not None:
         ss.share_pending = {"train": dict(state.train), "augment": state.augment}  # the form's
         ss.share_form = None  # (pages/ui/share_form.py) next start
-    view = state.view
+    view, remembered = state.view, dict(ss.get("share_view") or {})
     if view.true_class is not None and view.pred_class is not None:
-        ss.evaluate_true, ss.evaluate_pred = view.true_class, view.pred_class
+        remembered |= {"evaluate_true": view.true_class, "evaluate_pred": view.pred_class}
     if view.tab is not None:
         from pages.ui.lessons import TABS
 
-        ss[LEARN_TABS_KEY] = TABS[view.tab - 1]
+        remembered[LEARN_TABS_KEY] = TABS[view.tab - 1]
     from cnnlab.learn import KERNEL_NAMES
 
     if view.kernel in KERNEL_NAMES:
-        ss[KERNEL_KEY] = view.kernel
-    ss.share_link = state
+        remembered[KERNEL_KEY] = view.kernel
+    ss.update(remembered)
+    ss.share_view, ss.share_link = remembered, state
+
+
+def recall() -> None:
+    """Put the view's remembered widget values back where Streamlit dropped them."""
+    ss = st.session_state
+    for key, value in (ss.get("share_view") or {}).items():
+        if key not in ss:
+            ss[key] = value
 
 
 def restore() -> None:
@@ -117,13 +129,15 @@ def session_state() -> sharelink.SharedState:
     if not form or form["data"] != ss.data_cfg:
         form = ss.get("share_pending") or {}
     train, augment = form.get("train", {}), form.get("augment")
-    tab = ss.get(LEARN_TABS_KEY)
+    remembered = dict(ss.get("share_view") or {})
+    remembered |= {k: ss[k] for k in VIEW_WIDGETS if k in ss}
+    ss.share_view = remembered
+    tab, kernel = remembered.get(LEARN_TABS_KEY), remembered.get(KERNEL_KEY)
     from pages.ui.lessons import TABS
 
-    kernel = ss.get(KERNEL_KEY)
     view = sharelink.ViewState(
-        ss.get("evaluate_true"),
-        ss.get("evaluate_pred"),
+        remembered.get("evaluate_true"),
+        remembered.get("evaluate_pred"),
         TABS.index(tab) + 1 if tab in TABS and tab != TABS[0] else None,
         kernel if kernel and kernel != DEFAULT_KERNEL else None,
     )
@@ -157,6 +171,7 @@ def begin() -> tuple[DeltaGenerator, Rules]:
     """Restore from the URL, apply the lesson, publish; returns the share box's slot and the
     session's rules."""
     restore()
+    recall()
     current = rules()
     enforce(current)
     slot = st.empty()
