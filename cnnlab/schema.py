@@ -102,7 +102,7 @@ def _typed(hint: Any, value: Any, where: str, problems: list[str]) -> Any:
             return None
         hint = next(o for o in options if o is not type(None))
         origin = typing.get_origin(hint)
-        if dataclasses.is_dataclass(hint):  # `DataConfig | None`
+        if dataclasses.is_dataclass(hint):  # `DataConfig | None` (a lesson's dataset)
             return _dataclass(hint, value, where, problems)  # type: ignore[arg-type]
     if origin is tuple:
         return _tuple(hint, value, where, problems)

@@ -16,7 +16,7 @@ from cnnlab.config import DataConfig
 from cnnlab.data import DATASETS, DatasetUnavailable, uploads
 from cnnlab.recipes import default_run_config
 from cnnlab.text import md_escape
-from pages.ui import common
+from pages.ui import common, share
 from pages.ui.data_augment import augmentation_preview
 from pages.ui.data_shapes import shapes_controls
 
@@ -98,10 +98,13 @@ def use_shapes(new: DataConfig) -> None:
 # -- inputs: where the images come from ----------------------------------------------------------
 common.ensure_app_shell()  # a deep link on a fresh server must still run app.py
 st.title("Data")
+share_slot, rules = share.begin()  # the URL's dataset (share links), or a lesson's fixed one
+off = rules.is_locked("data")  # a link's `_lock=data` or the lesson's dataset: disabled
+sizes = [s for s in IMAGE_SIZES if s <= (rules.max_image_size or IMAGE_SIZES[-1])]
 cfg: DataConfig = st.session_state.data_cfg  # the current dataset
 problem = st.container()  # why the last choice could not be used, above everything else
 pick, about = st.columns([2, 3], gap="large")
-with pick:
+with (pickers := pick.empty()).container():  # emptied again below for `_hide=data`
     tabs = ["Built-in datasets", "Upload a zip", "Folder on this server"]
     built_in, upload, folder = st.tabs(tabs)
     with built_in, st.form("built_in"):
@@ -112,9 +115,10 @@ with pick:
             index=BUILT_IN.index(cfg.name) if cfg.name in BUILT_IN else 0,
             format_func=lambda n: DATASETS.get(n).title,
             key="dataset_name",
+            disabled=off,
             captions=[missing_note(n) if not ok else "" for n, (ok, _) in status.items()],
         )
-        use_built_in = st.form_submit_button("Use this dataset", type="primary")
+        use_built_in = st.form_submit_button("Use this dataset", type="primary", disabled=off)
     with built_in.expander("Where the files are"):
         for n, (ok, why) in status.items():
             st.markdown(
@@ -126,16 +130,19 @@ with pick:
             "A **.zip with one folder per class** (`cats/…`, `dogs/…`), optionally inside "
             f"`train/` and `test/` folders, up to {BROWSER_LIMIT_MB} MB. Images are resized to a square."
         )
-        zip_file = st.file_uploader("Zip of class folders", type="zip", key="zip_file")
-        size = st.select_slider("Image size (pixels)", IMAGE_SIZES, 64, key="zip_size")
-        use_upload = st.form_submit_button("Use these images", type="primary")
+        zip_file = st.file_uploader("Zip of class folders", type="zip", key="zip_file", disabled=off)
+        size = st.select_slider("Image size (pixels)", sizes, min(64, sizes[-1]), key="zip_size")
+        use_upload = st.form_submit_button("Use these images", type="primary", disabled=off)
     with folder, st.form("folder"):
         root = data.folder_root()
         st.markdown(f"A folder or .zip of class folders **inside {md_escape(root)}**.")
         allow = "Start the app with CNNLAB_FOLDER_ROOT set to allow another folder."
         text = st.text_input("Path", placeholder=f"{root}/my-images", key="folder_path", help=allow)
-        folder_size = st.select_slider("Image size (pixels)", IMAGE_SIZES, 64, key="folder_size")
-        use_folder = st.form_submit_button("Use this folder", type="primary")
+        folder_size = st.select_slider("Image size (pixels)", sizes, min(64, sizes[-1]), key="folder_size")
+        use_folder = st.form_submit_button("Use this folder", type="primary", disabled=off)
+if "data" in rules.hidden:
+    pickers.empty()
+share.lock_caption(rules, ["data"], {"data": "the dataset"}, where=pick)
 
 # -- state: what the last choice left ------------------------------------------------------------
 if note := st.session_state.upload_note:  # Markdown: user text in it was escaped by choose_*
@@ -168,9 +175,9 @@ st.plotly_chart(figure, config=CHART, key="samples")
 if note:
     st.caption(note)
 
-if cfg.name == "shapes":
+if cfg.name == "shapes" and "data" not in rules.hidden:
     st.subheader("Difficulty of the shapes")
-    shapes_controls(cfg, use_shapes)
+    shapes_controls(cfg, use_shapes, disabled=off)
 
 st.subheader("Augmentation")
 augmentation_preview(cfg, ds.hflip_ok)
@@ -184,3 +191,4 @@ if use_built_in or use_upload or use_folder:
     else:
         st.session_state.upload_note = choose_folder(text, root, folder_size)
     st.rerun()
+share.end(share_slot)

@@ -19,7 +19,7 @@ from cnnlab.evaluate import EvalReport, evaluate, highest_loss, misclassified
 from cnnlab.runs import get_run, run_history
 from cnnlab.runs.evaluation import ReportView, report_view
 from cnnlab.text import md_escape
-from pages.ui import common
+from pages.ui import common, share
 from pages.ui.evaluate_gallery import grad_cams, loss_tiles, plain_tiles, show_tiles
 
 GALLERY_MAX = 40  # images shown for one confusion cell (most confident first)
@@ -63,6 +63,7 @@ def on_pair_click(view: ReportView) -> None:
 
 common.ensure_app_shell()  # a deep link on a fresh server still goes through app.py
 st.title("Evaluate")
+share_slot, _ = share.begin()  # a link's confusion cell (checked against the run's classes below)
 loaded = common.pick_trained_run("evaluate_run")
 run = get_run(loaded.run_id)
 try:
@@ -143,14 +144,14 @@ pairs_col, worst_col = st.columns([2, 3], gap="large")
 with pairs_col:
     st.subheader("Most confused pairs")
     if len(view.pairs):
-        share = st.column_config.NumberColumn("share of true", format="percent")
+        share_col = st.column_config.NumberColumn("share of true", format="percent")
         st.dataframe(
             view.pairs,
             hide_index=True,
             key="evaluate_pairs",
             selection_mode="single-row",
             on_select=partial(on_pair_click, view),
-            column_config={"share_of_true": share},
+            column_config={"share_of_true": share_col},
         )
         st.caption("Select a row to see its images above.")
     else:
@@ -171,3 +172,4 @@ with worst_col:
 st.subheader("Training curves")
 epochs = run_history(run).epochs  # the latest pass, as on the Runs page
 st.plotly_chart(plots.training_curves(epochs), config=CHART, key="evaluate_curves")
+share.end(share_slot)

@@ -16,7 +16,7 @@ from cnnlab.config import DataConfig
 from cnnlab.data import SHAPE_CLASSES, DatasetUnavailable
 from cnnlab.data.images import ImageError, open_image
 from cnnlab.text import md_escape
-from pages.ui import common
+from pages.ui import common, share
 from pages.ui.lessons import TABS
 from pages.ui.lessons_convolution import convolution_lesson
 from pages.ui.lessons_features import activation_lesson, classes_lesson, pooling_lesson
@@ -69,6 +69,7 @@ def dataset_lesson(slot: DeltaGenerator, cfg: DataConfig, source: str) -> learn.
 
 common.ensure_app_shell()  # a deep link on a fresh server still goes through app.py
 st.title("Learn: how a CNN works")
+share_slot, _ = share.begin()  # a link's tab and kernel
 st.caption(
     "Six ideas behind every CNN. Pick an image; each tab works on the result of the one before."
 )
@@ -85,7 +86,7 @@ preview.image(learn.enlarged(lesson.picture, 72))
 about.markdown(lesson.caption)
 
 # -- render: each tab works on the result of the one before -------------------------------------
-tabs = st.tabs(TABS)
+tabs = st.tabs(TABS, key="learn_tab", on_change="rerun")  # the open tab goes into the URL
 with tabs[0]:
     feature = convolution_lesson(lesson.gray)  # (H', W')
 with tabs[1]:
@@ -98,3 +99,4 @@ with tabs[4]:
     learning_lesson()
 with tabs[5]:
     your_model_lesson(lesson.picture)
+share.end(share_slot)

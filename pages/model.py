@@ -18,7 +18,7 @@ from cnnlab import designer, plots
 from cnnlab.config import ConvBlock, ModelConfig, ModelSpec, Preprocess
 from cnnlab.models import MAX_BLOCKS, MAX_HIDDEN_TEXT, MODELS, InvalidSpecError, parse_hidden
 from cnnlab.text import md_escape
-from pages.ui import common
+from pages.ui import common, share
 from pages.ui.model_fields import field_widget, seeded
 from pages.ui.model_start import start_picker
 
@@ -153,6 +153,7 @@ def summary_panel(
 common.ensure_app_shell()  # a deep link on a fresh server must still run app.py
 ds = common.current_dataset()
 st.title("Model")
+share_slot, rules = share.begin()  # the URL's network (share links), or a lesson's fixed one
 shape = "×".join(map(str, ds.input_shape))
 built_for = f"**{md_escape(ds.title)}**: input {shape}, {ds.num_classes} classes"
 st.caption(f"Built for the current dataset, {built_for}.")
@@ -161,9 +162,14 @@ left, right = st.columns([3, 2], gap="large")
 error: InvalidSpecError | None = None
 with left:
     captions = ["from the model zoo", "your own stack of conv blocks"]
-    look = dict(horizontal=True, captions=captions, key="model_mode")
-    mode = st.radio("Network", ["Preset", "Custom"], int(current.name == "custom"), **look)
-    if mode == "Preset":
+    locked = rules.is_locked("model")  # a link's `_lock`/`_hide=model`, the lesson's network
+    share.lock_caption(rules, ["model"], {"model": "the network"})
+    look = dict(horizontal=True, captions=captions, key="model_mode", disabled=locked)
+    if "model" not in rules.hidden:
+        mode = st.radio("Network", ["Preset", "Custom"], int(current.name == "custom"), **look)
+    if locked:
+        cfg = current
+    elif mode == "Preset":
         cfg = preset_picker(current)
     else:  # state: the edited network (a new frozen object on every edit)
         start_picker(lambda spec: edit(lambda _: spec))  # load a preset's or a run's network
@@ -189,3 +195,4 @@ st.caption(designer.totals_caption(view))
 numbers = dict.fromkeys(("parameters", "multiply-adds"), NUMBER)
 height = min(38 + 35 * len(view.table), 750)
 st.dataframe(view.table, hide_index=True, height=height, column_config=numbers)
+share.end(share_slot)

@@ -12,15 +12,19 @@ from __future__ import annotations
 import streamlit as st
 
 from cnnlab.runs import list_runs
+from pages.ui import share
 from pages.ui.common import ensure_app_shell
 from pages.ui.live_panel import live_panel
 from pages.ui.run_status import watched_run
+from pages.ui.share_form import take_recipe
 from pages.ui.train_form import setup_summary, train_form
 
 # -- inputs ---------------------------------------------------------------------------------------
 if "data_cfg" not in st.session_state:  # a deep link on a fresh server skipped app.py;
     ensure_app_shell()  # (only then: its rerun would drop a button click under AppTest)
 st.title("Train")
+take_recipe()  # the leaderboard's "start from this recipe": before the link is read or published
+share_slot, _ = share.begin()
 st.caption(
     "Pick hyperparameters and press **Train** (or Ctrl+Enter; **Stop**: Alt+S): the run trains "
     "in the background, so you can leave this page, queue more runs, or close the tab and "
@@ -46,3 +50,5 @@ with live_col:
         )
     else:
         live_panel(watched_run(runs))
+
+share.end(share_slot)

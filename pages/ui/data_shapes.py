@@ -69,26 +69,33 @@ def shapes_figure(cfg: DataConfig) -> go.Figure:
 
 
 @st.fragment
-def shapes_controls(cfg: DataConfig, use: Callable[[DataConfig], None]) -> None:
-    """Difficulty controls and a preview of the images they make; `use(new)` applies them."""
+def shapes_controls(
+    cfg: DataConfig, use: Callable[[DataConfig], None], disabled: bool = False
+) -> None:
+    """Difficulty controls and a preview of the images they make; `use(new)` applies them
+    (`disabled`: the dataset is locked by a link or a lesson)."""
     _seed(cfg)
     controls, preview = st.columns([2, 3], gap="large")
     with controls:
         st.select_slider(
             "Difficulty", list(LEVELS), format_func=LEVEL_NAMES.get, key="sh_difficulty",
             on_change=_set_level_values, help="sets every knob below; then move any of them",
+            disabled=disabled,
         )  # fmt: skip
         columns = st.columns(2)
         for i, (name, (label, low, high, step, shown, why)) in enumerate(KNOBS.items()):
             columns[i % 2].slider(
-                label, low, high, step=step, format=shown, key=f"sh_{name}", help=why
-            )
+                label, low, high, step=step, format=shown, key=f"sh_{name}", help=why,
+                disabled=disabled,
+            )  # fmt: skip
         columns[1].slider(
-            "Shape size (range)", 0.15, 1.0, step=0.05, key="sh_scale", help=SCALE_HELP
-        )
+            "Shape size (range)", 0.15, 1.0, step=0.05, key="sh_scale", help=SCALE_HELP,
+            disabled=disabled,
+        )  # fmt: skip
         columns[0].select_slider(
-            "Images in the set", SET_SIZES, key="sh_size", help="train + val + test"
-        )
+            "Images in the set", SET_SIZES, key="sh_size", help="train + val + test",
+            disabled=disabled,
+        )  # fmt: skip
     try:
         new = dataclasses.replace(cfg, num_images=st.session_state.sh_size, shapes=_from_controls())
         shapes_knobs(new.shapes)
@@ -101,5 +108,8 @@ def shapes_controls(cfg: DataConfig, use: Callable[[DataConfig], None]) -> None:
         st.caption("Generated with these settings (a fresh sample, same seed). " + note)
         if new == cfg:
             st.caption(":material/check_circle: These are the shapes in use.")
-        elif st.button("Use these shapes", type="primary", key="sh_use", icon=":material/done:"):
+        elif st.button(
+            "Use these shapes", type="primary", key="sh_use", icon=":material/done:",
+            disabled=disabled,
+        ):  # fmt: skip
             use(new)

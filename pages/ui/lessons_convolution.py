@@ -18,9 +18,8 @@ def convolution_lesson(image: np.ndarray) -> np.ndarray:
     the image itself when the kernel does not fit."""
     text, result = lesson_columns()
     controls = result.columns([1.3, 1, 1, 1])
-    name = controls[0].selectbox(
-        "Kernel", learn.KERNEL_NAMES, key="learn_kernel", index=learn.KERNEL_NAMES.index("sobel x")
-    )
+    st.session_state.setdefault("learn_kernel", "sobel x")  # or a link's (pages/ui/share.py)
+    name = controls[0].selectbox("Kernel", learn.KERNEL_NAMES, key="learn_kernel")
     size = controls[1].radio(
         "Kernel size", [3, 5], format_func=lambda k: f"{k}×{k}", horizontal=True, key="learn_size"
     )

@@ -1,44 +1,41 @@
 """The Train page's "New run" column: what the next run trains, and the hyperparameter form.
 
 Whatever is on screen when Train is pressed is exactly what the run's config.json holds: the
-widgets have fixed keys and get their starting values once per dataset (`seed_form`), never
-again while the form is shown, so nothing typed is ever replaced; the submit reads the widgets
-and the start they were seeded from (held in the session), nothing else.
+widgets have fixed keys and get their starting values once per dataset (`seed_form`, from a
+link, a recipe or the last run: `pages/ui/share_form.py`), never again while the form is shown,
+so nothing typed is ever replaced; the submit reads the widgets and the start they were seeded
+from (held in the session), nothing else. A link's or a lesson's locked fields are disabled.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import time
+from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from cnnlab.classroom.lesson import PolicyError
-from cnnlab.config import AugmentConfig, DataConfig, RunConfig
+from cnnlab.config import AugmentConfig, RunConfig
 from cnnlab.models import InvalidSpecError, check_spec
 from cnnlab.optim import OPTIMIZERS, SCHEDULES
-from cnnlab.startconfig import (
-    StartConfig,
-    config_key,
-    describe_augment,
-    is_repeat,
-    run_config,
-    start_config,
-)
+from cnnlab.sharelock import Rules
+from cnnlab.startconfig import StartConfig, config_key, describe_augment, is_repeat, run_config
 from cnnlab.text import md_escape
 from pages.ui.common import current_dataset, data_label, job_manager, model_label
-from pages.ui.data_augment import augment_links, design, designed, last_run_config
+from pages.ui.data_augment import augment_links, designed
 from pages.ui.identity import submit_rules
+from pages.ui.share import lock_caption
+from pages.ui.share import rules as share_rules
+from pages.ui.share_form import KEYS, remember, seed_form
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
-# TrainConfig field -> widget key (fixed: a key that changes drops what was typed)
-KEYS = {
-    name: f"tr_{name}"
-    for name in ("optimizer", "schedule", "lr", "weight_decay", "batch_size", "epochs",
-                 "label_smoothing", "seed", "early_stopping")
+LABELS = {
+    "optimizer": "Optimizer", "schedule": "Schedule", "lr": "Learning rate", "weight_decay": "Weight decay",
+    "batch_size": "Batch size", "epochs": "Epochs", "label_smoothing": "Label smoothing",
+    "augment": "Augmentation", "seed": "Seed", "early_stopping": "Early stopping",
 }  # fmt: skip
-KINDS = {"lr": float, "weight_decay": float, "label_smoothing": float}  # else int or str
 
 
 def setup_summary() -> tuple[bool, str | None]:
@@ -79,73 +76,67 @@ def model_problem(input_shape: tuple[int, int, int], num_classes: int) -> str | 
     return None
 
 
-def seed_form(data: DataConfig) -> StartConfig:
-    """The start the form shows; the widgets get its values only when the dataset changed or
-    they are not in the session (first visit, or Streamlit dropped them after another page).
-    A design changed on the Data page since is taken over, switched on (it is what was asked)."""
-    ss = st.session_state
-    start = ss.get("tr_start")
-    if (
-        start is not None
-        and start.config.data == data
-        and all(k in ss for k in [*KEYS.values(), "tr_augment"])
-    ):
-        current = design(data)
-        if current != start.dataset_augment:
-            start = ss.tr_start = dataclasses.replace(start, dataset_augment=current)
-            ss.tr_augment = current != AugmentConfig()
-        return start
-    start = start_config(data, last_run_config(), designed(data))
-    tc = start.config.train
-    for name, key in KEYS.items():
-        ss[key] = KINDS.get(name, type(getattr(tc, name)))(getattr(tc, name))
-    ss.tr_lr = min(max(ss.tr_lr, 1e-6), 1e6)
-    ss.tr_augment = start.config.augment != AugmentConfig()
-    ss.tr_start = start
-    return start
+def _number(
+    where: DeltaGenerator, rules: Rules, name: str, lo: float, hi: float, **kw: Any
+) -> None:
+    """A number box for TrainConfig field `name`, bounded by the rules, disabled when locked."""
+    if name in rules.hidden:
+        return
+    kind = type(lo)  # int or float, as the field and its session value
+    lo, hi = rules.bounds.get(name, (lo, hi))
+    look = dict(disabled=rules.is_locked(name), key=KEYS[name], **kw)
+    where.number_input(LABELS[name], kind(lo), kind(hi), **look)  # type: ignore[arg-type]
 
 
-def form_widgets(start: StartConfig) -> None:
-    """The hyperparameter widgets (values live in session_state under KEYS)."""
+def form_widgets(start: StartConfig, rules: Rules) -> None:
+    """The hyperparameter widgets (values live in session_state under KEYS); locked ones are
+    disabled, hidden ones not drawn (their values: `share_form.hold`)."""
+    shown = lambda name: name not in rules.hidden  # noqa: E731
+    off = lambda name: dict(disabled=rules.is_locked(name), key=KEYS.get(name, "tr_augment"))  # noqa: E731
     left, right = st.columns(2)
-    left.selectbox("Optimizer", OPTIMIZERS.names(), key="tr_optimizer")
-    right.selectbox(
-        "Schedule", SCHEDULES.names(), key="tr_schedule", help="how the learning rate changes"
-    )
-    left.number_input("Learning rate", 1e-6, 1e6, format="%g", key="tr_lr", help="peak rate")
-    right.number_input("Weight decay", 0.0, 1.0, step=1e-4, format="%g", key="tr_weight_decay")
-    sizes = sorted(set(BATCH_SIZES) | {int(st.session_state.tr_batch_size)})
-    left.selectbox("Batch size", sizes, key="tr_batch_size", help="images per optimiser step")
-    right.number_input("Epochs", 1, 500, key="tr_epochs")
-    st.slider("Label smoothing", 0.0, 0.5, step=0.05, key="tr_label_smoothing")
-    st.toggle(
-        "Augmentation",
-        key="tr_augment",
-        help="random changes to each training image, different every epoch",
-    )
-    origin = "set on the Data page" if designed(start.config.data) else "this dataset's default"
-    st.caption(f"Augmentation ({origin}): **{describe_augment(start.dataset_augment)}**.")
+    if shown("optimizer"):
+        left.selectbox("Optimizer", OPTIMIZERS.names(), **off("optimizer"))
+    if shown("schedule"):
+        tip = "how the learning rate changes"
+        right.selectbox("Schedule", SCHEDULES.names(), help=tip, **off("schedule"))
+    _number(left, rules, "lr", 1e-6, 1e6, format="%g", help="peak rate")
+    _number(right, rules, "weight_decay", 0.0, 1.0, step=1e-4, format="%g")
+    if shown("batch_size"):
+        lo, hi = rules.bounds.get("batch_size", (1, 1024))
+        sizes = sorted(
+            {s for s in BATCH_SIZES if lo <= s <= hi} | {int(st.session_state.tr_batch_size)}
+        )
+        tip = "images per optimiser step"
+        left.selectbox("Batch size", sizes, help=tip, **off("batch_size"))
+    _number(right, rules, "epochs", 1, 500)
+    if shown("label_smoothing"):
+        lo, hi = rules.bounds.get("label_smoothing", (0.0, 0.5))
+        st.slider("Label smoothing", float(lo), float(hi), step=0.05, **off("label_smoothing"))
+    if shown("augment"):
+        tip = "random changes to each training image, different every epoch"
+        st.toggle("Augmentation", help=tip, **off("augment"))
+        origin = "set on the Data page" if designed(start.config.data) else "this dataset's default"
+        st.caption(f"Augmentation ({origin}): **{describe_augment(start.dataset_augment)}**.")
     left, right = st.columns(2)
-    left.number_input("Seed", 0, 2**31 - 1, key="tr_seed")
-    right.number_input(
-        "Early stopping",
-        0,
-        100,
-        key="tr_early_stopping",
-        help="stop when the validation loss has not improved for this many epochs (0 = off)",
-    )
+    _number(left, rules, "seed", 0, 2**31 - 1)
+    tip = "stop when the validation loss has not improved for this many epochs (0 = off)"
+    _number(right, rules, "early_stopping", 0, 100, help=tip)
+    lock_caption(rules, list(LABELS), LABELS)
 
 
 def train_form(dataset_ready: bool, problem: str | None) -> None:
     """The form; on Train, submits exactly what it shows (see module docstring)."""
-    start = seed_form(st.session_state.data_cfg)
+    rules = share_rules()
+    data = st.session_state.data_cfg
+    start = seed_form(data, rules)
     with st.form("train_form", border=True):
         st.markdown("**Hyperparameters**")
-        origin = "your last run on this dataset" if start.source == "last run" else "the recipe"
-        st.caption(
-            f"Starting values: {origin}" + (" for this dataset" * (start.source == "recipe"))
-        )
-        form_widgets(start)
+        origins = {
+            "last run": "your last run on this dataset",
+            "recipe": "the recipe for this dataset",
+        }
+        st.caption(f"Starting values: {md_escape(origins.get(start.source, start.source))}")
+        form_widgets(start, rules)
         submitted = st.form_submit_button(
             "Train",
             type="primary",
@@ -155,9 +146,9 @@ def train_form(dataset_ready: bool, problem: str | None) -> None:
             width="stretch",
             shortcut="Ctrl+Enter",  # Cmd+Enter on a Mac; Streamlit shows it on the button
         )
+    fields = remember(data)
     if submitted:
         ss = st.session_state
-        fields = {name: KINDS.get(name, lambda v: v)(ss[key]) for name, key in KEYS.items()}
         augment = start.dataset_augment if ss.tr_augment else AugmentConfig()
         try:
             cfg = run_config(start, model=ss.model_cfg, augment=augment, **fields)
@@ -165,7 +156,7 @@ def train_form(dataset_ready: bool, problem: str | None) -> None:
             st.error(f"These settings cannot be trained: {md_escape(exc)}", icon=":material/error:")
         else:
             submit(cfg)
-    augment_links(st.session_state.data_cfg)
+    augment_links(data)
 
 
 def submit(cfg: RunConfig) -> None:
