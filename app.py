@@ -17,7 +17,7 @@ from cnnlab.config import default_runs_dir
 warm.prestart(default_runs_dir())
 
 from cnnlab.device import set_threads  # noqa: E402 - after the prestart, on purpose
-from pages.ui import common  # noqa: E402
+from pages.ui import common, share  # noqa: E402
 from pages.ui.classroom_sidebar import broadcast_receiver  # noqa: E402
 from pages.ui.identity import (  # noqa: E402
     classroom_on,
@@ -100,9 +100,11 @@ if identity is None:  # classroom mode, not joined yet: the join screen instead 
     st.stop()
 
 page = st.navigation(PAGES | {"": HIDDEN})
+share.restore()  # a share link's dataset, model and view, on every page (a refresh keeps them)
 try:
     page.run()
 finally:  # after the page: a run it just queued shows as the latest run (also after st.stop)
+    share.publish()  # the session's state back into the URL, whichever page this is
     sidebar(preload=page.url_path == "")  # Home: the page the first chart is opened from
     if classroom_on():
         cookie_script()  # a fresh sign-in: hand the browser its token

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnnlab.classroom.identity import LOCAL
+from cnnlab.classroom.identity import issue_token, join, teacher_sign_in
 from cnnlab.classroom.lesson import ClassLimits, FieldRange, Lesson, save_lesson
 from cnnlab.config import (
     AugmentConfig,
@@ -54,6 +54,7 @@ def classroom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 
     monkeypatch.setenv("CNNLAB_CLASSROOM", "1")
     monkeypatch.setenv("CNNLAB_CLASSROOM_DIR", str(tmp_path / "classroom"))
+    monkeypatch.setenv("CNNLAB_TEACHER_KEY", "teacher-key-for-tests")
     classroom_settings.clear()
     yield tmp_path / "classroom"
     classroom_settings.clear()
@@ -119,8 +120,12 @@ def test_a_lesson_binds_a_students_form(classroom: Path) -> None:
         limits=ClassLimits(max_epochs=5),
     )
     save_lesson(lesson, classroom)
+    from pages.ui.identity import classroom_settings
+
+    settings = classroom_settings()
+    ada = issue_token(join("Ada", settings.class_code, settings), settings)
     link = {"lr": "3", "optimizer": "adam", "_hide": "optimizer", "data": "mnist"}  # tries to
-    at = open_with("train", link)  # lift the lesson: no identity yet = a student
+    at = open_with("train", link, identity_token=ada)  # lift the lesson
     assert at.session_state.data_cfg == DataConfig(name="digits")
     assert at.session_state.model_cfg == ModelConfig(name="lenet5")
     lr, epochs = by_key(at.number_input, "tr_lr"), by_key(at.number_input, "tr_epochs")
@@ -129,7 +134,8 @@ def test_a_lesson_binds_a_students_form(classroom: Path) -> None:
     optimizer = by_key(at.selectbox, "tr_optimizer")
     assert optimizer.value == "sgd" and optimizer.disabled  # fixed by the lesson, shown
     assert any("Fixed by the lesson" in c.value for c in at.caption)
-    teacher = open_with("train", {"lr": "3"}, identity=LOCAL)
+    key = issue_token(teacher_sign_in("teacher-key-for-tests", settings), settings)
+    teacher = open_with("train", {"lr": "3"}, identity_token=key)
     assert by_key(teacher.number_input, "tr_lr").value == 3.0
 
 
