@@ -17,6 +17,7 @@ from cnnlab.data import DATASETS, DatasetUnavailable, uploads
 from cnnlab.recipes import default_run_config
 from cnnlab.text import md_escape
 from pages.ui import common
+from pages.ui.builder_list import made_datasets_tab
 from pages.ui.data_augment import augmentation_preview
 from pages.ui.data_shapes import shapes_controls
 
@@ -102,8 +103,8 @@ cfg: DataConfig = st.session_state.data_cfg  # the current dataset
 problem = st.container()  # why the last choice could not be used, above everything else
 pick, about = st.columns([2, 3], gap="large")
 with pick:
-    tabs = ["Built-in datasets", "Upload a zip", "Folder on this server"]
-    built_in, upload, folder = st.tabs(tabs)
+    tabs = ["Built-in datasets", "Upload a zip", "Folder on this server", "Made in the browser"]
+    built_in, upload, folder, made_here = st.tabs(tabs)
     with built_in, st.form("built_in"):
         status = {name: data.dataset_status(name) for name in BUILT_IN}
         name = st.radio(
@@ -136,6 +137,8 @@ with pick:
         text = st.text_input("Path", placeholder=f"{root}/my-images", key="folder_path", help=allow)
         folder_size = st.select_slider("Image size (pixels)", IMAGE_SIZES, 64, key="folder_size")
         use_folder = st.form_submit_button("Use this folder", type="primary")
+    with made_here:
+        made_datasets_tab(choose, IMAGE_SIZES)  # pages/ui/builder_list.py
 
 # -- state: what the last choice left ------------------------------------------------------------
 if note := st.session_state.upload_note:  # Markdown: user text in it was escaped by choose_*

@@ -251,3 +251,12 @@ def zip_bytes(ds: MadeDataset) -> bytes:
             for sample in sorted(samples(ds, c.name), key=lambda s: s.name):
                 zf.write(sample.path, f"{c.name}/{sample.name}")
     return out.getvalue()
+
+
+def thumbnail_png(path: Path, side: int = 72) -> bytes:
+    """A small PNG of a stored sample (fits `side` pixels), for the page's per-class grid."""
+    img = open_image(path)
+    img.thumbnail((side, side), Image.Resampling.BILINEAR)
+    out = io.BytesIO()
+    img.save(out, format="PNG")
+    return out.getvalue()
