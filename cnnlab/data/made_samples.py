@@ -84,7 +84,9 @@ def add_samples(
     for them.
     """
     if not may_add(ds, actor):
-        raise AccessDenied(f"You cannot add samples to {ds.name}: it is not yours or shared.")
+        raise AccessDenied(
+            f"You cannot add samples to {ds.name}: it is not yours and not the class dataset."
+        )
     user = check_user_id(actor.user_id) if actor else "local"
     labelled = [
         item if isinstance(item, tuple) else (f"image {i + 1}", item)
