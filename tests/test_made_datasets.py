@@ -179,9 +179,14 @@ def test_two_threads_adding_and_a_rename_at_once(root: Path) -> None:
     ds = made.set_shared(made.create_dataset("threads", None), True)
     made.add_class(ds, "a", None)
     made.add_class(ds, "b", None)
-    threads = [
-        threading.Thread(target=_add_many, args=(("threads", u, 100),)) for u in ("s-x", "s-y")
-    ]
+
+    def renames() -> None:
+        for i in range(30):  # b <-> c while the adds run: every rename is one atomic step
+            made.rename_class(ds, "b" if i % 2 == 0 else "c", "c" if i % 2 == 0 else "b", None)
+
+    users = ("s-x", "s-y")
+    threads = [threading.Thread(target=_add_many, args=(("threads", u, 100),)) for u in users]
+    threads.append(threading.Thread(target=renames))
     for t in threads:
         t.start()
     for t in threads:
