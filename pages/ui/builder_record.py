@@ -18,7 +18,7 @@ from pages.ui.builder_state import attempt, forget_loaded, say
 from pages.ui.webrtc_common import VIDEO_CONSTRAINTS, rtc_configuration
 
 BUFFER = "builder_burst"  # session key: this browser's BurstBuffer
-RECORD = "builder_record"  # the Record toggle
+RECORD = "builder_record"  # the Record toggle's key, + a number: a new key turns it off
 
 
 def frame_callback(buffer: BurstBuffer) -> Any:
@@ -44,8 +44,9 @@ def record_panel(ds: made.MadeDataset, target: str, actor: Identity) -> None:
         )
     playing = bool(ctx.state.playing)
     with control_col:
-        on = st.toggle("Record", key=RECORD, disabled=not playing)
-        buffer.set_recording(on and playing)
+        key = f"{RECORD}_{st.session_state.setdefault('builder_record_n', 0)}"
+        on = st.toggle("Record", key=key)  # frames arrive only while the video plays
+        buffer.set_recording(on)
         st.caption(
             f"Press **Start** under the video, then turn **Record** on: {1 / INTERVAL_S:.0f} "
             f"frames a second are kept, at most {buffer.capacity} per burst."
@@ -84,7 +85,7 @@ def burst_status(ds: made.MadeDataset, target: str, actor: Identity) -> None:
 
 def add_frames(ds: made.MadeDataset, target: str, actor: Identity) -> None:
     """Button callback: store the burst in the class, stop recording (a full rerun follows)."""
-    st.session_state[RECORD] = False
+    st.session_state.builder_record_n += 1  # the toggle is off again (a new widget)
     buffer: BurstBuffer = st.session_state[BUFFER]
     buffer.set_recording(False)
     frames = [(f"frame {i + 1}", f) for i, f in enumerate(buffer.take())]
@@ -96,7 +97,7 @@ def add_frames(ds: made.MadeDataset, target: str, actor: Identity) -> None:
 
 
 def clear_frames() -> None:
-    st.session_state[RECORD] = False
+    st.session_state.builder_record_n += 1
     buffer: BurstBuffer = st.session_state[BUFFER]
     buffer.set_recording(False)
     buffer.take()
