@@ -17,6 +17,7 @@ from cnnlab.data import DATASETS, DatasetUnavailable, uploads
 from cnnlab.recipes import default_run_config
 from cnnlab.text import md_escape
 from pages.ui import common, share
+from pages.ui.builder_list import made_datasets_tab
 from pages.ui.data_augment import augmentation_preview
 from pages.ui.data_shapes import shapes_controls
 
@@ -105,8 +106,8 @@ cfg: DataConfig = st.session_state.data_cfg  # the current dataset
 problem = st.container()  # why the last choice could not be used, above everything else
 pick, about = st.columns([2, 3], gap="large")
 with (pickers := pick.empty()).container():  # emptied again below for `_hide=data`
-    tabs = ["Built-in datasets", "Upload a zip", "Folder on this server"]
-    built_in, upload, folder = st.tabs(tabs)
+    tabs = ["Built-in datasets", "Upload a zip", "Folder on this server", "Made in the browser"]
+    built_in, upload, folder, made_here = st.tabs(tabs)
     with built_in, st.form("built_in"):
         status = {name: data.dataset_status(name) for name in BUILT_IN}
         name = st.radio(
@@ -140,6 +141,8 @@ with (pickers := pick.empty()).container():  # emptied again below for `_hide=da
         text = st.text_input("Path", placeholder=f"{root}/my-images", key="folder_path", help=allow)
         folder_size = st.select_slider("Image size (pixels)", sizes, min(64, sizes[-1]), key="folder_size")
         use_folder = st.form_submit_button("Use this folder", type="primary", disabled=off)
+    with made_here:
+        made_datasets_tab(choose, sizes)  # pages/ui/builder_list.py
 if "data" in rules.hidden:
     pickers.empty()
 share.lock_caption(rules, ["data"], {"data": "the dataset"}, where=pick)
