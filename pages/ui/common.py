@@ -123,9 +123,14 @@ def upload_too_large(size_bytes: int, limit_mb: int | None = None) -> bool:
 
 
 def session_owner() -> str:
-    """Whose uploads these are: the browser session (classroom mode will pass a user id)."""
+    """Whose uploads these are: the signed-in person in classroom mode (so they survive a reload),
+    else the browser session."""
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+    from pages.ui.identity import classroom_on, current_identity
+
+    if classroom_on() and (identity := current_identity()) is not None:
+        return identity.user_id
     return ctx.session_id if (ctx := get_script_run_ctx()) is not None else "local"
 
 
