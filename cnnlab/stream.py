@@ -155,6 +155,11 @@ def predict_frame(
     return LiveResult(live.run_id, tuple(prediction.top), prepared.x, heat=heat, ms=ms)
 
 
+def has_conv(model: nn.Module) -> bool:
+    """Whether the model has a conv layer (Grad-CAM needs one)."""
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
 def cam_layer_for(model: nn.Module, x: torch.Tensor) -> str | None:
     """The Grad-CAM layer for input x (C, H, W): the last conv with maps bigger than 1x1;
     None when the model has no conv layer."""
