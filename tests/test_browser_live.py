@@ -10,7 +10,6 @@ Screenshots go to .artifacts/screenshots/ (classify-live-*.png).
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -69,14 +68,3 @@ def check_grad_cam_and_pause(page: object, kind: str) -> None:
     metric = page.get_by_test_id("stMetricValue").first  # type: ignore[attr-defined]
     assert metric.inner_text() == "paused"
     screenshot(page, "classify-live-paused")
-
-
-def test_camera_clip_is_a_valid_y4m(tmp_path: Path) -> None:
-    """The clip writer's output: the header, then FRAME + Y + U + V planes of the right sizes."""
-    data = write_clip(tmp_path / "v.y4m", "vertical", frames=3).read_bytes()
-    header, _, body = data.partition(b"\n")
-    assert header == b"YUV4MPEG2 W160 H120 F10:1 Ip A1:1 C420jpeg"
-    frame = len(b"FRAME\n") + 160 * 120 + 2 * 80 * 60
-    assert len(body) == 3 * frame and body[: len(b"FRAME\n")] == b"FRAME\n"
-    y = body[6 : 6 + 160 * 120]
-    assert y[60 * 160 + 80] > 200 and y[60 * 160 + 5] < 40  # the bar bright, the sides dark
