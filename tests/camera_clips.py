@@ -11,6 +11,7 @@ Reusable by any fake-camera test (Classify's live camera, the Make-a-dataset pag
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
@@ -151,6 +152,21 @@ def live_prediction(page: object) -> tuple[str, float]:
     if match is None:
         raise AssertionError(f"no live prediction on the page: {text[-600:]!r}")
     return match.group(1), int(match.group(2)) / 100
+
+
+def returned_video(page: object) -> np.ndarray:
+    """RGB (h, w, 3) uint8 of the video the server sends back, as the page shows it now."""
+    frame = page.frame_locator("iframe[title*='streamlit_webrtc']").first  # type: ignore[attr-defined]
+    png = frame.locator("video").first.screenshot()
+    return np.asarray(PIL.Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def top_bar_share(video: np.ndarray, colour: tuple[int, int, int], tolerance: int = 60) -> float:
+    """Share of the bottom-left quarter of `video` within `tolerance` of `colour` (per channel):
+    the top class's bar that `cnnlab.stream.draw_result` paints there (after the video codec)."""
+    h, w = video.shape[:2]
+    corner = video[h // 2 :, : w // 2].astype(np.int16)
+    return float(np.all(np.abs(corner - np.array(colour)) <= tolerance, axis=2).mean())
 
 
 def settled_prediction(page: object, reads: int = 4, gap_ms: int = 600) -> list[str]:
