@@ -112,21 +112,30 @@ def train_folder_run(runs_dir: Path, folder: Path, *flags: str, timeout: int = 3
 
 
 @contextmanager
-def camera_page(browser: object, server: Server, clip: Path) -> Iterator[object]:
+def camera_page(
+    browser: object,
+    server: Server,
+    clip: Path,
+    extra_args: list[str] | None = None,
+    ignore_https_errors: bool = False,
+) -> Iterator[object]:
     """A page in a new Chromium whose webcam plays `clip` (camera allowed, no prompt)."""
     args = [
         *CHROMIUM_ARGS,
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={clip}",
+        *(extra_args or []),
     ]
     # a second browser with the camera flags, from the module's Playwright (one per thread)
     camera = browser.browser_type.launch(  # type: ignore[attr-defined]
         executable_path=str(CHROMIUM), args=args, headless=True
     )
     try:
-        context = camera.new_context(viewport={"width": 1400, "height": 1000})
-        context.grant_permissions(["camera"], origin=server.url)
+        context = camera.new_context(
+            viewport={"width": 1400, "height": 1000}, ignore_https_errors=ignore_https_errors
+        )
+        context.grant_permissions(["camera"])  # every origin: also a class-network name
         page = context.new_page()
         page.set_default_timeout(30_000)
         yield page
@@ -134,14 +143,25 @@ def camera_page(browser: object, server: Server, clip: Path) -> Iterator[object]
         camera.close()
 
 
+def pick_live(page: object, timeout_ms: int = 90_000) -> None:
+    """On the open Classify page: pick "Live camera" (a fresh server's first run of a page
+    imports torch and the models: slow on a busy machine)."""
+    group = page.get_by_test_id("stButtonGroup").first  # type: ignore[attr-defined]
+    group.get_by_text("Live camera", exact=True).click(timeout=timeout_ms)
+    wait_idle(page)
+
+
+def press_start(page: object, timeout_ms: int = 60_000) -> None:
+    """Press the video component's Start (inside its iframe)."""
+    frame = page.frame_locator("iframe[title*='streamlit_webrtc']").first  # type: ignore[attr-defined]
+    frame.get_by_role("button", name=re.compile("start", re.I)).click(timeout=timeout_ms)
+
+
 def start_live(page: object, server: Server, timeout_ms: int = 60_000) -> None:
     """Open Classify, pick "Live camera", press Start and wait for the first live prediction."""
     open_page(page, server, "classify")
-    group = page.get_by_test_id("stButtonGroup").first  # type: ignore[attr-defined]
-    group.get_by_text("Live camera", exact=True).click()
-    wait_idle(page)
-    frame = page.frame_locator("iframe[title*='streamlit_webrtc']").first  # type: ignore[attr-defined]
-    frame.get_by_role("button", name=re.compile("start", re.I)).click(timeout=timeout_ms)
+    pick_live(page)
+    press_start(page, timeout_ms)
     page.get_by_text(LIVE_TEXT).first.wait_for(timeout=timeout_ms)  # type: ignore[attr-defined]
 
 

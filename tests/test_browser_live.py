@@ -2,23 +2,39 @@
 bar (vertical or horizontal) to the server over WebRTC (loopback, no ICE servers), and the live
 prediction beside the video names the clip's pattern, with a model trained in the test on a
 tiny folder dataset of the two patterns (~5 s of training through the CLI). One Chromium per
-clip. Also: the Pause freezes the prediction, Grad-CAM still predicts, and the measured rate.
+clip. Also: the Pause freezes the prediction, Grad-CAM still predicts, and the measured rate;
+and on a class-network name (mapped to loopback) plain http gets no camera and the page says
+why, while https with a self-signed certificate streams (issue 14 item 9).
 
 Screenshots go to .artifacts/screenshots/ (classify-live-*.png).
 """
 
 from __future__ import annotations
 
+import datetime
+import os
 import re
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from cnnlab.stream import PANEL_COLOUR
-from tests.browser import Server, screenshot, wait_idle
+from pages.ui.classify_live import HTTPS_MESSAGE
+from tests.browser import REPO, Server, free_port, screenshot, wait_idle
 from tests.camera_clips import (
+    LIVE_TEXT,
     PATTERNS,
     camera_page,
     live_prediction,
+    pick_live,
+    press_start,
     returned_video,
     settled_prediction,
     start_live,
@@ -29,6 +45,7 @@ from tests.camera_clips import (
 )
 
 pytestmark = pytest.mark.browser
+CLASS_HOST = "lab.test"  # the name students type on a class network (mapped to loopback)
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +93,97 @@ def check_grad_cam_and_pause(page: object, kind: str) -> None:
     metric = page.get_by_test_id("stMetricValue").first  # type: ignore[attr-defined]
     assert metric.inner_text() == "paused"
     screenshot(page, "classify-live-paused")
+
+
+def self_signed(folder: Path, host: str) -> tuple[Path, Path]:
+    """(cert.pem, key.pem) of a self-signed certificate for `host`, as README "Classroom" makes
+    with openssl (here with `cryptography`, an aiortc dependency)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@contextmanager
+def class_server(runs_dir: Path, tmp: Path, tls: bool) -> Iterator[str]:
+    """The app on loopback, reached by the browser as `CLASS_HOST` (a class-network name): plain
+    http, or https with a self-signed certificate. Yields the browser's base url."""
+    port = free_port()
+    flags = ["--server.allowedHosts", CLASS_HOST]  # one flag per name (a comma list is one name)
+    if tls:
+        cert, key = self_signed(tmp, CLASS_HOST)
+        flags += ["--server.sslCertFile", str(cert), "--server.sslKeyFile", str(key)]
+    env = dict(os.environ, CNNLAB_RUNS=str(runs_dir), CNNLAB_CACHE=str(tmp / "cache"),
+               PYTHONPATH=str(REPO))  # fmt: skip
+    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port",
+           str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+           "--browser.gatherUsageStats", "false", *flags]  # fmt: skip
+    with open(tmp / f"server-{tls}.log", "wb") as log:
+        process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    scheme = "https" if tls else "http"
+    try:
+        deadline = time.monotonic() + 60
+        unverified = ssl._create_unverified_context()  # noqa: S323 - our own self-signed test cert
+        while True:
+            try:
+                health = f"{scheme}://127.0.0.1:{port}/_stcore/health"
+                with urllib.request.urlopen(health, timeout=2, context=unverified):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError((tmp / f"server-{tls}.log").read_text()[-2000:]) from None
+                time.sleep(0.3)
+        yield f"{scheme}://{CLASS_HOST}:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def test_camera_needs_https_on_a_class_network(browser, server, bars_run, tmp_path) -> None:
+    """Reached by a class-network name, plain http gets no camera (the browser's rule) and the
+    page says why; the same page over https (self-signed, the warning accepted) streams."""
+    clip = write_clip(tmp_path / "v.y4m", "vertical")
+    rules = f"--host-resolver-rules=MAP {CLASS_HOST} 127.0.0.1"  # the name, on loopback
+    with camera_page(browser, server, clip, extra_args=[rules], ignore_https_errors=True) as page:
+        with class_server(server.runs_dir, tmp_path, tls=False) as url:
+            page.goto(f"{url}/classify")
+            wait_idle(page)
+            assert page.evaluate("window.isSecureContext") is False
+            pick_live(page)
+            page.get_by_text(HTTPS_MESSAGE).wait_for()
+            screenshot(page, "classify-live-plain-http")
+        with class_server(server.runs_dir, tmp_path, tls=True) as url:
+            page.goto(f"{url}/classify")
+            wait_idle(page)
+            assert page.evaluate("window.isSecureContext") is True
+            pick_live(page)
+            press_start(page)
+            page.get_by_text(LIVE_TEXT).first.wait_for(timeout=60_000)
+            assert page.get_by_text(HTTPS_MESSAGE).count() == 0
+            assert settled_prediction(page, reads=2) == ["vertical", "vertical"]
+            screenshot(page, "classify-live-https")
