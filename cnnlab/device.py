@@ -49,4 +49,9 @@ def set_threads(threads: int) -> int:
     to share cores between parallel jobs) or all cores. Returns the count used."""
     count = threads or int(os.environ.get("CNNLAB_THREADS") or 0) or (os.cpu_count() or 1)
     torch.set_num_threads(count)
+    # numpy's BLAS too (scikit-learn's threadpoolctl): its threads on tiny products (the digit
+    # cleaning's 6-coefficient fits) cost ~10x on a busy CPU (a live frame: 55 ms -> 200 ms)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=count, user_api="blas")
     return count

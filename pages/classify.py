@@ -1,4 +1,5 @@
-"""Classify: upload images, take a webcam photo or draw, and see what a trained network predicts.
+"""Classify: upload images, take a webcam photo, draw, or stream the live camera, and see what a
+trained network predicts.
 
 Each image is shown as the network sees it (with the steps from the original to the model input),
 with its top-k probabilities and a Grad-CAM map; the what-if panel changes one image and
@@ -18,6 +19,7 @@ from cnnlab.runs import get_run
 from cnnlab.text import md_escape
 from pages.ui import common
 from pages.ui.classify_cards import blank_card, card, error_message
+from pages.ui.classify_live import https_warning, live_panel
 from pages.ui.classify_whatif import whatif_panel
 
 MAX_CARDS = 12  # images shown in detail; all of them are in the results table
@@ -69,7 +71,7 @@ loaded = common.pick_trained_run("classify_run")
 channels, height, width = loaded.preprocess.input_shape
 num_classes = len(loaded.class_names)
 
-sources = ["Upload", "Webcam", "Draw"]
+sources = ["Upload", "Webcam", "Live camera", "Draw"]
 source = st.segmented_control("Image from", sources, default="Upload", required=True)
 photo = loaded.preprocess.resolved_style == "photo"
 settings = st.columns(4 if photo else 3)
@@ -115,9 +117,13 @@ if source == "Upload":
         ids.append(upload.file_id)
         files.append((upload.name, upload.getvalue()))
 elif source == "Webcam":
-    photo = st.camera_input("Take a photo", key="classify_camera")
-    if photo is not None:
-        ids, files = [photo.file_id], [("camera photo", photo.getvalue())]
+    https_warning()
+    shot = st.camera_input("Take a photo", key="classify_camera")
+    if shot is not None:
+        ids, files = [shot.file_id], [("camera photo", shot.getvalue())]
+elif source == "Live camera":
+    live_panel(loaded, top_k, alpha, INVERT[invert], fit if photo else None)
+    st.stop()
 else:
     canvas_col, pen_col = st.columns([1, 2])
     pen = pen_col.slider("Pen width", 5, 60, min(50, max(10, round(560 / width))))  # ~2 input px
