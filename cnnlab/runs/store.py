@@ -166,6 +166,13 @@ class Run:
         status = status or self.status()
         return status.status in RESUMABLE and self.has_checkpoint()
 
+    def weights_bytes(self) -> int | None:
+        """Size of the best-weights file in bytes (a model's size on disk); None without one."""
+        try:
+            return (self.path / WEIGHTS_FILE).stat().st_size
+        except OSError:
+            return None
+
     def weights_version(self) -> float:
         """Changes whenever the weights file is rewritten (mtime); 0.0 without weights. A cache
         key for anything computed from the weights."""
