@@ -36,7 +36,7 @@ def projector() -> None:
         curves = class_curves(records, lesson.lesson_id)
         if curves:
             st.plotly_chart(
-                curves_figure(curves, height=760),
+                curves_figure(curves, height=860),
                 theme=None,  # the figure's own high-contrast colours, in any app theme
                 config={"displayModeBar": False, "staticPlot": True},
                 key="projector_curves",

@@ -145,23 +145,28 @@ class ClassRuns:
 
 
 # -- the teacher's bulk actions ---------------------------------------------------------------
-def lesson_runs(runs_dir: Path, lesson: str) -> list[Run]:
-    """The run folders started under `lesson`, read fresh (bulk actions never use a cache)."""
+def lesson_runs(runs_dir: Path, lesson: str, spare: str = "") -> list[Run]:
+    """The run folders started under `lesson`, but not those of user `spare` (the teacher's own
+    demo runs), read fresh (bulk actions never use a cache)."""
     runs = []
     for path in resolve_runs_dir(runs_dir).iterdir():
         try:
             run = get_run(path.name, runs_dir)
         except RunNotFound:
             continue
-        if run.owner().lesson == lesson:
+        owner = run.owner()
+        if owner.lesson == lesson and not (spare and owner.user_id == spare):
             runs.append(run)
     return runs
 
 
-def stop_all(manager: JobManager, lesson: str, actor: Identity | None) -> list[str]:
-    """Stop every queued or running run of `lesson` (checked: the teacher may); the ids stopped."""
+def stop_all(
+    manager: JobManager, lesson: str, actor: Identity | None, spare: str = ""
+) -> list[str]:
+    """Stop every queued or running run of `lesson` except user `spare`'s (checked: the teacher
+    may); the ids stopped."""
     stopped = []
-    for run in lesson_runs(manager.runs_dir, lesson):
+    for run in lesson_runs(manager.runs_dir, lesson, spare):
         if run.status().status in ACTIVE:
             manager.stop(run.run_id, actor)
             stopped.append(run.run_id)
@@ -179,14 +184,16 @@ def clear_class_runs(
     manager: JobManager,
     lesson: str,
     actor: Identity | None,
+    spare: str = "",
     wait_s: float = CLEAR_WAIT_S,
 ) -> Cleared:
     """Delete every run of `lesson`, stopping active ones first and waiting up to `wait_s` for
-    them to end (a running run ends within a batch); runs of other lessons are never touched."""
-    stopped = stop_all(manager, lesson, actor)
+    them to end (a running run ends within a batch); runs of other lessons, and user `spare`'s,
+    are never touched."""
+    stopped = stop_all(manager, lesson, actor, spare)
     deadline = time.monotonic() + wait_s
     deleted, still = [], []
-    for run in lesson_runs(manager.runs_dir, lesson):
+    for run in lesson_runs(manager.runs_dir, lesson, spare):
         while run.status().status in ACTIVE and time.monotonic() < deadline:
             time.sleep(0.2)
         if run.status().status in ACTIVE:

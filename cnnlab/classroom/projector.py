@@ -60,30 +60,50 @@ def class_curves(
     return sorted(curves, key=lambda c: c.name.casefold())
 
 
+def spread(values: list[float], gap: float, lo: float = 0.0, hi: float = 1.0) -> list[float]:
+    """`values` moved apart so that no two are closer than `gap`, keeping their order and staying
+    within [lo, hi] where possible (end-of-line name labels that would overlap)."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    placed = [0.0] * len(values)
+    last = -float("inf")
+    for i in order:  # upwards: each label at least `gap` above the one below
+        placed[i] = last = max(values[i], last + gap, lo)
+    top = hi
+    for i in reversed(order):  # then down from the top, if that pushed labels past `hi`
+        placed[i] = top = min(placed[i], top)
+        top -= gap
+    return placed
+
+
 def curves_figure(curves: list[Curve], height: int = 640) -> go.Figure:
-    """Validation accuracy per epoch, one thick line per student, named at its last point."""
+    """Validation accuracy per epoch, one thick line per student, named at its last point
+    (training runs: thicker lines)."""
     fig = go.Figure()
-    most = 1
+    ends: list[tuple[int, float, str, str]] = []  # (last epoch, last accuracy, name, colour)
     for i, curve in enumerate(curves):
         points = [e for e in curve.epochs if e.val_acc is not None]
-        color = COLORS[i % len(COLORS)]
-        name = html_escape(curve.name)
+        color, name = COLORS[i % len(COLORS)], html_escape(curve.name)
         x, y = [e.epoch for e in points], [e.val_acc for e in points]
-        most = max(most, max(x))
         fig.add_trace(
             go.Scatter(
                 x=x, y=y, name=name, mode="lines+markers", showlegend=False,
-                line=dict(color=color, width=5, dash="solid" if curve.active else "dot"),
-                marker=dict(size=11), hovertemplate=f"{name}: %{{y:.1%}}<extra></extra>",
+                line=dict(color=color, width=7 if curve.active else 4),
+                marker=dict(size=12 if curve.active else 8),
+                hovertemplate=f"{name}: %{{y:.1%}}<extra></extra>",
             )
         )  # fmt: skip
+        ends.append((x[-1], y[-1], name, color))
+    gap = (FONT + 6) / max(height - 140, 100)  # one label's height in accuracy units
+    label_y = spread([e[1] for e in ends], gap)
+    for (x, _, name, color), y in zip(ends, label_y, strict=True):
         fig.add_annotation(
-            x=x[-1], y=y[-1], text=f"<b>{name}</b>", showarrow=False, xanchor="left", xshift=12,
+            x=x, y=y, text=f"<b>{name}</b>", showarrow=False, xanchor="left", xshift=14,
             font=dict(size=FONT + 2, color=color),
         )  # fmt: skip
+    most = max((e[0] for e in ends), default=1)
     fig.update_layout(
         height=height,
-        margin=dict(l=20, r=220, t=20, b=20),  # room on the right for the names
+        margin=dict(l=120, r=230, t=20, b=90),  # room for the ticks and, right, the names
         paper_bgcolor="#ffffff",
         plot_bgcolor="#ffffff",
         font=dict(size=FONT, color="#111111"),

@@ -12,7 +12,7 @@ from cnnlab.runs.live import format_duration
 from cnnlab.text import md_escape
 from pages.ui.teacher_common import start_from_recipe
 
-WIDTHS = [0.5, 2.2, 1.1, 3.4, 1.0, 1.0, 1.1, 1.6]
+WIDTHS = [0.9, 2.0, 1.0, 3.2, 0.9, 0.9, 1.0, 2.2]
 HEADERS = ["#", "student", "test acc", "recipe", "params", "size", "time", ""]
 MEDALS = {1: ":material/trophy:", 2: ":material/workspace_premium:", 3: ":material/military_tech:"}
 
@@ -34,7 +34,7 @@ def header() -> None:
 def board_row(entry: Entry, mine: bool, key: str) -> None:
     """One student's best run; `mine` highlights the viewer's own row."""
     cols = st.columns(WIDTHS, vertical_alignment="center")
-    cols[0].markdown(f"{MEDALS.get(entry.rank, '')} {entry.rank}")
+    cols[0].markdown(f"**{entry.rank}** {MEDALS.get(entry.rank, '')}")
     name = md_escape(entry.name)
     cols[1].markdown(f"**{name}** (you)" if mine else name)
     cols[2].markdown(f"**{entry.test_acc:.1%}**")
