@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from cnnlab.classroom.class_runs import ClassRun
 from cnnlab.config import RunConfig
+from cnnlab.runs.live import format_duration
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ def format_bytes(n: int | None) -> str:
         return ""
     for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= size:
-            return f"{n / size:.1f} {unit}"
+            value = n / size
+            return f"{value:.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}"
     return f"{n} B"
 
 
@@ -103,3 +105,12 @@ def format_count(n: int | None) -> str:
     if n >= 1_000:
         return f"{n / 1e3:.0f}k"
     return str(n)
+
+
+def format_seconds(seconds: float | None) -> str:
+    """Training time: "4.2 s" under ten seconds (quick runs differ there), else "3 min 05 s"."""
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{max(seconds, 0.0):.1f} s"
+    return format_duration(seconds)

@@ -6,9 +6,8 @@ nothing scrolls or needs a mouse. Every student name goes through `html_escape`.
 
 from __future__ import annotations
 
-from cnnlab.classroom.leaderboard import Entry
+from cnnlab.classroom.leaderboard import Entry, format_seconds
 from cnnlab.classroom.projector import QueueRow
-from cnnlab.runs.live import format_duration
 from cnnlab.text import html_escape
 
 QUEUE_ROWS = 8  # the queue's first rows shown (the rest as "+ N more")
@@ -48,7 +47,7 @@ def top_html(entries: list[Entry]) -> str:
             [
                 f"<tr><td class='n'>{e.rank}</td><td class='name'>{html_escape(e.name)}</td>"
                 f"<td class='v'>{e.test_acc:.1%}</td>"
-                f"<td class='v'>{html_escape(format_duration(e.train_s))}</td></tr>"
+                f"<td class='v'>{html_escape(format_seconds(e.train_s))}</td></tr>"
                 for e in entries
             ]
         )

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnnlab.classroom.leaderboard import Entry, format_bytes, format_count
-from cnnlab.runs.live import format_duration
+from cnnlab.classroom.leaderboard import Entry, format_bytes, format_count, format_seconds
 from cnnlab.text import md_escape
 from pages.ui.teacher_common import start_from_recipe
 
-WIDTHS = [0.9, 2.0, 1.0, 3.2, 0.9, 0.9, 1.0, 2.2]
+WIDTHS = [0.7, 1.8, 0.9, 2.8, 0.8, 0.9, 0.8, 2.5]
 HEADERS = ["#", "student", "test acc", "recipe", "params", "size", "time", ""]
 MEDALS = {1: ":material/trophy:", 2: ":material/workspace_premium:", 3: ":material/military_tech:"}
 
@@ -21,7 +20,7 @@ def recipe_text(entry: Entry) -> str:
     """The key hyperparameters in one short line."""
     return (
         f"{entry.model} · {entry.optimizer} lr {entry.lr:g} · batch {entry.batch_size} · "
-        f"{entry.epochs} epochs"
+        f"{entry.epochs} epoch{'s' if entry.epochs != 1 else ''}"
     )
 
 
@@ -41,7 +40,7 @@ def board_row(entry: Entry, mine: bool, key: str) -> None:
     cols[3].markdown(md_escape(recipe_text(entry)))
     cols[4].markdown(format_count(entry.params) or "–")
     cols[5].markdown(format_bytes(entry.weights_bytes) or "–")
-    cols[6].markdown(format_duration(entry.train_s) or "–")
+    cols[6].markdown(format_seconds(entry.train_s) or "–")
     if cols[7].button(
         "Start from this recipe",
         key=f"{key}_{entry.run_id}",
