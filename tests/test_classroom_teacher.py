@@ -10,6 +10,7 @@ import dataclasses
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from cnnlab.classroom.identity import Identity, issue_token, join, teacher_sign_
 from cnnlab.classroom.leaderboard import leaderboard
 from cnnlab.classroom.lesson import Lesson, load_lesson, save_lesson
 from cnnlab.classroom.projector import class_curves, curves_figure, queue_rows, spread
-from cnnlab.classroom.settings import load_settings
+from cnnlab.classroom.settings import ClassroomSettings, load_settings
 from cnnlab.config import DataConfig, RunConfig, TrainConfig, default_runs_dir
 from cnnlab.events import EpochEvent
 from cnnlab.recipes import default_run_config
@@ -149,12 +150,20 @@ def test_spread_keeps_labels_apart_in_order() -> None:
 
 
 # -- pages (AppTest) --------------------------------------------------------------------------------
+KEY, SECRET = "k-" + "t" * 20, "s" * 32
+CLASSROOM_ENV = {
+    "CNNLAB_CLASSROOM": "1",
+    "CNNLAB_TEACHER_KEY": KEY,
+    "CNNLAB_CLASSROOM_SECRET": SECRET,
+}
+SERVER_SETTINGS = CLASSROOM_ENV  # the browser test's server (tests/browser.py) is in classroom mode
+
+
 @pytest.fixture
-def classroom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
-    monkeypatch.setenv("CNNLAB_CLASSROOM", "1")
-    monkeypatch.setenv("CNNLAB_TEACHER_KEY", "k-" + "t" * 20)
-    monkeypatch.setenv("CNNLAB_CLASSROOM_SECRET", "s" * 32)
-    monkeypatch.setenv("CNNLAB_CLASSROOM_DIR", str(tmp_path / "classroom"))
+def classroom(monkeypatch: pytest.MonkeyPatch) -> Iterator[ClassroomSettings]:
+    """Classroom mode on, its state beside this test's runs folder (as on a server)."""
+    for name, value in CLASSROOM_ENV.items():
+        monkeypatch.setenv(name, value)
     from pages.ui.identity import classroom_settings
 
     classroom_settings.clear()
@@ -162,30 +171,37 @@ def classroom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
     classroom_settings.clear()
 
 
-def open_as(identity: Identity | None, page: str, settings: object = None) -> AppTest:
+def signed_in(at: AppTest, identity: Identity, settings: ClassroomSettings) -> None:
+    """The session as the join gate leaves it: the identity and its signed token."""
+    at.session_state.identity = identity
+    at.session_state.identity_token = issue_token(identity, settings)
+
+
+def open_as(identity: Identity, page: str, settings: ClassroomSettings) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=90)
+    signed_in(at, identity, settings)
     at.run()
-    if identity is not None:  # as the join gate leaves a session: the identity and its token
-        at.session_state.identity = identity
-        at.session_state.identity_token = issue_token(identity, settings) if settings else None
     at.switch_page(f"pages/{page}.py")
     at.run()
     assert not at.exception, at.exception
     return at
 
 
-def test_a_student_opening_the_teacher_page_is_refused(classroom) -> None:  # noqa: ANN001
-    student = join("Ana", classroom.class_code, classroom)
-    at = open_as(student, "teacher", classroom)
+def test_a_student_opening_the_teacher_page_is_refused(classroom: ClassroomSettings) -> None:
+    """The page itself refuses (not only the navigation that hides its link)."""
+    at = AppTest.from_file(str(Path(APP).parent / "pages" / "teacher.py"), default_timeout=90)
+    at.session_state.data_cfg = DataConfig()  # as app.py leaves it: the page runs alone
+    signed_in(at, join("Ana", classroom.class_code, classroom), classroom)
+    at.run()
+    assert not at.exception, at.exception
     assert any("teacher's" in e.value for e in at.error)
     assert not [b for b in at.button if b.label in ("Start lesson", "Stop all")]
-    teacher = teacher_sign_in("k-" + "t" * 20, classroom)
-    at = open_as(teacher, "teacher", classroom)
+    at = open_as(teacher_sign_in(KEY, classroom), "teacher", classroom)
     assert not at.error and [b for b in at.button if b.label == "Stop all"]
 
 
-def test_the_teacher_starts_and_ends_a_lesson(classroom) -> None:  # noqa: ANN001
-    at = open_as(teacher_sign_in("k-" + "t" * 20, classroom), "teacher", classroom)
+def test_the_teacher_starts_and_ends_a_lesson(classroom: ClassroomSettings) -> None:
+    at = open_as(teacher_sign_in(KEY, classroom), "teacher", classroom)
     at.text_input(key="tl_title").set_value("Week 3")
     at.multiselect(key="tl_editable").set_value(["lr"])
     at.run()
@@ -200,14 +216,16 @@ def test_the_teacher_starts_and_ends_a_lesson(classroom) -> None:  # noqa: ANN00
     assert not load_lesson(classroom.state_dir).active
 
 
-def test_leaderboard_page_escapes_names_and_starts_from_a_recipe() -> None:
-    lesson = save_lesson(Lesson(title="L"), default_runs_dir().parent / "classroom")
+def test_leaderboard_page_escapes_names_and_starts_from_a_recipe(
+    classroom: ClassroomSettings,
+) -> None:
+    lesson = save_lesson(Lesson(title="L"), classroom.state_dir)
     hostile = "**Bold** [x](javascript:alert(1)) :red[r]"
     cfg = dataclasses.replace(default_run_config("digits"), data=DataConfig(name="digits"))
     run = create_run(cfg, None, RunOwner("s-h", hostile, lesson.lesson_id))
     run.write_metrics({"test_acc": 0.9})
     run.update_status(Status.FINISHED, started=time.time() - 5, ended=time.time())
-    at = open_as(None, "leaderboard")
+    at = open_as(join("Bea", classroom.class_code, classroom), "leaderboard", classroom)
     texts = [m.value for m in at.markdown]
     assert md_escape(hostile) in texts and hostile not in texts
     [button] = [b for b in at.button if b.label == "Start from this recipe"]
@@ -218,10 +236,20 @@ def test_leaderboard_page_escapes_names_and_starts_from_a_recipe() -> None:
 
 
 # -- a real browser: the board picks up a run as it finishes -------------------------------------------
-def test_browser_leaderboard_updates_when_a_run_finishes(server, page) -> None:  # noqa: ANN001
+def test_browser_leaderboard_updates_when_a_run_finishes(
+    server,
+    page,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+) -> None:
     from tests.browser import open_page, screenshot
 
-    lesson = save_lesson(Lesson(title="Live"), server.runs_dir.parent / "classroom")
+    monkeypatch.setenv("CNNLAB_CLASSROOM_DIR", str(server.runs_dir.parent / "classroom"))
+    settings = load_settings(env=dict(CLASSROOM_ENV))  # the server's: same secret, same folder
+    lesson = save_lesson(Lesson(title="Live"), settings.state_dir)
+    student = join("Zoë <i>", settings.class_code, settings)
+    page.context.add_cookies(
+        [{"name": "cnnlab_identity", "value": issue_token(student, settings), "url": server.url}]
+    )
     cfg = default_run_config("digits")
     cfg = dataclasses.replace(
         cfg, data=DataConfig(name="digits"), train=dataclasses.replace(cfg.train, epochs=1, threads=1)
@@ -229,13 +257,13 @@ def test_browser_leaderboard_updates_when_a_run_finishes(server, page) -> None: 
     open_page(page, server)  # Home first: the server leaves its fresh-server mode
     open_page(page, server, "leaderboard")
     page.get_by_text("Nobody is on the board yet").wait_for(timeout=60_000)
-    run = create_run(cfg, server.runs_dir, RunOwner("s-zoe", "Zoë <i>", lesson.lesson_id))
+    run = create_run(cfg, server.runs_dir, RunOwner.of(student, lesson.lesson_id))
     job = subprocess.run(
         [sys.executable, "-m", "cnnlab", "train", "--run-dir", str(run.path)],
         capture_output=True, timeout=300, check=False, cwd=Path(APP).parent,
     )  # fmt: skip
     assert job.returncode == 0, job.stderr[-2000:]
     assert get_run(run.run_id, server.runs_dir).status().status == Status.FINISHED
-    page.get_by_text("Zoë <i>").wait_for(timeout=15_000)  # the fragment refreshes by itself
+    page.get_by_text("Zoë <i> (you)").wait_for(timeout=15_000)  # the fragment refreshes itself
     assert page.get_by_role("button", name="Start from this recipe").count() == 1
     screenshot(page, "leaderboard-live")
