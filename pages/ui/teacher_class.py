@@ -21,9 +21,9 @@ from pages.ui.teacher_lesson import PAGES
 
 SEND_PAGES = {"": "Home"} | PAGES | {"projector": "Projector"}
 CODE_CSS = (
-    "font-size: 88px; font-weight: 800; letter-spacing: 0.15em; font-family: monospace; "
-    "line-height: 1.1; padding: 0.1em 0.3em; border: 4px solid currentColor; border-radius: 12px; "
-    "display: inline-block"
+    "font-size: 60px; font-weight: 800; letter-spacing: 0.1em; font-family: monospace; "
+    "line-height: 1.2; padding: 0.05em 0.25em; border: 4px solid currentColor; "
+    "border-radius: 12px; display: inline-block; max-width: 100%; box-sizing: border-box"
 )
 
 
@@ -106,10 +106,10 @@ def roster_panel(lesson: Lesson) -> None:
         counts[record.owner.user_id] = counts.get(record.owner.user_id, 0) + 1
     st.caption(f"{len(students)} student(s) joined")
     for user_id, name in sorted(students.items(), key=lambda kv: kv[1].casefold()):
-        cols = st.columns([3, 1, 1], vertical_alignment="center")
-        cols[0].markdown(md_escape(name))
-        cols[1].markdown(f"{counts.get(user_id, 0)} run(s)")
-        if cols[2].button("Remove", key=f"tc_rm_{user_id}", icon=":material/person_remove:",
+        cols = st.columns([3, 2], vertical_alignment="center")
+        n = counts.get(user_id, 0)
+        cols[0].markdown(f"{md_escape(name)} · {n} run{'s' if n != 1 else ''}")
+        if cols[1].button("Remove", key=f"tc_rm_{user_id}", icon=":material/person_remove:",
                           help="take them off the list (their runs stay)"):  # fmt: skip
             remove_student(user_id, settings)
             st.toast(f"Removed {md_escape(name)}.")
