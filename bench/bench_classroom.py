@@ -1,12 +1,15 @@
 """A class on one server: N students (default 30) join, browse, pick a dataset and queue tiny runs
 while the projector view is open; then everyone watches the leaderboard.
 
-    .venv/bin/python bench/bench_classroom.py [--students 30] [--max-s 420] [--watch-s 20]
+    .venv/bin/python bench/bench_classroom.py [--students 30] [--watch-s 20] [--queue-s 240]
 
 Real Streamlit sessions: one headless Chromium (Debian's /usr/bin/chromium), one browser context
 per student, logged in by the `cnnlab_identity` cookie (a token from `join`), on a private server
-on loopback in classroom mode (`CNNLAB_MAX_JOBS=1`: a queue forms). Bounded: at most `--max-s`
-seconds in all, then the server is stopped (its jobs with it) and the temporary folder removed.
+on loopback in classroom mode (`CNNLAB_MAX_JOBS=1`: a queue forms). Bounded: each interaction
+at most HANG_S, the watching `--watch-s`, the queue's draining (the class gone, the projector
+open) `--queue-s`; then the server is stopped (its jobs with it) and its folder removed.
+Chromium runs on the server's cores: on a small box the browsers, not the server, set the
+latencies (the server's own CPU per interaction is the figure to size a machine with).
 
 Measured: every interaction's latency (the page's own clock, click -> script run over), the
 server process's CPU seconds (utime+stime from /proc) per phase, errors on any page, and the
@@ -20,6 +23,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -182,10 +186,12 @@ def report(lat: dict, cpu: dict, fair: tuple[int, int, int], problems: list[str]
               f"{pct(values, 0.95):.2f} | {max(values):.2f} |")  # fmt: skip
     interactions = sum(len(v) for k, v in lat.items())
     busy, watch_s, watch_cpu = cpu["sessions"], cpu["watch_s"], cpu["watch"]
-    print(f"\nserver CPU, sessions phase: {busy:.1f} s for {interactions} interactions = "
-          f"{busy / interactions:.3f} s per interaction")  # fmt: skip
+    print(f"\nserver CPU, sessions phase: {busy:.1f} s in {cpu['sessions_s']:.0f} s for "
+          f"{interactions} interactions = {busy / interactions:.3f} s per interaction")  # fmt: skip
     print(f"server CPU, {n} leaderboards + projector refreshing (2 s) while runs train: "
           f"{watch_cpu / watch_s:.2f} cores ({watch_s:.0f} s)")  # fmt: skip
+    print(f"server CPU, the projector alone while the queue drains: "
+          f"{cpu['queue'] / cpu['queue_s']:.2f} cores ({cpu['queue_s']:.0f} s)")  # fmt: skip
     started, total, jumps = fair
     print(f"fair order: {started} of {total} runs started, {jumps} queue jumps (round-robin: 0)")
     print(f"errors on pages: {len(problems)}" + "".join(f"\n  {p}" for p in problems[:10]))
@@ -208,7 +214,6 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     tokens = {f"Student {i:02d}": issue_token(join(f"Student {i:02d}", settings.class_code,
               settings), settings) for i in range(args.students)}  # fmt: skip
     server = start_server(tmp, **ENV, CNNLAB_CLASSROOM_DIR=str(tmp / "class"))
-    deadline = time.monotonic() + args.max_s
     lat: dict[str, list[float]] = {}
     try:
         with sync_playwright() as p:
@@ -222,16 +227,25 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             projector.page.wait_for_selector(".proj-title", timeout=HANG_S * 1000)
             students = [Student(browser, server.url, n, t) for n, t in tokens.items()]
             pid = server.process.pid
-            before = cpu_s(pid)
+            before, t_start = cpu_s(pid), time.monotonic()
             problems = session_phase(students, lat)
-            cpu = {"sessions": cpu_s(pid) - before}
+            cpu = {"sessions": cpu_s(pid) - before, "sessions_s": time.monotonic() - t_start}
             t0, c0 = time.monotonic(), cpu_s(pid)
-            time.sleep(min(args.watch_s, max(0.0, deadline - time.monotonic())))
+            time.sleep(args.watch_s)  # everyone on the leaderboard, the projector open, runs train
             cpu |= {"watch": cpu_s(pid) - c0, "watch_s": time.monotonic() - t0}
-            problems += [f"projector: {p}" for p in projector.problems()]
-            while time.monotonic() < deadline and fairness(server.runs_dir)[0] < len(tokens) + 1:
-                time.sleep(2)  # let the queue serve at least one run per student, if time allows
+            problems += [f"{s.name}: {p}" for s in [*students, projector] for p in s.problems()]
+            for s in students:  # the class leaves; the projector stays while the queue drains
+                s.context.close()
+            t0, c0 = time.monotonic(), cpu_s(pid)
+            deadline = t0 + args.queue_s
+            while (
+                time.monotonic() < deadline
+                and fairness(server.runs_dir)[0] < fairness(server.runs_dir)[1]
+            ):
+                time.sleep(2)  # until every run has started (or the queue phase's time is up)
+            cpu |= {"queue": cpu_s(pid) - c0, "queue_s": time.monotonic() - t0}
             fair = fairness(server.runs_dir)
+            problems += [f"projector: {p}" for p in projector.problems()]
             browser.close()
     finally:
         server.process.terminate()
@@ -239,12 +253,19 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     report(lat, cpu, fair, problems, args.students)
 
 
+def _exit_on_term(signum: int, frame: object) -> None:
+    raise SystemExit(f"stopped by signal {signum}")  # runs the finally blocks: server stopped
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, default=30)
-    parser.add_argument("--max-s", type=float, default=420.0, help="stop after this long")
     parser.add_argument("--watch-s", type=float, default=20.0, help="seconds of watching measured")
+    parser.add_argument(
+        "--queue-s", type=float, default=240.0, help="at most this long for the queue to drain"
+    )
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_term)
     tmp = Path(tempfile.mkdtemp(prefix="cnnlab-bench-class-"))
     try:
         run(args, tmp)

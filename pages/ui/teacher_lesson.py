@@ -29,6 +29,7 @@ NUMBERS = {  # TrainConfig field -> (label, format, default range when first mad
     "momentum": ("Momentum", "%g", (0.0, 0.99)),
     "label_smoothing": ("Label smoothing", "%g", (0.0, 0.3)),
 }
+STEPS = {"lr": 1e-4, "weight_decay": 1e-4, "momentum": 0.01, "label_smoothing": 0.05}
 CHOICES = {"optimizer": "Optimizer", "schedule": "Schedule"}  # any registered value allowed
 PAGES = {  # url path -> page title (the app's navigation)
     "data": "Data", "model": "Model", "train": "Train", "runs": "Runs", "evaluate": "Evaluate",
@@ -80,7 +81,7 @@ def _train_fields(base: TrainConfig) -> TrainConfig:
     cols = st.columns(4)
     for i, (name, (label, fmt, _)) in enumerate(NUMBERS.items()):
         value = getattr(base, name)
-        step = 1 if isinstance(value, int) else None
+        step = 1 if isinstance(value, int) else STEPS.get(name)
         values[name] = cols[i % 4].number_input(
             label, value=value, step=step, format=fmt, min_value=type(value)(0), key=f"tl_{name}"
         )
