@@ -19,7 +19,7 @@ from pages.ui.identity import classroom_on, classroom_settings
 from pages.ui.teacher_common import class_runs
 from pages.ui.teacher_lesson import PAGES
 
-SEND_PAGES = {"": "Home"} | PAGES | {"projector": "Projector"}
+SEND_PAGES = {"": "Home"} | PAGES  # pages students have (the projector is the teacher's)
 CODE_CSS = (
     "font-size: 60px; font-weight: 800; letter-spacing: 0.1em; font-family: monospace; "
     "line-height: 1.2; padding: 0.05em 0.25em; border: 4px solid currentColor; "
