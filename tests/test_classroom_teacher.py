@@ -221,7 +221,10 @@ def test_leaderboard_page_escapes_names_and_starts_from_a_recipe(
 ) -> None:
     lesson = save_lesson(Lesson(title="L"), classroom.state_dir)
     hostile = "**Bold** [x](javascript:alert(1)) :red[r]"
-    cfg = dataclasses.replace(default_run_config("digits"), data=DataConfig(name="digits"))
+    cfg = default_run_config("digits")
+    cfg = dataclasses.replace(
+        cfg, data=DataConfig(name="digits"), train=dataclasses.replace(cfg.train, lr=0.0123)
+    )
     run = create_run(cfg, None, RunOwner("s-h", hostile, lesson.lesson_id))
     run.write_metrics({"test_acc": 0.9})
     run.update_status(Status.FINISHED, started=time.time() - 5, ended=time.time())
@@ -231,8 +234,12 @@ def test_leaderboard_page_escapes_names_and_starts_from_a_recipe(
     [button] = [b for b in at.button if b.label == "Start from this recipe"]
     button.click()
     at.run()
-    assert at.session_state.recipe_run == run.run_id
+    assert not at.exception, at.exception
     assert at.session_state.data_cfg == cfg.data and at.session_state.model_cfg == cfg.model
+    if "recipe_run" in at.session_state:  # a Train form that does not take recipes (yet)
+        assert at.session_state.recipe_run == run.run_id
+    else:  # the Train form took the recipe (and forgot it): it starts from the run's values
+        assert at.number_input(key="tr_lr").value == pytest.approx(0.0123)
 
 
 # -- a real browser: the board picks up a run as it finishes -------------------------------------------
