@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from cnnlab.classroom.class_runs import ClassRuns, clear_class_runs, stop_all
 from cnnlab.classroom.identity import Identity, issue_token, join, teacher_sign_in
 from cnnlab.classroom.leaderboard import leaderboard
-from cnnlab.classroom.lesson import Lesson, load_lesson, save_lesson
+from cnnlab.classroom.lesson import FieldRange, Lesson, load_lesson, save_lesson
 from cnnlab.classroom.projector import class_curves, curves_figure, queue_rows, spread
 from cnnlab.classroom.settings import ClassroomSettings, load_settings
 from cnnlab.config import DataConfig, RunConfig, TrainConfig, default_runs_dir
@@ -219,7 +219,8 @@ def test_the_teacher_starts_and_ends_a_lesson(classroom: ClassroomSettings) -> N
 def test_leaderboard_page_escapes_names_and_starts_from_a_recipe(
     classroom: ClassroomSettings,
 ) -> None:
-    lesson = save_lesson(Lesson(title="L"), classroom.state_dir)
+    editable = (FieldRange("lr", 1e-4, 0.1),)  # students may change lr: the recipe's is kept
+    lesson = save_lesson(Lesson(title="L", editable=editable), classroom.state_dir)
     hostile = "**Bold** [x](javascript:alert(1)) :red[r]"
     cfg = default_run_config("digits")
     cfg = dataclasses.replace(
