@@ -28,7 +28,7 @@ class StartConfig:
     """The Train form's starting point for one dataset."""
 
     config: RunConfig  # the values the form starts with
-    source: str  # "recipe" or "last run"
+    source: str  # "recipe", "last run" or "the lesson" (a student's first run in a lesson)
     dataset_augment: AugmentConfig  # the design the Augmentation toggle switches on
 
 

@@ -134,6 +134,9 @@ def test_a_lesson_binds_a_students_form(classroom: Path) -> None:
     optimizer = by_key(at.selectbox, "tr_optimizer")
     assert optimizer.value == "sgd" and optimizer.disabled  # fixed by the lesson, shown
     assert any("Fixed by the lesson" in c.value for c in at.caption)
+    plain = open_with("train", {}, identity_token=ada)  # no link: the lesson's starting values
+    assert by_key(plain.number_input, "tr_lr").value == 0.05
+    assert any("Starting values: the lesson" in c.value for c in plain.caption)
     key = issue_token(teacher_sign_in("teacher-key-for-tests", settings), settings)
     teacher = open_with("train", {"lr": "3"}, identity_token=key)
     assert by_key(teacher.number_input, "tr_lr").value == 3.0

@@ -117,6 +117,9 @@ def seed_form(data: DataConfig, rules: Rules) -> StartConfig:
         _seed_widgets(start, on)
     elif start is None or start.config.data != data or not all(k in ss for k in visible):
         start = start_config(data, last_run_config(), designed(data))
+        if rules.train is not None and start.source == "recipe":  # a student's first run
+            lesson = dataclasses.replace(start.config, train=rules.train)  # starts at the lesson's
+            start = dataclasses.replace(start, config=lesson, source="the lesson")
         _seed_widgets(start, start.config.augment != AugmentConfig())
     elif (current := design(data)) != start.dataset_augment:
         start = dataclasses.replace(start, dataset_augment=current)
