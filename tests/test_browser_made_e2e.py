@@ -32,8 +32,7 @@ DATASET = "bars e2e"
 CLASSES = {"vertical": "standing bar", "horizontal": "lying bar"}  # clip pattern -> class name
 SHOTS = 4  # camera shots per class
 BURST = 12  # at least this many recorded frames per class (5 a second)
-STROKES = {  # pattern -> one mouse path per drawing on the 280 x 280 canvas, (x, y) points; a
-    # hand wobbles (fabric.js drops a perfectly straight vertical or horizontal stroke)
+STROKES = {  # pattern -> one mouse path per drawing on the 280 x 280 canvas, (x, y) points
     "vertical": [[(140, 20), (146, 140), (136, 260)], [(110, 30), (104, 140), (116, 250)]],
     "horizontal": [[(20, 140), (140, 146), (260, 136)], [(30, 170), (140, 164), (250, 176)]],
 }
@@ -151,7 +150,11 @@ def drawings(page: object, name: str, strokes: list) -> int:
         page.wait_for_timeout(1000)  # type: ignore[attr-defined]  # the canvas settles in place
         box = canvas.bounding_box()
         (x0, y0), *rest = path
-        page.mouse.move(box["x"] + x0, box["y"] + y0)  # type: ignore[attr-defined]
+        # the hand comes in over the canvas first (fabric.js drops a press with no hover before
+        # it once the page's focus was in another component's frame, e.g. the video's)
+        page.mouse.move(box["x"] + 140, box["y"] + 140)  # type: ignore[attr-defined]
+        page.mouse.move(box["x"] + x0, box["y"] + y0, steps=5)  # type: ignore[attr-defined]
+        page.wait_for_timeout(200)  # type: ignore[attr-defined]
         page.mouse.down()  # type: ignore[attr-defined]
         for x, y in rest:
             page.mouse.move(box["x"] + x, box["y"] + y, steps=10)  # type: ignore[attr-defined]
@@ -189,7 +192,7 @@ def train(page: object, server: Server) -> str:
     page.get_by_test_id("stSelectbox").filter(has_text="Batch size").click()  # type: ignore[attr-defined]
     page.get_by_role("option", name="16", exact=True).click()  # type: ignore[attr-defined]
     epochs = page.get_by_label("Epochs", exact=True)  # type: ignore[attr-defined]
-    epochs.fill("8")
+    epochs.fill("30")  # ~3 steps an epoch: BatchNorm's running statistics need ~50 steps
     epochs.press("Tab")
     wait_idle(page)
     page.get_by_role("button", name=re.compile(r"^Train\b")).click()  # type: ignore[attr-defined]
