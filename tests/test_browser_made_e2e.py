@@ -21,8 +21,14 @@ from PIL import Image
 from cnnlab.data import made
 from cnnlab.runs import ACTIVE, list_runs
 from tests.browser import Server, open_page, screenshot, wait_idle
-from tests.camera_clips import camera_page, live_prediction, settled_prediction, start_live
-from tests.camera_clips import write_clip
+from tests.camera_clips import (
+    camera_page,
+    live_prediction,
+    pattern_frame,
+    settled_prediction,
+    start_live,
+    write_clip,
+)
 from tests.test_browser_understand import whole_page
 
 pytestmark = pytest.mark.browser
@@ -245,3 +251,47 @@ def test_made_from_two_clips_trains_and_live_names_each_clip(browser, server, tm
     assert Image.open(sample).size[0] >= 32  # a real picture, stored as a PNG
     print(f"capture {captured - began:.0f} s, train {trained - captured:.0f} s ({run_id}), "
           f"live {time.monotonic() - trained:.0f} s; samples {added}")  # fmt: skip
+
+
+def test_two_browsers_adding_files_at_once_lose_nothing(browser, server, tmp_path) -> None:
+    """Two sessions drop files into one class of one dataset and press Add at the same moment:
+    every sample is there afterwards, each a whole PNG."""
+    name, per_browser = "two at once", 25
+    made.add_class(made.create_dataset(name, None, MADE), "bars", None)
+    pages, contexts = [], []
+    for b in range(2):
+        contexts.append(browser.new_context(viewport={"width": 1400, "height": 1000}))
+        page = contexts[-1].new_page()
+        page.set_default_timeout(30_000)
+        open_builder(page, server)
+        page.get_by_test_id("stSelectbox").filter(has_text="Dataset").click()
+        page.get_by_role("option", name=name, exact=True).click()
+        shows(page, "bars (0)")
+        pick(page, 1, "Files")
+        files = []
+        for i in range(per_browser):
+            files.append(tmp_path / f"b{b}-{i}.png")
+            kind = ("vertical", "horizontal")[i % 2]
+            Image.fromarray(pattern_frame(kind, seed=1 + i + 100 * b)).save(files[-1])
+        page.locator("[data-testid=stFileUploaderDropzone] input[type=file]").set_input_files(
+            [str(f) for f in files]
+        )
+        page.get_by_role("button", name=f"Add {per_browser} file(s) to bars").wait_for()
+        pages.append(page)
+    try:
+        for page in pages:  # both presses before either page's run is over
+            button = page.get_by_role("button", name=f"Add {per_browser} file(s) to bars")
+            button.click(no_wait_after=True)
+        for page in pages:
+            shows(page, f"Added {per_browser} sample(s) to bars.")
+        folder = MADE / name / "bars"
+        stored = sorted(folder.glob("*.png"))
+        assert (
+            len(stored) == 2 * per_browser == made.classes(made.open_dataset(name, MADE))[0].count
+        )
+        assert all(Image.open(f).size == (160, 120) for f in stored)  # none torn
+        pick(pages[0], 1, "Draw")  # any rerun: it sees the other browser's samples too
+        shows(pages[0], f"bars ({2 * per_browser})")
+    finally:
+        for context in contexts:
+            context.close()
