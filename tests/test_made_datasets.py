@@ -228,6 +228,44 @@ def test_made_dataset_trains_at_once_and_sees_new_samples(root: Path) -> None:
     assert latest_run() is not None  # a finished run of the made dataset
 
 
+def test_the_suggested_first_run_learns_a_small_made_dataset(root: Path) -> None:
+    """The folder recipe's 10 epochs of 64 are ~1 step per epoch here and leave a model at
+    chance on the test split; the builder's suggestion (batches of 16, ~120 steps) learns it."""
+    import random
+
+    from cnnlab.cli import EXIT_OK, main
+    from cnnlab.runs import get_run, latest_run
+
+    ds = made.create_dataset("two colours", None)
+    rng = random.Random(0)
+    for name, rgb in (("red", (220, 30, 30)), ("green", (30, 200, 40))):
+        made.add_class(ds, name, None)
+        shots = [
+            square(tuple(min(255, c + rng.randint(-30, 30)) for c in rgb), (24, 24))
+            for _ in range(20)
+        ]
+        ms.add_samples(ds, name, shots, None)
+    suggestion = made.train_suggestion(ds)
+    assert suggestion["batch_size"] == 16 and 10 <= suggestion["epochs"] <= 60
+    steps = suggestion["epochs"] * -(-28 // suggestion["batch_size"])  # ~70% of 40 train images
+    assert steps >= made.MIN_STEPS
+    cfg = made.data_config(ds, image_size=16)
+    args = [
+        "train",
+        "--dataset",
+        "folder",
+        "--path",
+        cfg.path,
+        "--image-size",
+        "16",
+        "--threads",
+        "1",
+    ]
+    fields = ["--batch-size", "16", "--epochs", str(suggestion["epochs"])]
+    assert main([*args, *fields, "--quiet"]) == EXIT_OK
+    assert get_run(latest_run()).metrics()["test_acc"] >= 0.9
+
+
 def test_training_refuses_empty_class_and_one_class(root: Path) -> None:
     ds = made.create_dataset("half", None)
     made.add_class(ds, "only", None)

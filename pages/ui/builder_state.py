@@ -66,4 +66,7 @@ def use_dataset(ds: made.MadeDataset, image_size: int) -> bool:
     if st.session_state.model_cfg == default_run_config(old.name).model:  # not customised
         st.session_state.model_cfg = default_run_config(cfg.name).model
     st.session_state.data_cfg = cfg
+    # The Train form starts with a batch size and epochs sized for this small set (see made.py).
+    st.session_state.share_pending = {"train": made.train_suggestion(ds), "augment": None}
+    st.session_state.tr_origin = "sized for this dataset (batches of 16, ~120 steps)"
     return True
