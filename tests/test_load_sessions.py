@@ -322,8 +322,8 @@ def scenario(server: Server, sessions: list[Session], lat: dict[str, list[float]
     for run_id in (first, second):
         wait_status(server, run_id, ("running",))
     assert statuses(server)[third] == statuses(server)[fourth] == "queued"
-    trainers[2].page.get_by_text("1st in the queue").wait_for()
-    trainers[3].page.get_by_text("2nd in the queue").wait_for()
+    trainers[2].page.get_by_text("1st in the queue").first.wait_for()
+    trainers[3].page.get_by_text("2nd in the queue").first.wait_for()
 
     # Everyone else browses every page, all sessions clicking at once, while two runs train.
     cpu_before, t_before = cpu_by_role(server), time.monotonic()
@@ -371,7 +371,7 @@ def scenario(server: Server, sessions: list[Session], lat: dict[str, list[float]
     wait_status(server, third, ("running",))
     assert statuses(server)[fourth] == "queued"
     assert statuses(server)[second] == "running"
-    trainers[3].page.get_by_text("1st in the queue").wait_for()
+    trainers[3].page.get_by_text("1st in the queue").first.wait_for()
     stop(trainers[3], fourth, server, queued=True)  # a queued run can be cancelled
     stop(trainers[2], third, server)
     stop(trainers[1], second, server)
