@@ -54,7 +54,7 @@ PAGES = {
     "Understand": [
         st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
         st.Page(
-            "pages/inside.py", title="Inspect", icon=":material/visibility:", url_path="inspect"
+            "pages/inspect.py", title="Inspect", icon=":material/visibility:", url_path="inspect"
         ),
         st.Page("pages/classify.py", title="Classify", icon=":material/image_search:"),
         st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
@@ -64,7 +64,7 @@ PAGES = {
 
 def _old_inspect_link() -> None:
     """/inside (the Inspect page's address before it was /inspect) still opens it."""
-    st.switch_page("pages/inside.py")
+    st.switch_page("pages/inspect.py")
 
 
 HIDDEN = [st.Page(_old_inspect_link, title="Inspect", url_path="inside", visibility="hidden")]
@@ -76,7 +76,7 @@ def optional(path: str, title: str, icon: str, url_path: str) -> list:
 
 
 PAGES["Lab"] += optional(
-    "pages/builder.py", "Make a dataset", ":material/add_a_photo:", "make-dataset"
+    "pages/make-dataset.py", "Make a dataset", ":material/add_a_photo:", "make-dataset"
 )
 if classroom_on():
     CLASS = optional("pages/leaderboard.py", "Leaderboard", ":material/trophy:", "leaderboard")

@@ -91,7 +91,7 @@ def inspect_child(app_dir: str, repeats: int) -> None:
     app_test.PagesManager = ServerLikePages
     at = AppTest.from_file(str(Path(app_dir) / "app.py"), default_timeout=300)
     at.run()
-    at.switch_page("pages/inside.py").run()
+    at.switch_page("pages/inspect.py").run()
     assert not at.exception, [e.value for e in at.exception]
     result = {}
     for key, values in (("inside_alpha", [0.3, 0.7]), ("inside_channels", [32, 16])):

@@ -44,7 +44,7 @@ PAGES = [  # (file, title, icon, what it is for)
         "Accuracy on held-out images, per-class scores, the confusion matrix and the worst mistakes.",
     ),
     (
-        "pages/inside.py",
+        "pages/inspect.py",
         "Inspect",
         ":material/visibility:",
         "Look inside a trained network: filters, feature maps and Grad-CAM heat maps.",

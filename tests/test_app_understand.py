@@ -32,7 +32,7 @@ from cnnlab.runs import latest_run, load_model
 from cnnlab.text import md_escape
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["evaluate", "inside", "classify"]
+PAGES = ["evaluate", "inspect", "classify"]
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +221,7 @@ def test_evaluate_normalised_toggle_and_training_curves(trained: str) -> None:
 
 # -- Inspect --------------------------------------------------------------------------------------
 def test_inspect_shows_every_conv_layer_and_grad_cam(trained: str) -> None:
-    at = open_page("inside")
+    at = open_page("inspect")
     loaded = load_model(trained)
     conv = [n for n, _ in loaded.model.named_modules() if n.endswith("conv")]
     text = markdown_text(at)
@@ -245,7 +245,7 @@ def test_inspect_shows_every_conv_layer_and_grad_cam(trained: str) -> None:
 def test_inspect_picks_by_test_index_and_keeps_the_image_across_pickers(
     trained: str, reference: dict
 ) -> None:
-    at = open_page("inside")
+    at = open_page("inspect")
     y, names = reference["y"], reference["names"]
     at.selectbox(key="inside_class").set_value("7")
     at.number_input(key="inside_number").set_value(3).run()
@@ -265,7 +265,7 @@ def test_inspect_picks_by_test_index_and_keeps_the_image_across_pickers(
 
 
 def test_inspect_uploaded_image(trained: str) -> None:
-    at = open_page("inside")
+    at = open_page("inspect")
     at.button_group[0].set_value("Upload").run()
     at.file_uploader(key="inside_upload").set_value(("one.png", digit_png(), "image/png")).run()
     assert not at.exception and not at.error
@@ -378,7 +378,7 @@ def test_selections_from_another_run_fall_back_to_defaults(trained: str) -> None
     at.switch_page("pages/evaluate.py").run()
     assert not at.exception
     assert at.selectbox(key="evaluate_true").value in [str(d) for d in range(10)]
-    at.switch_page("pages/inside.py").run()
+    at.switch_page("pages/inspect.py").run()
     assert not at.exception
     assert at.selectbox(key="inside_class").value == "0"
     assert at.selectbox(key="inside_layer").value == "net.block1.conv"

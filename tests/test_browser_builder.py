@@ -67,7 +67,7 @@ def added(page, text: str) -> None:
 
 def test_camera_files_drawing_and_burst_land_in_their_class(camera_page, server, tmp_path) -> None:
     page = camera_page
-    open_page(page, server, "")  # a fresh server's first page (make-dataset is not a file name)
+    open_page(page, server, "")  # Home first, as a student arriving would
     page.get_by_role("heading", level=1).first.wait_for(timeout=120_000)
     open_page(page, server, "make-dataset")
     page.get_by_label("New dataset").fill("webcam set")

@@ -107,7 +107,7 @@ def test_data_and_model_pages_show_an_uploaded_zips_names_as_text(watched, serve
     assert_plain(watched, "model")
 
 
-@pytest.mark.parametrize("path", ["evaluate", "inside", "runs", "train"])
+@pytest.mark.parametrize("path", ["evaluate", "inspect", "runs", "train"])
 def test_run_pages_show_class_names_as_text(watched, server, hostile_run, path) -> None:  # noqa: ANN001
     open_page(watched, server, path)
     wait_idle(watched, 120_000)
@@ -122,11 +122,11 @@ def test_run_pages_show_class_names_as_text(watched, server, hostile_run, path) 
             t or "" for t in watched.locator(".js-plotly-plot text").all_text_contents()
         )
         assert "<b>html" in ticks and ":red[RED] **bold**" in ticks
-    if path == "inside":
+    if path == "inspect":
         watched.get_by_text("Prediction").first.wait_for(timeout=120_000)
     assert_plain(watched, path)
     body = watched.locator("[data-testid=stMain]").inner_text()
-    if path in ("evaluate", "inside"):
+    if path in ("evaluate", "inspect"):
         assert any(name in body.replace(ZWSP, "") for name in LITERALS), body[:500]
 
 

@@ -86,7 +86,7 @@ def add_count(page: object, name: str, before: int) -> int:
 
 
 def open_builder(page: object, server: Server) -> None:
-    open_page(page, server, "")  # a fresh server's first deep link to make-dataset misroutes
+    open_page(page, server, "")  # Home first, as a student arriving would
     page.get_by_role("heading", level=1).first.wait_for(timeout=120_000)  # type: ignore[attr-defined]
     open_page(page, server, "make-dataset")
     page.get_by_role("heading", name="Make a dataset").wait_for(timeout=60_000)  # type: ignore[attr-defined]

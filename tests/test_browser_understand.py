@@ -79,7 +79,7 @@ def test_evaluate_click_on_confusion_cell_shows_its_images(page, server, digits_
 
 
 def test_inspect_shows_feature_maps_and_grad_cam(page, server, digits_run) -> None:
-    open_page(page, server, "inside")
+    open_page(page, server, "inspect")
     page.get_by_text("First-layer filters").wait_for(timeout=60_000)
     wait_charts(page, 4)  # bars, two layers of feature maps, filters
     page.get_by_text("channels of 6×6").first.wait_for(timeout=60_000)  # slow under load

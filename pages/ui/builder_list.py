@@ -20,7 +20,7 @@ def made_datasets_tab(choose: Callable[[DataConfig], str], sizes: list[int]) -> 
     actor = current_identity()
     found = made.list_datasets(actor) if actor is not None else []
     try:
-        st.page_link("pages/builder.py", label="Make a dataset", icon=":material/add_a_photo:")
+        st.page_link("pages/make-dataset.py", label="Make a dataset", icon=":material/add_a_photo:")
     except StreamlitAPIException:  # the page is not registered in this app
         pass
     if not found:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-INSPECT_PAGE = "pages/inside.py"
+INSPECT_PAGE = "pages/inspect.py"
 REQUEST = "inspect_request"  # session_state key of a pending InspectRequest
 
 

@@ -185,7 +185,7 @@ def show_outcome(view: LiveView) -> None:
     if view.status in ("finished", "stopped", "interrupted") and view.epochs:
         cols = st.columns(3)
         cols[0].page_link("pages/evaluate.py", label="Evaluate it", icon=":material/fact_check:")
-        cols[1].page_link("pages/inside.py", label="Look inside", icon=":material/visibility:")
+        cols[1].page_link("pages/inspect.py", label="Look inside", icon=":material/visibility:")
         cols[2].page_link(
             "pages/classify.py", label="Classify images", icon=":material/image_search:"
         )
