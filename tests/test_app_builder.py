@@ -49,7 +49,7 @@ def test_data_page_uses_a_made_dataset(pets: made.MadeDataset) -> None:
 
 def test_builder_train_button_refuses_an_empty_class(pets: made.MadeDataset) -> None:
     made.add_class(pets, "green", None)
-    at = open_page("builder")
+    at = open_page("make-dataset")
     at.button(key="builder_train").click()
     at.run()
     assert any("class green has no samples" in e.value for e in at.error)
