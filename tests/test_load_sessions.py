@@ -42,7 +42,7 @@ MEMORY_SESSIONS = int(os.environ.get("CNNLAB_MEMORY_SESSIONS", "15"))
 HANG_S = 120  # an interaction slower than this is a hang, not load (not a latency target)
 LEAK_MB_PER_SESSION = 10  # a third of the perf target (30 MB); measured ~1 MB, noise included
 
-PAGE_FILES = {"inspect": "inside"}  # url path -> pages/<file>.py where they differ
+PAGE_FILES: dict[str, str] = {}  # url path -> pages/<file>.py where they differ (none now)
 HEADINGS = {  # url path -> the page's title
     "": "cnnlab",
     "data": "Data",

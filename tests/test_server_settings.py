@@ -140,7 +140,7 @@ def test_classify_page_skips_an_image_over_the_limit(tiny_limit: tuple[int, byte
 
 def test_inspect_page_refuses_an_image_over_the_limit(tiny_limit: tuple[int, bytes]) -> None:
     limit, data = tiny_limit
-    at = open_app("inside")
+    at = open_app("inspect")
     at.segmented_control(key="inside_source").set_value("Upload").run()
     at.file_uploader(key="inside_upload").set_value(("big.png", data, "image/png")).run()
     refused(at, limit)
