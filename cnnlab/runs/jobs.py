@@ -137,7 +137,7 @@ class JobManager:
                 cfg = admit(cfg, sum(e.owner == owner.user_id for e in self._queue))
             run = create_run(cfg, self.runs_dir, owner)
             self._queue.append(QueueEntry(run.run_id, False, owner.user_id))
-            self._estimate_s[run.run_id] = self._estimate(cfg)
+            self._estimate_s[run.run_id] = self._times.estimate(cfg)
             self._lock.notify_all()
         return run.run_id
 
@@ -177,7 +177,7 @@ class JobManager:
         run.update_status(Status.QUEUED, message="queued to resume from its last checkpoint")
         with self._lock:
             self._queue.append(QueueEntry(run_id, True, owner.user_id))
-            self._estimate_s[run_id] = self._estimate(run.config())
+            self._estimate_s[run_id] = self._times.estimate(run.config())
             self._lock.notify_all()
 
     def queue_position(self, run_id: str) -> int | None:
@@ -251,7 +251,7 @@ class JobManager:
             self._learn_speed(run)
         for entry in self._queue:
             try:
-                self._estimate_s[entry.run_id] = self._estimate(
+                self._estimate_s[entry.run_id] = self._times.estimate(
                     get_run(entry.run_id, self.runs_dir).config()
                 )
             except ValueError:  # a damaged config: the job will fail and say so
@@ -367,15 +367,12 @@ class JobManager:
             except ValueError:  # a damaged config teaches nothing
                 pass
 
-    def _estimate(self, cfg: RunConfig) -> float | None:
-        return self._times.estimate(cfg)
-
     def _left_s(self, job: _Job) -> float | None:
         status = job.run.status()
         if status.eta is not None:
             return status.eta
         try:
-            total = self._estimate(job.run.config())
+            total = self._times.estimate(job.run.config())
         except ValueError:
             return None
         return None if total is None else max(0.0, total - (status.duration_s or 0.0))

@@ -135,7 +135,9 @@ def cookie_script() -> None:
     clear a cookie that no longer signs anyone in (bad token, signed out). Idempotent."""
     if not classroom_on():
         return
-    token, sent = st.session_state.get("identity_token"), read_cookie()
+    ss = st.session_state
+    token = ss.get("identity_token")
+    sent = ss.get("identity_cookie_written", read_cookie())  # what the browser holds now
     if token and token != sent:
         body = _cookie_js(token, TOKEN_DAYS * 86400)
     elif not token and sent:
@@ -144,3 +146,4 @@ def cookie_script() -> None:
         return
     with st.container(height=1, border=False):  # takes no room on the page
         st.html(body, unsafe_allow_javascript=True)
+    ss.identity_cookie_written = token or ""  # written once, not again on every rerun
