@@ -186,11 +186,24 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class WatchConfig:
+    """What a run records about its own insides while it trains (`cnnlab.runs.monitors`).
+
+    None of it changes how the run trains; its cost is benchmarked (bench/RESULTS.md)."""
+
+    snapshots: bool = True  # probe images' feature maps, first-layer filters, predictions per epoch
+    probes_per_class: int = ranged(2, 0, 16)  # probe images per class, chosen once per run
+    embedding_points: int = ranged(500, 0, 5000)  # validation images projected per epoch (0 = off)
+    norms_every: int = ranged(10, 0)  # optimiser steps between weight/gradient norm records (0 = off)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    watch: WatchConfig = field(default_factory=WatchConfig)
     note: str = ""  # free text shown in the runs list
 
 

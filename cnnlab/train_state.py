@@ -56,6 +56,7 @@ class TrainState:
     t0: float = 0.0  # perf_counter origin, shifted back by prior_elapsed
     status: str = "finished"  # becomes "stopped" or "diverged"
     message: str = ""
+    monitors: list[Any] = field(default_factory=list)  # cnnlab.training.Monitor, this pass only
 
     def elapsed(self) -> float:
         """Seconds of training, earlier passes included."""

@@ -5,7 +5,8 @@ and the run's progress), `restore` loads a checkpoint into it, then per epoch `r
 `validate` measures and records, and `checkpoint_dict` makes what the `checkpoint` callback saves.
 Progress flows out as the typed events of `cnnlab.events` through `emit`; `should_stop` is polled
 once per batch, so a stop request ends the run within one batch. Optimizers and schedules are
-registries in `cnnlab.optim`.
+registries in `cnnlab.optim`. `monitors` watch the run from inside the loop (snapshots of feature
+maps, weight and gradient norms: see `Monitor` and `cnnlab.runs.monitors`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +33,27 @@ __all__ = ["OPTIMIZERS", "SCHEDULES", "TrainResult", "TrainState", "evaluate_spl
 __all__ += ["autocast", "native_bf16", "pick_device", "resolve_precision", "set_threads"]
 
 Emit = Callable[[Any], None]  # receives StartEvent, BatchEvent, EpochEvent, EndEvent
+
+
+class Monitor(Protocol):
+    """Watches a run from inside the training loop (on the training process only).
+
+    A monitor may switch the model to eval mode and run it under `torch.inference_mode()`, but
+    must leave it in train mode and must not change weights, the optimizer or `state.generator`
+    (use its own generator), so a run trains the same with or without monitors. Its time counts
+    as training time: keep it to a few percent (bench it).
+    """
+
+    def on_start(self, state: TrainState) -> None:
+        """Before the first step of this pass (`state.start_epoch` epochs already done; 0 = the
+        initial random weights of a fresh run)."""
+
+    def after_step(self, state: TrainState, epoch: int, batch: int) -> None:
+        """After optimiser step `state.step` (batch `batch`, 0-based, of 1-based `epoch`); the
+        parameters' `.grad` still hold this step's gradients."""
+
+    def on_epoch_end(self, state: TrainState, event: EpochEvent) -> None:
+        """After `validate` recorded epoch `event.epoch` (`event.partial`: a stopped epoch)."""
 
 
 @dataclass
@@ -54,6 +76,7 @@ def train(
     should_stop: Callable[[], bool] = lambda: False,
     resume: dict[str, Any] | None = None,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    monitors: Sequence[Monitor] = (),
 ) -> TrainResult:
     """Train `model` on `dataset` (an ImageDataset) with `cfg.train`; see module docstring.
 
@@ -61,16 +84,22 @@ def train(
     """
     tc = cfg.train
     state = setup(cfg, dataset, model)
+    state.monitors = list(monitors)
     if resume:
         restore(state, resume)
     emit(start_event(state, tc, len(dataset.train.x)))
     state.t0 = time.perf_counter() - state.prior_elapsed
+    for monitor in state.monitors:
+        monitor.on_start(state)
     model.train()
     for epoch in range(state.start_epoch + 1, tc.epochs + 1):
         totals = run_epoch(state, tc, dataset.train, epoch, emit, should_stop)
         if state.status == "diverged" or (state.status == "stopped" and totals.seen == 0):
             break
-        emit(validate(state, tc, dataset.val, epoch, totals))
+        event = validate(state, tc, dataset.val, epoch, totals)
+        emit(event)
+        for monitor in state.monitors:
+            monitor.on_epoch_end(state, event)
         if state.status == "stopped":
             break
         if checkpoint and tc.checkpoint_every > 0 and epoch % tc.checkpoint_every == 0:
@@ -173,6 +202,8 @@ def run_epoch(
                 "The last good weights were kept."
             )
             break
+        for monitor in state.monitors:
+            monitor.after_step(state, epoch, b)
         totals.seen += len(idx)
         totals.loss_sum += loss_value * len(idx)
         totals.correct += correct

@@ -172,6 +172,7 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
     """Train the run in this process; returns its final status (never raises for a failed run)."""
     from cnnlab.data import DatasetUnavailable, load_dataset
     from cnnlab.models import build_model
+    from cnnlab.runs.monitors import build_monitors
     from cnnlab.training import train
 
     interrupted = {"flag": False}
@@ -196,6 +197,7 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
             should_stop=lambda: interrupted["flag"] or run.stop_requested(),
             resume=checkpoint,
             checkpoint=run.save_checkpoint,
+            monitors=build_monitors(run, cfg, dataset, resume),
         )
         sink.flush()
         # The loop is over: the job manager no longer signals a stop request from here on.
