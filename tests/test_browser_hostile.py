@@ -93,10 +93,17 @@ def test_data_and_model_pages_show_an_uploaded_zips_names_as_text(watched, serve
     watched.locator("input[type=file]").set_input_files(
         {"name": ZIP_NAME, "mimeType": "application/zip", "buffer": hostile_zip()}
     )
+    # The file must have reached the server (its chip is listed) before the button can use it:
+    # under load a click right after choosing the file read an empty uploader.
+    watched.get_by_test_id("stFileChipName").first.wait_for(timeout=60_000)
+    watched.wait_for_function(  # the chip's spinner goes when the upload is complete
+        "() => !document.querySelector('[data-testid=stFileChipIconSpinner]')", timeout=60_000
+    )
+    wait_idle(watched, 60_000)
     watched.get_by_role("button", name="Use these images").click()
     wait_idle(watched, 120_000)
     sidebar = watched.get_by_test_id("stSidebar")
-    sidebar.get_by_text("your images (").wait_for(timeout=60_000)  # the stored, tidied name
+    sidebar.get_by_text("your images (").wait_for(timeout=90_000)  # the stored, tidied name
     assert_plain(watched, "data")
     svg_text = " ".join(
         t or "" for t in watched.locator(".js-plotly-plot text").all_text_contents()
