@@ -48,6 +48,11 @@ def env_rank() -> int | None:
     return int(os.environ["RANK"])
 
 
+def gpu_count() -> int:
+    """CUDA GPUs here (the app offers several processes only where there are two or more)."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 @dataclass
 class Collective:
     """What `cnnlab.training` asks of the other ranks (see the module docstring)."""
