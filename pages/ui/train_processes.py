@@ -23,6 +23,6 @@ def processes_widget() -> None:
 
 
 def processes() -> dict[str, int]:
-    """The TrainConfig field to submit: {"nproc": N} when N > 1 is on screen, else {}."""
-    n = int(st.session_state.get(KEY, 1)) if gpu_count() > 1 else 1
-    return {"nproc": n} if n > 1 else {}
+    """The TrainConfig field to submit: what is on screen, else 1 (a last run's or an imported
+    config's nproc never carries over to a machine without the GPUs for it)."""
+    return {"nproc": int(st.session_state.get(KEY, 1)) if gpu_count() > 1 else 1}
