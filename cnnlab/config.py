@@ -179,10 +179,16 @@ class TrainConfig:
     device: str = "auto"  # auto, cpu, cuda, mps
     threads: int = ranged(0, 0, 1024)  # torch intra-op threads on the CPU (0 = all cores)
     channels_last: bool = True  # NHWC memory layout (faster convolutions on CPU)
-    precision: str = named("fp32", choices=("fp32", "bf16"))  # bf16: autocast where native
+    precision: str = named(
+        "fp32", choices=("fp32", "bf16", "auto")
+    )  # bf16: autocast where native; auto: bf16 on CUDA only
     batch_events_per_s: float = ranged(20.0, 0)  # max batch events/s (small logs); 0 = every batch
     checkpoint_every: int = ranged(1, 0)  # epochs between resume checkpoints (0 = none)
     time_limit_s: float = ranged(0.0, 0)  # training seconds before the run stops itself (0 = none)
+    nproc: int = ranged(
+        1, 1, 64
+    )  # DDP processes (torchrun ranks) on this machine; batch_size is their sum
+    compile: str = named("auto", choices=("auto", "on", "off"))  # torch.compile; auto: on CUDA only
 
 
 @dataclass(frozen=True)
@@ -194,7 +200,9 @@ class WatchConfig:
     snapshots: bool = True  # probe images' feature maps, first-layer filters, predictions per epoch
     probes_per_class: int = ranged(2, 0, 16)  # probe images per class, chosen once per run
     embedding_points: int = ranged(500, 0, 5000)  # validation images projected per epoch (0 = off)
-    norms_every: int = ranged(10, 0)  # optimiser steps between weight/gradient norm records (0 = off)
+    norms_every: int = ranged(
+        10, 0
+    )  # optimiser steps between weight/gradient norm records (0 = off)
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,39 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
-    """The precision `train` really uses: "bf16" only where `device` has native bf16."""
-    if name not in ("fp32", "bf16"):
-        raise ValueError(f"unknown precision {name!r}; choose fp32 or bf16")
+    """The precision `train` really uses: "bf16" only where `device` has native bf16; "auto"
+    is bf16 on a CUDA device that has it (Ampere+), fp32 elsewhere (the CPU's bf16 is slower
+    than fp32 on most cores)."""
+    if name not in ("fp32", "bf16", "auto"):
+        raise ValueError(f"unknown precision {name!r}; choose fp32, bf16 or auto")
+    if name == "auto":
+        name = "bf16" if device.type == "cuda" else "fp32"
     return "bf16" if name == "bf16" and native_bf16(device) else "fp32"
+
+
+def tune_cuda(device: torch.device) -> None:
+    """On CUDA: cuDNN picks the fastest convolution for each shape (the shapes repeat every
+    step), and fp32 matmuls/convolutions use TF32 tensor cores (Ampere+; ~1e-3 relative error,
+    harmless for training). Nothing elsewhere."""
+    if device.type != "cuda":
+        return
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+
+
+def use_compile(setting: str, device: torch.device) -> bool:
+    """Whether to `torch.compile` the training forward: "on", "off", or "auto" = on CUDA only
+    (on the CPU the compile time, tens of seconds, would delay the first point on screen)."""
+    if setting not in ("auto", "on", "off"):
+        raise ValueError(f"unknown compile setting {setting!r}; choose auto, on or off")
+    return setting == "on" or (setting == "auto" and device.type == "cuda")
+
+
+def augment_generator(device: torch.device, seed: int) -> torch.Generator:
+    """A generator on `device` for the augmentation's random numbers (drawn where the batch is,
+    so a GPU step never waits for the CPU to make them)."""
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:

@@ -32,7 +32,7 @@ class TrainState:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: Any  # an LRScheduler, stepped once per batch
-    generator: torch.Generator  # shuffling + augmentation (CPU side)
+    generator: torch.Generator  # shuffling (the same order on every DDP rank) + CPU augmentation
     device: torch.device
     precision: str  # resolved: "fp32" or "bf16"
     channels_last: bool
@@ -41,6 +41,10 @@ class TrainState:
     steps_per_epoch: int
     total_steps: int  # epochs * steps_per_epoch
     event_gap_s: float  # least seconds between batch events (0 = every batch)
+    train_model: Any = None  # what the step calls: `model`, or its DDP / torch.compile wrapper
+    train_split: Any = None  # the training DataSplit, on the device when it fits (moved once)
+    aug_generator: Any = None  # augmentation's generator: `generator` on the CPU, else on device
+    collective: Any = None  # cnnlab.distributed.Collective of a DDP rank; None = one process
     # -- progress (checkpointed)
     epoch: int = 0  # epochs trained and validated
     step: int = 0  # optimiser steps done in the whole run

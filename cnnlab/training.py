@@ -24,7 +24,16 @@ from torch import nn
 
 from cnnlab.config import AugmentConfig, RunConfig, TrainConfig
 from cnnlab.data.augment import augment_batch
-from cnnlab.device import autocast, native_bf16, pick_device, resolve_precision, set_threads
+from cnnlab.device import (
+    augment_generator,
+    autocast,
+    native_bf16,
+    pick_device,
+    resolve_precision,
+    set_threads,
+    tune_cuda,
+    use_compile,
+)
 from cnnlab.events import BatchEvent, EndEvent, EpochEvent, StartEvent
 from cnnlab.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
 from cnnlab.train_state import EpochTotals, TrainState, checkpoint_dict, restore, state_copy
@@ -77,13 +86,16 @@ def train(
     resume: dict[str, Any] | None = None,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
     monitors: Sequence[Monitor] = (),
+    collective: Any = None,
 ) -> TrainResult:
     """Train `model` on `dataset` (an ImageDataset) with `cfg.train`; see module docstring.
 
-    `resume` is a checkpoint dict made by a previous call's `checkpoint` callback.
+    `resume` is a checkpoint dict made by a previous call's `checkpoint` callback. `collective`
+    (a `cnnlab.distributed.Collective`) makes this one DDP rank of a torchrun run: it trains its
+    shard of each epoch, and stops and diverges together with the others.
     """
     tc = cfg.train
-    state = setup(cfg, dataset, model)
+    state = setup(cfg, dataset, model, collective)
     state.monitors = list(monitors)
     if resume:
         restore(state, resume)
@@ -93,7 +105,7 @@ def train(
         monitor.on_start(state)
     model.train()
     for epoch in range(state.start_epoch + 1, tc.epochs + 1):
-        totals = run_epoch(state, tc, dataset.train, epoch, emit, should_stop)
+        totals = run_epoch(state, tc, state.train_split, epoch, emit, should_stop)
         if state.status == "diverged" or (state.status == "stopped" and totals.seen == 0):
             break
         event = validate(state, tc, dataset.val, epoch, totals)
@@ -113,14 +125,19 @@ def train(
     return finish(state, emit)
 
 
-def setup(cfg: RunConfig, dataset: Any, model: nn.Module) -> TrainState:
-    """Device, threads, seeds, optimizer and schedule for a fresh run; moves `model` there."""
+def setup(cfg: RunConfig, dataset: Any, model: nn.Module, collective: Any = None) -> TrainState:
+    """Device, threads, seeds, optimizer and schedule for a fresh run; moves `model` there.
+
+    With a `collective` of W ranks, `tc.batch_size` is the images per step summed over the
+    ranks (so the optimisation matches one process) and each rank trains ceil(N / W) images
+    per epoch."""
     tc, aug = cfg.train, cfg.augment
     if not dataset.hflip_ok and aug.hflip:
         aug = dataclasses.replace(aug, hflip=False)
-    device = pick_device(tc.device)
+    device = collective.device if collective is not None else pick_device(tc.device)
     if device.type == "cpu":
         set_threads(tc.threads)
+    tune_cuda(device)
     torch.manual_seed(tc.seed)
     channels_last = tc.channels_last and device.type != "mps"
     precision = resolve_precision(tc.precision, device)
@@ -130,14 +147,20 @@ def setup(cfg: RunConfig, dataset: Any, model: nn.Module) -> TrainState:
     n = len(dataset.train.x)
     if n == 0:
         raise ValueError("the training split is empty: choose a dataset with images")
-    batch_size = max(1, min(tc.batch_size, n))  # a batch larger than the dataset = full batch
-    steps_per_epoch = math.ceil(n / batch_size)
+    world, rank = (collective.world, collective.rank) if collective is not None else (1, 0)
+    shard = math.ceil(n / world)  # images per rank per epoch
+    batch_size = max(1, min(math.ceil(tc.batch_size / world), shard))  # larger = full batch
+    steps_per_epoch = math.ceil(shard / batch_size)
     optimizer = build_optimizer(model, tc)
+    train_model = collective.wrap(model) if collective is not None else model
+    if use_compile(tc.compile, device):
+        train_model = torch.compile(train_model)
+    generator = torch.Generator().manual_seed(tc.seed)
     return TrainState(
         model=model,
         optimizer=optimizer,
         scheduler=build_schedule(optimizer, tc, steps_per_epoch),
-        generator=torch.Generator().manual_seed(tc.seed),
+        generator=generator,
         device=device,
         precision=precision,
         channels_last=channels_last,
@@ -146,8 +169,27 @@ def setup(cfg: RunConfig, dataset: Any, model: nn.Module) -> TrainState:
         steps_per_epoch=steps_per_epoch,
         total_steps=max(0, tc.epochs) * steps_per_epoch,
         event_gap_s=1.0 / tc.batch_events_per_s if tc.batch_events_per_s > 0 else 0.0,
+        train_model=train_model,
+        train_split=_on_device(dataset.train, device),
+        # one process on the CPU: one generator for the order and the augmentation (as always);
+        # a GPU or a DDP rank: its own stream on the device (rank r: seed * 256 + r + 1)
+        aug_generator=generator
+        if device.type == "cpu" and world == 1
+        else augment_generator(device, tc.seed * 256 + rank + 1),
+        collective=collective,
         best_state=state_copy(model),
     )
+
+
+DEVICE_DATA_BYTES = 2 << 30  # a training split up to 2 GiB (uint8) moves to the GPU once
+
+
+def _on_device(split: Any, device: torch.device) -> Any:
+    """The training split moved to `device` once (uint8, so CIFAR-10's is 138 MB), or as it is
+    on the CPU or when it is larger than DEVICE_DATA_BYTES (then each batch is copied)."""
+    if device.type == "cpu" or split.x.numel() > DEVICE_DATA_BYTES:
+        return split
+    return dataclasses.replace(split, x=split.x.to(device), y=split.y.to(device))
 
 
 def start_event(state: TrainState, tc: TrainConfig, train_size: int) -> StartEvent:
@@ -156,7 +198,7 @@ def start_event(state: TrainState, tc: TrainConfig, train_size: int) -> StartEve
         steps_per_epoch=state.steps_per_epoch,
         total_steps=state.total_steps,
         train_size=train_size,
-        batch_size=state.batch_size,
+        batch_size=state.batch_size * (state.collective.world if state.collective else 1),
         device=str(state.device),
         threads=torch.get_num_threads(),
         precision=state.precision,
@@ -174,51 +216,52 @@ def run_epoch(
 ) -> EpochTotals:
     """Train one epoch (1-based `epoch`) on `split` (x uint8 (N,C,H,W), y (N,)); emits batch
     events at most every `event_gap_s` and after the last batch. Ends early on a stop request
-    or a non-finite loss (`state.status` says which)."""
+    or a non-finite loss (`state.status` says which). The loss and accuracy sums stay on the
+    device and are read only when an event is emitted (a GPU never waits for the host)."""
     totals = EpochTotals()
-    perm = torch.randperm(len(split.x), generator=state.generator)
+    perm = _epoch_order(state, len(split.x)).to(split.x.device)
+    loss_sum = torch.zeros((), device=state.device)  # sum over images of the loss
+    correct_sum = torch.zeros((), device=state.device, dtype=torch.long)
     window_t, window_n, last_event = time.perf_counter(), 0, -math.inf
     start_step = state.start_epoch * state.steps_per_epoch
+    world = state.collective.world if state.collective is not None else 1
     for b in range(state.steps_per_epoch):
-        if should_stop():
-            state.status = "stopped"
-            state.message = f"stopped by request at epoch {epoch}, step {state.step}"
-            break
-        if tc.time_limit_s and state.elapsed() >= tc.time_limit_s:  # a lesson's limit per run
-            state.status = "stopped"
-            state.message = (
-                f"reached its time limit of {tc.time_limit_s / 60:.3g} min at epoch {epoch}, "
-                f"step {state.step}; the best weights so far were kept"
-            )
+        stop = _stop_code(state, tc, should_stop)
+        if stop and state.collective is None:  # DDP ranks agree on it after the forward pass
+            _stopped(state, tc, stop, epoch)
             break
         idx = perm[b * state.batch_size : (b + 1) * state.batch_size]
-        loss_value, correct = train_step(state, tc, split.x[idx], split.y[idx])
-        if not math.isfinite(loss_value):
-            state.status = "diverged"
-            state.message = (
-                f"the loss became {loss_value} at epoch {epoch}, step {state.step + 1} "
-                f"(learning rate {state.scheduler.get_last_lr()[0]:.3g}). Lower the learning "
-                "rate (try 10x smaller), add batch-norm, or use a schedule with warm-up. "
-                "The last good weights were kept."
-            )
+        stop, bad, loss, correct = _step(state, tc, split.x[idx], split.y[idx], stop)
+        if stop or bad:
+            if stop:
+                _stopped(state, tc, stop, epoch)
+            else:
+                _diverged(state, loss.item(), epoch, state.step + 1)
             break
         for monitor in state.monitors:
             monitor.after_step(state, epoch, b)
         totals.seen += len(idx)
-        totals.loss_sum += loss_value * len(idx)
-        totals.correct += correct
+        loss_sum += loss * len(idx)
+        correct_sum += correct
         window_n += len(idx)
         now = time.perf_counter()
         if now - last_event >= state.event_gap_s or b == state.steps_per_epoch - 1:
+            # the one host read per event: the last batch's loss and accuracy, the epoch's sum
+            loss_value, acc_count, epoch_loss = torch.stack(
+                [loss.float(), correct.float(), loss_sum.float()]
+            ).tolist()
+            if not math.isfinite(epoch_loss):  # a GPU's NaN is found here (the CPU's at once)
+                _diverged(state, loss_value, epoch, state.step)
+                break
             elapsed = now - state.t0
             emit(
                 BatchEvent(
                     epoch=epoch,
                     step=state.step,
                     loss=loss_value,
-                    acc=correct / len(idx),
+                    acc=acc_count / len(idx),
                     lr=state.scheduler.get_last_lr()[0],
-                    images_per_s=window_n / max(1e-9, now - window_t),
+                    images_per_s=window_n * world / max(1e-9, now - window_t),
                     elapsed=elapsed,
                     eta=elapsed
                     / max(1, state.step - start_step)
@@ -226,34 +269,95 @@ def run_epoch(
                 )
             )
             last_event, window_t, window_n = now, now, 0
+    totals.loss_sum, totals.correct = float(loss_sum), int(correct_sum)
+    if state.collective is not None:  # the epoch's figures over every rank's shard
+        state.collective.end_epoch(state.model, totals)
     return totals
+
+
+def _epoch_order(state: TrainState, n: int) -> torch.Tensor:
+    """The epoch's image order (B indices per step); a DDP rank's share of one shuffle that
+    every rank draws alike (DistributedSampler's rule: padded by repeats to W * ceil(N / W),
+    then every W-th index from the rank's own)."""
+    perm = torch.randperm(n, generator=state.generator)
+    if state.collective is None:
+        return perm
+    world, rank = state.collective.world, state.collective.rank
+    padded = torch.cat([perm, perm[: world * math.ceil(n / world) - n]])
+    return padded[rank::world]
+
+
+STOP_REQUEST, STOP_TIME_LIMIT = 1, 2  # why a run stops (0 = it does not)
+
+
+def _stop_code(state: TrainState, tc: TrainConfig, should_stop: Callable[[], bool]) -> int:
+    if should_stop():
+        return STOP_REQUEST
+    if tc.time_limit_s and state.elapsed() >= tc.time_limit_s:  # a lesson's limit per run
+        return STOP_TIME_LIMIT
+    return 0
+
+
+def _stopped(state: TrainState, tc: TrainConfig, code: int, epoch: int) -> None:
+    state.status = "stopped"
+    if code == STOP_TIME_LIMIT:
+        state.message = (
+            f"reached its time limit of {tc.time_limit_s / 60:.3g} min at epoch {epoch}, "
+            f"step {state.step}; the best weights so far were kept"
+        )
+    else:
+        state.message = f"stopped by request at epoch {epoch}, step {state.step}"
+
+
+def _diverged(state: TrainState, loss_value: float, epoch: int, step: int) -> None:
+    state.status = "diverged"
+    state.message = (
+        f"the loss became {loss_value} at epoch {epoch}, step {step} "
+        f"(learning rate {state.scheduler.get_last_lr()[0]:.3g}). Lower the learning "
+        "rate (try 10x smaller), add batch-norm, or use a schedule with warm-up. "
+        "The last good weights were kept."
+    )
+
+
+def _step(
+    state: TrainState, tc: TrainConfig, x: torch.Tensor, y: torch.Tensor, stop: int
+) -> tuple[int, bool, torch.Tensor, torch.Tensor]:
+    """One optimiser step on uint8 images `x` (B,C,H,W), labels `y` (B,), unless a stop (`stop`
+    != 0) or a non-finite loss comes first. DDP ranks agree on both after the forward pass (one
+    all-reduce of two numbers), so all of them take the step, or none does and none is left
+    waiting in the gradients' all-reduce. Returns (stop, diverged, loss, correct), the last two
+    as device scalars (no host sync here on a GPU: its NaN is found when the sums are read)."""
+    xb = _to_input(x, state.device, False)
+    yb = y.to(state.device, non_blocking=True)
+    if state.augment is not None:
+        xb = augment_batch(xb, state.augment, state.aug_generator)
+    if state.channels_last:
+        xb = xb.contiguous(memory_format=torch.channels_last)
+    with autocast(state.device, state.precision):
+        logits = state.train_model(xb).float()  # (B, K); the loss is always computed in fp32
+    loss = F.cross_entropy(logits, yb, label_smoothing=tc.label_smoothing)
+    if state.collective is not None:
+        stop, bad = state.collective.agree(stop, loss.detach())
+    else:  # on the CPU the read is free, and a bad step is never taken
+        bad = state.device.type == "cpu" and not math.isfinite(loss.item())
+    correct = (logits.detach().argmax(1) == yb).sum()
+    if stop or bad:
+        return stop, bad, loss.detach(), correct
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    state.optimizer.step()
+    state.scheduler.step()
+    state.step += 1
+    return 0, False, loss.detach(), correct
 
 
 def train_step(
     state: TrainState, tc: TrainConfig, x: torch.Tensor, y: torch.Tensor
 ) -> tuple[float, int]:
     """One optimiser step on uint8 images `x` (B,C,H,W), labels `y` (B,). Returns (loss, number
-    correct); a non-finite loss is returned without updating the weights."""
-    xb = _to_input(x, state.device, False)
-    yb = y.to(state.device, non_blocking=True)
-    if state.augment is not None:
-        xb = augment_batch(
-            xb, state.augment, state.generator if state.device.type == "cpu" else None
-        )
-    if state.channels_last:
-        xb = xb.contiguous(memory_format=torch.channels_last)
-    with autocast(state.device, state.precision):
-        logits = state.model(xb).float()  # (B, K); the loss is always computed in fp32
-    loss = F.cross_entropy(logits, yb, label_smoothing=tc.label_smoothing)
-    loss_value = loss.item()  # one host sync per batch (free on the CPU)
-    if not math.isfinite(loss_value):
-        return loss_value, 0
-    state.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    state.optimizer.step()
-    state.scheduler.step()
-    state.step += 1
-    return loss_value, int((logits.detach().argmax(1) == yb).sum().item())
+    correct); a non-finite loss is returned without updating the weights (on the CPU)."""
+    _, _, loss, correct = _step(state, tc, x, y, 0)
+    return loss.item(), int(correct.item())
 
 
 def validate(

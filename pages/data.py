@@ -131,7 +131,9 @@ with (pickers := pick.empty()).container():  # emptied again below for `_hide=da
             "A **.zip with one folder per class** (`cats/…`, `dogs/…`), optionally inside "
             f"`train/` and `test/` folders, up to {BROWSER_LIMIT_MB} MB. Images are resized to a square."
         )
-        zip_file = st.file_uploader("Zip of class folders", type="zip", key="zip_file", disabled=off)
+        zip_file = st.file_uploader(
+            "Zip of class folders", type="zip", key="zip_file", disabled=off
+        )
         size = st.select_slider("Image size (pixels)", sizes, min(64, sizes[-1]), key="zip_size")
         use_upload = st.form_submit_button("Use these images", type="primary", disabled=off)
     with folder, st.form("folder"):
@@ -139,7 +141,9 @@ with (pickers := pick.empty()).container():  # emptied again below for `_hide=da
         st.markdown(f"A folder or .zip of class folders **inside {md_escape(root)}**.")
         allow = "Start the app with CNNLAB_FOLDER_ROOT set to allow another folder."
         text = st.text_input("Path", placeholder=f"{root}/my-images", key="folder_path", help=allow)
-        folder_size = st.select_slider("Image size (pixels)", sizes, min(64, sizes[-1]), key="folder_size")
+        folder_size = st.select_slider(
+            "Image size (pixels)", sizes, min(64, sizes[-1]), key="folder_size"
+        )
         use_folder = st.form_submit_button("Use this folder", type="primary", disabled=off)
     with made_here:
         made_datasets_tab(choose, sizes)  # pages/ui/builder_list.py

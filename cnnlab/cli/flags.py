@@ -45,6 +45,7 @@ ALIASES = {  # setting -> the short flag kept from the first CLI
     "train.seed": "--seed",
     "train.threads": "--threads",
     "train.device": "--device",
+    "train.nproc": "--nproc",
 }
 SCALARS = (bool, int, float, str)
 

@@ -43,6 +43,11 @@ def _train_parser(sub: Any, registries: bool) -> None:
     p.add_argument(
         "--resume", action="store_true", help="with --run-dir: continue from the last checkpoint"
     )
+    p.add_argument(
+        "--create-only",
+        action="store_true",
+        help="write the run folder and print its path (for `torchrun ... train --run-dir`)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     _json_flag(p, "stream the run's events as JSON lines on stdout")
     flags.add_setting_flags(p, registries)

@@ -157,9 +157,15 @@ class Reporter:
 
 
 def _open_run(args: argparse.Namespace) -> Any:
+    from cnnlab.distributed import env_rank
     from cnnlab.runs import Status, create_run, run_from_dir
 
     if not args.run_dir:
+        if env_rank() is not None:
+            raise UsageError(
+                "under torchrun every process needs the same run: create it once with "
+                "--create-only, then give each node `train --run-dir RUN`"
+            )
         return create_run(build_config(args), args.runs_dir)
     run = run_from_dir(args.run_dir)  # job mode: the app created the folder with its config
     if run.status().status != Status.RUNNING:  # by hand, not from a JobManager: a stop
@@ -180,10 +186,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     except RunNotFound as exc:
         print(exc, file=sys.stderr)
         return EXIT_NO_RUN
+    from cnnlab.distributed import env_rank, execute_rank, launch
+
+    rank = env_rank()
+    if rank is not None:  # one rank of a torchrun run: rank 0 reports, the launcher sums up
+        reporter = Reporter(run, args.quiet or rank > 0, args.json and rank == 0)
+        status = execute_rank(run, resume=args.resume, echo=reporter)
+        reporter.close()
+        return EXIT_OK if status in ("finished", "stopped") else EXIT_FAILED
     if args.json:
         print_json({"type": "run", "run_id": run.run_id, "path": str(run.path)})
     else:
         say(f"run {run.run_id} in {run.path}")
+    if args.create_only:
+        print(run.path)
+        return EXIT_OK
+    if run.config().train.nproc > 1:
+        flags = ["--quiet"] * args.quiet + ["--json"] * args.json
+        return _report_end(run, launch(run, resume=args.resume, flags=flags), args.json)
     reporter = Reporter(run, args.quiet, args.json)
     reporter.phase.start(f"loading the {run.config().data.name} dataset")
     try:

@@ -29,8 +29,10 @@ def default_augment(dataset_name: str) -> AugmentConfig:
 
 
 def _rand(shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
-    """Uniform [0, 1) numbers drawn on the CPU (so a CPU generator works for any device)."""
-    return torch.rand(shape, generator=generator)
+    """Uniform [0, 1) numbers drawn on the generator's device (the CPU without one); the
+    functions below move what they draw to the batch's device, so any pairing works."""
+    device = generator.device if generator is not None else None
+    return torch.rand(shape, generator=generator, device=device)
 
 
 def augment_batch(
@@ -56,7 +58,7 @@ def augment_batch(
 def _flip_signs(b: int, hflip: bool, generator: torch.Generator | None) -> torch.Tensor:
     """(B,) +1 (keep) or -1 (mirror), each image flipped with probability 1/2 when `hflip`."""
     if not hflip:
-        return torch.ones(b)
+        return torch.ones(b, device=generator.device if generator is not None else None)
     return torch.where(_rand((b,), generator) < 0.5, -1.0, 1.0)
 
 
@@ -64,7 +66,8 @@ def _shifts(
     b: int, h: int, w: int, cfg: AugmentConfig, generator: torch.Generator | None
 ) -> torch.Tensor:
     """(B, 2) content shifts (dy, dx) in pixels: a crop offset in [-pad, pad] plus a translation."""
-    shift = (_rand((b, 2), generator) * 2 - 1) * cfg.translate * torch.tensor([h, w])
+    r = _rand((b, 2), generator)
+    shift = (r * 2 - 1) * cfg.translate * torch.tensor([h, w], device=r.device)
     if cfg.crop_padding > 0:  # a crop from a padded image = an integer shift in [-pad, pad]
         pad = cfg.crop_padding
         shift += (_rand((b, 2), generator) * (2 * pad + 1)).floor().clamp(max=2 * pad) - pad
@@ -156,8 +159,8 @@ def _erase(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torc
     top = (r[:, 2] * (h - eh + 1)).floor()
     left = (r[:, 3] * (w - ew + 1)).floor()
     on = (r[:, 4] < p).view(b, 1, 1)
-    rows = torch.arange(h).view(1, h, 1)
-    cols = torch.arange(w).view(1, 1, w)
+    rows = torch.arange(h, device=r.device).view(1, h, 1)
+    cols = torch.arange(w, device=r.device).view(1, 1, w)
     top, left, eh, ew = (t.view(b, 1, 1) for t in (top, left, eh, ew))
     in_rows = (rows >= top) & (rows < top + eh) & on  # (B, H, 1)
     in_cols = (cols >= left) & (cols < left + ew)  # (B, 1, W)

@@ -11,6 +11,8 @@ closed tab therefore costs at most one job, never the server or a run's saved hi
 
 All children are started from the manager's own long-lived thread, because Linux's parent-death
 signal (used so jobs stop when the server stops) is tied to the thread that forked the child.
+With `CNNLAB_EXECUTOR=ray` the jobs run on a Ray cluster instead (cnnlab/runs/executors.py);
+the queue, the fair order and the stop escalation stay here.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import ClassVar
 from cnnlab import warm
 from cnnlab.classroom.identity import Identity
 from cnnlab.config import RunConfig
+from cnnlab.runs import executors
 from cnnlab.runs.access import RunOwner, check_manage
 from cnnlab.runs.fair import EpochTimes, Projection, QueueEntry, next_index, projected_starts
 from cnnlab.runs.status import ACTIVE, FINISHED, Status
@@ -74,7 +77,7 @@ def _is_job_process(pid: int | None) -> bool:
 @dataclass
 class _Job:
     run: Run
-    process: subprocess.Popen | None = None  # None for a job of an earlier server still running
+    process: subprocess.Popen | executors.JobHandle | None = None  # None: an earlier server's
     pid: int | None = None
     stop_requested: float | None = None  # monotonic time of the stop request
     signalled: set[str] = field(default_factory=set)
@@ -100,10 +103,13 @@ class JobManager:
         *,
         warm: bool = True,
         poll_s: float = 0.1,
+        executor: executors.Executor | None = None,
     ) -> None:
+        """`executor`: where jobs run (None: `CNNLAB_EXECUTOR`, by default local processes)."""
         self.runs_dir = resolve_runs_dir(runs_dir)
         self.max_parallel = max(1, max_parallel or default_max_parallel())
-        self.warm_enabled = warm
+        self.executor = executor or executors.from_env()
+        self.warm_enabled = warm and self.executor is None  # a warm worker is a local process
         self.poll_s = poll_s
         self._lock = threading.Condition()
         self._queue: list[QueueEntry] = []  # in arrival order; the fair rule picks the next
@@ -234,9 +240,14 @@ class JobManager:
         for info in sorted(list_runs(self.runs_dir), key=lambda i: i.created):
             run = get_run(info.run_id, self.runs_dir)
             if info.status == Status.RUNNING:
-                pid = run.status().pid
-                if _is_job_process(pid):
-                    self._active[info.run_id] = _Job(run, None, pid, owner=info.owner.user_id)
+                status = run.status()
+                adopted = self.executor.adopt(run, status) if self.executor else None
+                if adopted is not None:
+                    self._active[info.run_id] = _Job(run, adopted, owner=info.owner.user_id)
+                elif self.executor is None and _is_job_process(status.pid):
+                    self._active[info.run_id] = _Job(
+                        run, None, status.pid, owner=info.owner.user_id
+                    )
                 else:
                     run.update_status(
                         Status.INTERRUPTED,
@@ -302,7 +313,11 @@ class JobManager:
         self._estimate_s.pop(run_id, None)
         run = get_run(run_id, self.runs_dir)
         run.clear_stop()  # from here on a stop request is a Stop press
-        run.update_status(Status.RUNNING, message="starting", pid=None)
+        run.update_status(Status.RUNNING, message="starting", pid=None, executor_job="")
+        if self.executor is not None:
+            handle = self.executor.start(run, resume)
+            self._active[run_id] = _Job(run, handle, handle.pid, owner=entry.owner)
+            return
         process = None
         warm, self._warm = self._warm, None
         if warm is not None and warm.poll() is None and warm.stdin is not None:
@@ -325,20 +340,9 @@ class JobManager:
                 continue
             del self._active[run_id]
             self._learn_speed(job.run)
-            if job.run.status().status in ACTIVE:
-                # The process ended without recording an outcome: killed (SIGKILL, OOM) or crashed.
-                how = (
-                    f"killed by signal {-code}"
-                    if code is not None and code < 0
-                    else f"exit code {code}"
-                )
-                hint = " — perhaps out of memory" if code == -signal.SIGKILL else ""
-                job.run.update_status(
-                    Status.FAILED,
-                    ended=time.time(),
-                    message=f"the training process ended unexpectedly ({how}{hint}); the metrics "
-                    "so far are kept, and it can be resumed from its last checkpoint",
-                )
+            if job.run.status().status in ACTIVE:  # it ended without recording an outcome
+                status, message = executors.unexpected_end(job.process, code)
+                job.run.update_status(status, ended=time.time(), message=message)
 
     def _escalate_stops(self) -> None:
         now = time.monotonic()
@@ -380,7 +384,9 @@ class JobManager:
     @staticmethod
     def _signal(job: _Job, sig: int) -> None:
         try:
-            if job.pid:
+            if job.process is not None and job.pid is None:  # a job elsewhere (a Ray job)
+                job.process.send_signal(sig)
+            elif job.pid:
                 os.kill(job.pid, sig)
         except ProcessLookupError:
             pass

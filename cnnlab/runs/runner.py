@@ -168,8 +168,11 @@ def _save_and_test(run: Run, cfg: Any, dataset: Any, model: Any, result: Any) ->
     return test_acc
 
 
-def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> str:
-    """Train the run in this process; returns its final status (never raises for a failed run)."""
+def execute_run(
+    run: Run, *, resume: bool = False, echo: Echo | None = None, collective: Any = None
+) -> str:
+    """Train the run in this process; returns its final status (never raises for a failed run).
+    `collective`: this is rank 0 of a torchrun run (cnnlab/distributed.py)."""
     from cnnlab.data import DatasetUnavailable, load_dataset
     from cnnlab.models import build_model
     from cnnlab.runs.monitors import build_monitors
@@ -198,6 +201,7 @@ def execute_run(run: Run, *, resume: bool = False, echo: Echo | None = None) -> 
             resume=checkpoint,
             checkpoint=run.save_checkpoint,
             monitors=build_monitors(run, cfg, dataset, resume),
+            collective=collective,
         )
         sink.flush()
         # The loop is over: the job manager no longer signals a stop request from here on.

@@ -59,6 +59,7 @@ class RunStatus:
     ending: bool = False  # the training loop is over: saving weights and testing
     error_kind: str = ""  # "data_unavailable" for a missing dataset, else "" or "error"
     name: str = ""  # what its owner named it (store.rename_run)
+    executor_job: str = ""  # the Ray job training it (CNNLAB_EXECUTOR=ray); "" = a local process
     # progress, refreshed a few times a second while training
     epoch: int = 0
     epochs: int = 0

@@ -76,7 +76,12 @@ def main() -> int:
     log = os.open(run.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    status = runner.execute_run(run, resume=resume == "1")
+    if run.config().train.nproc > 1:  # torchrun's agent in this process (cnnlab/distributed.py)
+        from cnnlab.distributed import launch
+
+        status = launch(run, resume=resume == "1")
+    else:
+        status = runner.execute_run(run, resume=resume == "1")
     return 0 if status in ("finished", "stopped") else 1
 
 

@@ -29,6 +29,7 @@ from pages.ui.identity import submit_rules
 from pages.ui.share import lock_caption
 from pages.ui.share import rules as share_rules
 from pages.ui.share_form import KEYS, remember, seed_form
+from pages.ui.train_processes import processes, processes_widget
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
 LABELS = {
@@ -121,6 +122,7 @@ def form_widgets(start: StartConfig, rules: Rules) -> None:
     _number(left, rules, "seed", 0, 2**31 - 1)
     tip = "stop when the validation loss has not improved for this many epochs (0 = off)"
     _number(right, rules, "early_stopping", 0, 100, help=tip)
+    processes_widget()
     lock_caption(rules, list(LABELS), LABELS)
 
 
@@ -146,7 +148,7 @@ def train_form(dataset_ready: bool, problem: str | None) -> None:
             width="stretch",
             shortcut="Ctrl+Enter",  # Cmd+Enter on a Mac; Streamlit shows it on the button
         )
-    fields = remember(data)
+    fields = remember(data) | processes()
     if submitted:
         ss = st.session_state
         augment = start.dataset_augment if ss.tr_augment else AugmentConfig()
