@@ -2,7 +2,8 @@
 
 `cnnlab.training.setup` makes a `TrainState`; `restore` loads a checkpoint into it and
 `checkpoint_dict` makes one from it. The keys are those of every checkpoint.pt written so far,
-so older runs still resume.
+so older runs still resume. Also the loop's small verdicts: each epoch's image order
+(`epoch_order`, a DDP rank's shard), `stop_code`, and the stopped/diverged messages.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from cnnlab.config import AugmentConfig
+from cnnlab.config import AugmentConfig, TrainConfig
 from cnnlab.events import EpochEvent, parse_event, to_dict
 
 
@@ -118,3 +120,48 @@ def checkpoint_dict(state: TrainState) -> dict[str, Any]:
 def state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
     """A CPU copy of the weights (later steps must not change it)."""
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def epoch_order(state: TrainState, n: int) -> torch.Tensor:
+    """The epoch's image order (B indices per step); a DDP rank's share of one shuffle that
+    every rank draws alike (DistributedSampler's rule: padded by repeats to W * ceil(N / W),
+    then every W-th index from the rank's own)."""
+    perm = torch.randperm(n, generator=state.generator)
+    if state.collective is None:
+        return perm
+    world, rank = state.collective.world, state.collective.rank
+    padded = torch.cat([perm, perm[: world * math.ceil(n / world) - n]])
+    return padded[rank::world]
+
+
+STOP_REQUEST, STOP_TIME_LIMIT = 1, 2  # why a run stops (0 = it does not)
+
+
+def stop_code(state: TrainState, tc: TrainConfig, should_stop: Callable[[], bool]) -> int:
+    """Why the run should stop before its next step (a STOP_ code), 0 = go on."""
+    if should_stop():
+        return STOP_REQUEST
+    if tc.time_limit_s and state.elapsed() >= tc.time_limit_s:  # a lesson's limit per run
+        return STOP_TIME_LIMIT
+    return 0
+
+
+def mark_stopped(state: TrainState, tc: TrainConfig, code: int, epoch: int) -> None:
+    state.status = "stopped"
+    if code == STOP_TIME_LIMIT:
+        state.message = (
+            f"reached its time limit of {tc.time_limit_s / 60:.3g} min at epoch {epoch}, "
+            f"step {state.step}; the best weights so far were kept"
+        )
+    else:
+        state.message = f"stopped by request at epoch {epoch}, step {state.step}"
+
+
+def mark_diverged(state: TrainState, loss_value: float, epoch: int, step: int) -> None:
+    state.status = "diverged"
+    state.message = (
+        f"the loss became {loss_value} at epoch {epoch}, step {step} "
+        f"(learning rate {state.scheduler.get_last_lr()[0]:.3g}). Lower the learning "
+        "rate (try 10x smaller), add batch-norm, or use a schedule with warm-up. "
+        "The last good weights were kept."
+    )

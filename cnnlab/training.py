@@ -31,12 +31,23 @@ from cnnlab.device import (
     pick_device,
     resolve_precision,
     set_threads,
+    split_on_device,
     tune_cuda,
     use_compile,
 )
 from cnnlab.events import BatchEvent, EndEvent, EpochEvent, StartEvent
 from cnnlab.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
-from cnnlab.train_state import EpochTotals, TrainState, checkpoint_dict, restore, state_copy
+from cnnlab.train_state import (
+    EpochTotals,
+    TrainState,
+    checkpoint_dict,
+    epoch_order,
+    mark_diverged,
+    mark_stopped,
+    restore,
+    state_copy,
+    stop_code,
+)
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "TrainResult", "TrainState", "evaluate_split", "train"]
 __all__ += ["autocast", "native_bf16", "pick_device", "resolve_precision", "set_threads"]
@@ -170,7 +181,7 @@ def setup(cfg: RunConfig, dataset: Any, model: nn.Module, collective: Any = None
         total_steps=max(0, tc.epochs) * steps_per_epoch,
         event_gap_s=1.0 / tc.batch_events_per_s if tc.batch_events_per_s > 0 else 0.0,
         train_model=train_model,
-        train_split=_on_device(dataset.train, device),
+        train_split=split_on_device(dataset.train, device),
         # one process on the CPU: one generator for the order and the augmentation (as always);
         # a GPU or a DDP rank: its own stream on the device (rank r: seed * 256 + r + 1)
         aug_generator=generator
@@ -179,17 +190,6 @@ def setup(cfg: RunConfig, dataset: Any, model: nn.Module, collective: Any = None
         collective=collective,
         best_state=state_copy(model),
     )
-
-
-DEVICE_DATA_BYTES = 2 << 30  # a training split up to 2 GiB (uint8) moves to the GPU once
-
-
-def _on_device(split: Any, device: torch.device) -> Any:
-    """The training split moved to `device` once (uint8, so CIFAR-10's is 138 MB), or as it is
-    on the CPU or when it is larger than DEVICE_DATA_BYTES (then each batch is copied)."""
-    if device.type == "cpu" or split.x.numel() > DEVICE_DATA_BYTES:
-        return split
-    return dataclasses.replace(split, x=split.x.to(device), y=split.y.to(device))
 
 
 def start_event(state: TrainState, tc: TrainConfig, train_size: int) -> StartEvent:
@@ -219,24 +219,24 @@ def run_epoch(
     or a non-finite loss (`state.status` says which). The loss and accuracy sums stay on the
     device and are read only when an event is emitted (a GPU never waits for the host)."""
     totals = EpochTotals()
-    perm = _epoch_order(state, len(split.x)).to(split.x.device)
+    perm = epoch_order(state, len(split.x)).to(split.x.device)
     loss_sum = torch.zeros((), device=state.device)  # sum over images of the loss
     correct_sum = torch.zeros((), device=state.device, dtype=torch.long)
     window_t, window_n, last_event = time.perf_counter(), 0, -math.inf
     start_step = state.start_epoch * state.steps_per_epoch
     world = state.collective.world if state.collective is not None else 1
     for b in range(state.steps_per_epoch):
-        stop = _stop_code(state, tc, should_stop)
+        stop = stop_code(state, tc, should_stop)
         if stop and state.collective is None:  # DDP ranks agree on it after the forward pass
-            _stopped(state, tc, stop, epoch)
+            mark_stopped(state, tc, stop, epoch)
             break
         idx = perm[b * state.batch_size : (b + 1) * state.batch_size]
         stop, bad, loss, correct = _step(state, tc, split.x[idx], split.y[idx], stop)
         if stop or bad:
             if stop:
-                _stopped(state, tc, stop, epoch)
+                mark_stopped(state, tc, stop, epoch)
             else:
-                _diverged(state, loss.item(), epoch, state.step + 1)
+                mark_diverged(state, loss.item(), epoch, state.step + 1)
             break
         for monitor in state.monitors:
             monitor.after_step(state, epoch, b)
@@ -251,7 +251,7 @@ def run_epoch(
                 [loss.float(), correct.float(), loss_sum.float()]
             ).tolist()
             if not math.isfinite(epoch_loss):  # a GPU's NaN is found here (the CPU's at once)
-                _diverged(state, loss_value, epoch, state.step)
+                mark_diverged(state, loss_value, epoch, state.step)
                 break
             elapsed = now - state.t0
             emit(
@@ -273,50 +273,6 @@ def run_epoch(
     if state.collective is not None:  # the epoch's figures over every rank's shard
         state.collective.end_epoch(state.model, totals)
     return totals
-
-
-def _epoch_order(state: TrainState, n: int) -> torch.Tensor:
-    """The epoch's image order (B indices per step); a DDP rank's share of one shuffle that
-    every rank draws alike (DistributedSampler's rule: padded by repeats to W * ceil(N / W),
-    then every W-th index from the rank's own)."""
-    perm = torch.randperm(n, generator=state.generator)
-    if state.collective is None:
-        return perm
-    world, rank = state.collective.world, state.collective.rank
-    padded = torch.cat([perm, perm[: world * math.ceil(n / world) - n]])
-    return padded[rank::world]
-
-
-STOP_REQUEST, STOP_TIME_LIMIT = 1, 2  # why a run stops (0 = it does not)
-
-
-def _stop_code(state: TrainState, tc: TrainConfig, should_stop: Callable[[], bool]) -> int:
-    if should_stop():
-        return STOP_REQUEST
-    if tc.time_limit_s and state.elapsed() >= tc.time_limit_s:  # a lesson's limit per run
-        return STOP_TIME_LIMIT
-    return 0
-
-
-def _stopped(state: TrainState, tc: TrainConfig, code: int, epoch: int) -> None:
-    state.status = "stopped"
-    if code == STOP_TIME_LIMIT:
-        state.message = (
-            f"reached its time limit of {tc.time_limit_s / 60:.3g} min at epoch {epoch}, "
-            f"step {state.step}; the best weights so far were kept"
-        )
-    else:
-        state.message = f"stopped by request at epoch {epoch}, step {state.step}"
-
-
-def _diverged(state: TrainState, loss_value: float, epoch: int, step: int) -> None:
-    state.status = "diverged"
-    state.message = (
-        f"the loss became {loss_value} at epoch {epoch}, step {step} "
-        f"(learning rate {state.scheduler.get_last_lr()[0]:.3g}). Lower the learning "
-        "rate (try 10x smaller), add batch-norm, or use a schedule with warm-up. "
-        "The last good weights were kept."
-    )
 
 
 def _step(
