@@ -126,24 +126,21 @@ with (pickers := pick.empty()).container():  # emptied again below for `_hide=da
                 f":material/{'check_circle' if ok else 'cloud_off'}: **{n}**: {md_escape(why)}"
             )
         st.caption(OFFLINE_HELP)
+    start_size = min(64, sizes[-1])  # pixels: the upload's and the folder's first size
     with upload, st.form("upload"):
         st.markdown(
             "A **.zip with one folder per class** (`cats/…`, `dogs/…`), optionally inside "
             f"`train/` and `test/` folders, up to {BROWSER_LIMIT_MB} MB. Images are resized to a square."
         )
-        zip_file = st.file_uploader(
-            "Zip of class folders", type="zip", key="zip_file", disabled=off
-        )
-        size = st.select_slider("Image size (pixels)", sizes, min(64, sizes[-1]), key="zip_size")
+        zip_file = st.file_uploader("Zip of class folders", ["zip"], key="zip_file", disabled=off)
+        size = st.select_slider("Image size (pixels)", sizes, start_size, key="zip_size")
         use_upload = st.form_submit_button("Use these images", type="primary", disabled=off)
     with folder, st.form("folder"):
         root = data.folder_root()
         st.markdown(f"A folder or .zip of class folders **inside {md_escape(root)}**.")
         allow = "Start the app with CNNLAB_FOLDER_ROOT set to allow another folder."
         text = st.text_input("Path", placeholder=f"{root}/my-images", key="folder_path", help=allow)
-        folder_size = st.select_slider(
-            "Image size (pixels)", sizes, min(64, sizes[-1]), key="folder_size"
-        )
+        folder_size = st.select_slider("Image size (pixels)", sizes, start_size, key="folder_size")
         use_folder = st.form_submit_button("Use this folder", type="primary", disabled=off)
     with made_here:
         made_datasets_tab(choose, sizes)  # pages/ui/builder_list.py
