@@ -103,7 +103,7 @@ def test_two_ranks_match_one_process_and_write_the_run_once(tmp_path: Path) -> N
 
 def test_stop_ends_both_ranks_and_the_run_resumes(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    run = create_run(_digits(30), runs)
+    run = create_run(_digits(12), runs)
     launcher = _launch(runs, "--run-dir", str(run.path))
     _wait_for(lambda: run.status().epoch >= 2 and run.has_checkpoint())
     ranks = _ranks(launcher.pid)
@@ -127,7 +127,7 @@ def test_stop_ends_both_ranks_and_the_run_resumes(tmp_path: Path) -> None:
     resumed = _launch(runs, "--run-dir", str(run.path), "--resume")
     assert resumed.wait(timeout=120) == 0
     assert run.status().status == Status.FINISHED
-    assert run.metrics()["epochs_done"] == 30
+    assert run.metrics()["epochs_done"] == 12
 
 
 def test_a_killed_rank_fails_the_run_with_a_message(tmp_path: Path) -> None:
