@@ -186,3 +186,23 @@ def test_ddp_needs_cpus_or_cuda() -> None:
     assert rank_device("cpu", 1).type == "cpu"
     with pytest.raises(ValueError, match="CPUs or CUDA"):
         rank_device("mps", 0)
+
+
+def test_launch_refuses_a_device_without_ddp_before_starting_ranks(tmp_path: Path) -> None:
+    from cnnlab.distributed import launch
+
+    cfg = _digits(1)
+    run = create_run(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device="mps")))
+    assert launch(run, resume=False) == "failed"
+    assert "CPUs or CUDA" in run.status().message
+
+
+def test_the_killed_rank_is_blamed_not_the_one_that_lost_its_peer() -> None:
+    from types import SimpleNamespace as F
+
+    from cnnlab.distributed import _blamed
+
+    # rank 0 failed first ("Connection closed by peer"), rank 1 was SIGKILLed
+    assert _blamed({0: F(exitcode=1, timestamp=1), 1: F(exitcode=-9, timestamp=2)}) == (1, -9)
+    assert _blamed({0: F(exitcode=1, timestamp=2), 1: F(exitcode=1, timestamp=1)}) is None
+    assert _blamed({2: F(exitcode=1, timestamp=2), 1: F(exitcode=1, timestamp=1)}) == (1, 1)
