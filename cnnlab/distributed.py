@@ -174,7 +174,13 @@ def launch(run: Any, *, resume: bool, flags: list[str] | tuple[str, ...] = ()) -
 
     from cnnlab.runs.status import ACTIVE, Status
 
-    nproc = run.config().train.nproc
+    cfg = run.config()
+    nproc = cfg.train.nproc
+    try:
+        rank_device(cfg.train.device, nproc - 1)  # the last local rank has a device
+    except ValueError as exc:
+        run.update_status(Status.FAILED, message=str(exc), ended=time.time())
+        return Status.FAILED.value
     run.update_status(Status.RUNNING, pid=os.getpid(), message=f"starting {nproc} processes")
     share = int(os.environ.get("CNNLAB_THREADS") or 0) or (os.cpu_count() or 1)
     threads = str(max(1, share // nproc))  # the CPU's cores shared between the ranks
@@ -195,13 +201,15 @@ def launch(run: Any, *, resume: bool, flags: list[str] | tuple[str, ...] = ()) -
     try:
         torchrun(parse_args(args))
     except ChildFailedError as exc:
-        rank, failure = exc.get_first_failure()
-        own = rank == 0 and failure.exitcode > 0  # rank 0 ended the run itself and said why
-        if not own and run.status().status in ACTIVE | {Status.FAILED, Status.INTERRUPTED}:
+        blamed = _blamed(exc.failures)
+        if blamed is None and run.status().status in ACTIVE:  # rank 0 ended without a word
+            blamed = (0, exc.failures[0].exitcode)
+        if blamed is not None and run.status().status in ACTIVE | {
+            Status.FAILED,
+            Status.INTERRUPTED,
+        }:
             run.update_status(
-                Status.FAILED,
-                message=_rank_failure(rank, nproc, failure.exitcode),
-                ended=time.time(),
+                Status.FAILED, message=_rank_failure(*blamed, nproc), ended=time.time()
             )
     except SignalException as exc:  # the job manager or the server stopped us: ranks ended
         if run.status().status in ACTIVE:
@@ -217,7 +225,23 @@ def launch(run: Any, *, resume: bool, flags: list[str] | tuple[str, ...] = ()) -
     return run.status().status.value
 
 
-def _rank_failure(rank: int, nproc: int, exitcode: int) -> str:
+def _blamed(failures: dict[int, Any]) -> tuple[int, int] | None:
+    """(rank, exit code) to name in the run's status, or None when rank 0 said why itself.
+
+    A rank killed by a signal is the cause (the others then fail in a collective: "Connection
+    closed by peer"), the earliest one if several. Else, when rank 0 failed, it recorded its
+    own error (e.g. out of memory) and the others followed it; else the earliest other rank."""
+    killed = {r: f for r, f in failures.items() if f.exitcode < 0}
+    if killed:
+        rank = min(killed, key=lambda r: killed[r].timestamp)
+        return rank, killed[rank].exitcode
+    if 0 in failures:
+        return None
+    rank = min(failures, key=lambda r: failures[r].timestamp)
+    return rank, failures[rank].exitcode
+
+
+def _rank_failure(rank: int, exitcode: int, nproc: int) -> str:
     import signal
 
     if exitcode < 0:

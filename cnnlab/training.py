@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.config import AugmentConfig, RunConfig, TrainConfig
-from cnnlab.data.augment import augment_batch
 from cnnlab.device import (
     augment_generator,
     autocast,
@@ -48,8 +47,10 @@ from cnnlab.train_state import (
     state_copy,
     stop_code,
 )
+from cnnlab.train_step import step, to_input, train_step
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "TrainResult", "TrainState", "evaluate_split", "train"]
+__all__ += ["train_step"]
 __all__ += ["autocast", "native_bf16", "pick_device", "resolve_precision", "set_threads"]
 
 Emit = Callable[[Any], None]  # receives StartEvent, BatchEvent, EpochEvent, EndEvent
@@ -231,7 +232,7 @@ def run_epoch(
             mark_stopped(state, tc, stop, epoch)
             break
         idx = perm[b * state.batch_size : (b + 1) * state.batch_size]
-        stop, bad, loss, correct = _step(state, tc, split.x[idx], split.y[idx], stop)
+        stop, bad, loss, correct = step(state, tc, split.x[idx], split.y[idx], stop)
         if stop or bad:
             if stop:
                 mark_stopped(state, tc, stop, epoch)
@@ -273,47 +274,6 @@ def run_epoch(
     if state.collective is not None:  # the epoch's figures over every rank's shard
         state.collective.end_epoch(state.model, totals)
     return totals
-
-
-def _step(
-    state: TrainState, tc: TrainConfig, x: torch.Tensor, y: torch.Tensor, stop: int
-) -> tuple[int, bool, torch.Tensor, torch.Tensor]:
-    """One optimiser step on uint8 images `x` (B,C,H,W), labels `y` (B,), unless a stop (`stop`
-    != 0) or a non-finite loss comes first. DDP ranks agree on both after the forward pass (one
-    all-reduce of two numbers), so all of them take the step, or none does and none is left
-    waiting in the gradients' all-reduce. Returns (stop, diverged, loss, correct), the last two
-    as device scalars (no host sync here on a GPU: its NaN is found when the sums are read)."""
-    xb = _to_input(x, state.device, False)
-    yb = y.to(state.device, non_blocking=True)
-    if state.augment is not None:
-        xb = augment_batch(xb, state.augment, state.aug_generator)
-    if state.channels_last:
-        xb = xb.contiguous(memory_format=torch.channels_last)
-    with autocast(state.device, state.precision):
-        logits = state.train_model(xb).float()  # (B, K); the loss is always computed in fp32
-    loss = F.cross_entropy(logits, yb, label_smoothing=tc.label_smoothing)
-    if state.collective is not None:
-        stop, bad = state.collective.agree(stop, loss.detach())
-    else:  # on the CPU the read is free, and a bad step is never taken
-        bad = state.device.type == "cpu" and not math.isfinite(loss.item())
-    correct = (logits.detach().argmax(1) == yb).sum()
-    if stop or bad:
-        return stop, bad, loss.detach(), correct
-    state.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    state.optimizer.step()
-    state.scheduler.step()
-    state.step += 1
-    return 0, False, loss.detach(), correct
-
-
-def train_step(
-    state: TrainState, tc: TrainConfig, x: torch.Tensor, y: torch.Tensor
-) -> tuple[float, int]:
-    """One optimiser step on uint8 images `x` (B,C,H,W), labels `y` (B,). Returns (loss, number
-    correct); a non-finite loss is returned without updating the weights (on the CPU)."""
-    _, _, loss, correct = _step(state, tc, x, y, 0)
-    return loss.item(), int(correct.item())
 
 
 def validate(
@@ -397,7 +357,7 @@ def evaluate_split(
     model.eval()
     total_loss, correct = 0.0, 0
     for start in range(0, len(x), batch_size):
-        xb = _to_input(x[start : start + batch_size], device, channels_last)
+        xb = to_input(x[start : start + batch_size], device, channels_last)
         yb = y[start : start + batch_size].to(device)
         with autocast(device, precision):
             logits = model(xb).float()
@@ -406,9 +366,3 @@ def evaluate_split(
     model.train(was_training)
     n = max(1, len(x))
     return total_loss / n, correct / n
-
-
-def _to_input(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    """uint8 (B,C,H,W) -> float32 in [0,1] on `device` (NHWC layout when `channels_last`)."""
-    x = x.to(device, non_blocking=True).float().div_(255.0)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x

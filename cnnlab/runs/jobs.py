@@ -315,7 +315,11 @@ class JobManager:
         run.clear_stop()  # from here on a stop request is a Stop press
         run.update_status(Status.RUNNING, message="starting", pid=None, executor_job="")
         if self.executor is not None:
-            handle = self.executor.start(run, resume)
+            try:
+                handle = self.executor.start(run, resume)
+            except Exception as exc:  # noqa: BLE001 - e.g. the cluster is unreachable
+                run.update_status(Status.FAILED, ended=time.time(), message=f"{exc}; resume it")
+                return
             self._active[run_id] = _Job(run, handle, handle.pid, owner=entry.owner)
             return
         process = None
