@@ -95,7 +95,7 @@ def test_integral_floats_count_as_integers_and_ints_as_floats() -> None:
 
 def test_fixed_choices() -> None:
     assert problems(config_dict(train={"precision": "fp16"})) == [
-        'train.precision: must be one of "fp32", "bf16", got "fp16"'
+        'train.precision: must be one of "fp32", "bf16", "auto", got "fp16"'
     ]
 
 
