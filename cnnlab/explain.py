@@ -68,6 +68,12 @@ def _activation_after(model: nn.Module, conv_name: str) -> nn.Module | None:
     return None
 
 
+def map_module(model: nn.Module, conv_name: str) -> nn.Module:
+    """The module whose output `feature_maps` reads for conv `conv_name`: its activation when
+    one follows it (through optional norms) in the same nn.Sequential, else the conv itself."""
+    return _activation_after(model, conv_name) or model.get_submodule(conv_name)
+
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 # The app shares one cached model between browser sessions; hooks and train/eval toggles on it
 # must not interleave, so every function that attaches hooks holds this (re-entrant) lock.

@@ -113,7 +113,8 @@ def test_train_digits_to_the_end_then_list_and_delete(jobs: None) -> None:
     assert "Finished" in texts(at.success)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Test accuracy"].endswith("%") and metrics["Best val accuracy"].endswith("%")
-    assert len(at.get("plotly_chart")) == 2  # batch loss + epoch curves
+    charts = {c.key for c in at.get("plotly_chart")}  # + the snapshot panel's own charts
+    assert {"live_batch_loss", "live_epoch_curves"} <= charts
     assert {p.value for p in at.get("page_link")} >= {"Evaluate it", "Look inside"}
 
     at.switch_page("pages/runs.py")

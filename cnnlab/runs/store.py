@@ -37,6 +37,7 @@ LOG_FILE = "log.txt"  # the job's stdout/stderr
 ERROR_LOG_FILE = "error.log"  # traceback of a failed run
 STOP_FILE = "STOP"  # present = stop requested
 OWNER_FILE = "owner.json"  # RunOwner: who started it (written once, before the config)
+SNAPSHOTS_DIR = "snapshots"  # cnnlab.watch: probes, one file per snapshot, latest features
 # What a downloaded run zip holds (and all an imported one may hold), in this order.
 ARCHIVE_FILES = (CONFIG_FILE, META_FILE, METRICS_FILE, STATUS_FILE, EVENTS_FILE, WEIGHTS_FILE)
 REQUIRED_IMPORT_FILES = (CONFIG_FILE, META_FILE, WEIGHTS_FILE)
@@ -153,6 +154,12 @@ class Run:
             return (self.path / ERROR_LOG_FILE).read_text(errors="replace")[-max_chars:]
         except OSError:
             return ""
+
+    # -- snapshots (cnnlab.watch names the files inside) ------------------------------------------
+    @property
+    def snapshots_dir(self) -> Path:
+        """The folder of the run's snapshots (may not exist: older runs, snapshots off)."""
+        return self.path / SNAPSHOTS_DIR
 
     # -- weights and checkpoints ----------------------------------------------------------------
     def has_weights(self) -> bool:

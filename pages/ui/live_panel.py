@@ -20,6 +20,7 @@ from cnnlab.runs import (
     get_run,
 )
 from cnnlab.runs.live import LiveTail
+from pages.ui import watch_views
 from pages.ui.common import chart_config, job_manager
 from pages.ui.run_status import may_manage_run, queue_text, show_outcome, stop_run
 
@@ -177,5 +178,6 @@ def live_panel(run_id: str) -> None:
         else:
             show_outcome(view)
         show_charts(view)
+        watch_views.live_watch(run_id)  # the filmstrip and embedding of its latest snapshot
 
     panel()
