@@ -20,11 +20,11 @@ from cnnlab.data.images import ImageError, open_image
 from cnnlab.text import md_escape
 from pages.ui import common, share
 from pages.ui.lessons import TABS
+from pages.ui.lessons_augment import augment_lesson_tab
+from pages.ui.lessons_backprop import backprop_lesson
 from pages.ui.lessons_convolution import convolution_lesson
 from pages.ui.lessons_features import activation_lesson, classes_lesson, pooling_lesson
 from pages.ui.lessons_learning import learning_lesson, your_model_lesson
-from pages.ui.lessons_augment import augment_lesson_tab
-from pages.ui.lessons_backprop import backprop_lesson
 from pages.ui.lessons_norm import norm_lesson
 from pages.ui.lessons_overfit import overfit_lesson
 from pages.ui.lessons_quiz import check_questions
