@@ -19,6 +19,7 @@ from cnnlab.data import SHAPE_CLASSES, DatasetUnavailable
 from cnnlab.data.images import ImageError, open_image
 from cnnlab.text import md_escape
 from pages.ui import common, share
+from pages.ui.class_quiz import student_question
 from pages.ui.lessons import TABS
 from pages.ui.lessons_augment import augment_lesson_tab
 from pages.ui.lessons_backprop import backprop_lesson
@@ -77,6 +78,7 @@ def dataset_lesson(slot: DeltaGenerator, cfg: DataConfig, source: str) -> learn.
 common.ensure_app_shell()  # a deep link on a fresh server still goes through app.py
 st.title("Learn: how a CNN works")
 share_slot, _ = share.begin()  # a link's tab and kernel
+student_question()  # classroom mode: the question the teacher pushed, if any
 st.caption(
     "Ten ideas behind every CNN. Pick an image; tabs 1-4 each work on the result of the one "
     "before, tabs 7-10 show how a network learns and why it fails."
