@@ -118,7 +118,7 @@ def test_augmentation_controls_change_the_batch() -> None:
     at.multiselect(key="learn_aug_which").set_value(["flip"])
     rerun(at)
     assert "never flips these" in " ".join(w.value for w in at.warning)
-    assert "once mirrored" in " ".join(c.value for c in at.caption)
+    assert "almost never" in " ".join(c.value for c in at.caption)
 
 
 def test_a_question_answers_with_its_explanation() -> None:

@@ -101,9 +101,11 @@ def flip_figure(check: FlipCheck, title: str) -> go.Figure:
     fig.update_xaxes(type="category")
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%", title="still called their class")
     fig.update_layout(
-        barmode="group", title=dict(text=title, x=0), legend=dict(orientation="h", y=1.12, x=0.5)
+        barmode="group",
+        title=dict(text=f"{html_escape(title)}: recognised by the nearest class average", x=0),
+        legend=dict(orientation="h", y=-0.2, x=0),
     )
-    return layout(fig, 320, top=60)
+    return layout(fig, 340, top=50, margin_b=50)
 
 
 def transform_rows(

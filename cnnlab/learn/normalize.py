@@ -104,8 +104,8 @@ def histograms_figure(
             )  # fmt: skip
         fig.update_xaxes(title="value", row=1, col=i)
     fig.update_yaxes(title="% of values", row=1, col=1)
-    fig.update_layout(barmode="overlay", legend=dict(orientation="h", y=1.2, x=0))
-    return layout(fig, 330, top=70)
+    fig.update_layout(barmode="overlay", legend=dict(orientation="h", y=-0.3, x=0))
+    return layout(fig, 360, top=40, margin_b=60)
 
 
 def summary(values: np.ndarray) -> str:

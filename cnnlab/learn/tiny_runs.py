@@ -210,5 +210,5 @@ def curves_figure(
     if metric == "acc":
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     fig.update_yaxes(title="accuracy" if metric == "acc" else "loss", row=1, col=1)
-    fig.update_layout(legend=dict(orientation="h", y=1.22, x=0))
-    return layout(fig, 330, top=70)
+    fig.update_layout(legend=dict(orientation="h", y=-0.3, x=0))
+    return layout(fig, 360, top=40, margin_b=60)

@@ -40,9 +40,9 @@ def explain() -> None:
     )
     st.latex(
         r"\frac{\partial L}{\partial w} = \frac{\partial L}{\partial \text{out}} \cdot "
-        r"\frac{\partial \text{out}}{\partial w} \qquad w \leftarrow w - \eta\,"
-        r"\frac{\partial L}{\partial w}"
+        r"\frac{\partial \text{out}}{\partial w}"
     )
+    st.latex(r"w \leftarrow w - \eta\, \frac{\partial L}{\partial w}")
     st.markdown(
         "- **dense**: each weight's gradient = its input × the class's gradient\n"
         "- **max pool**: the gradient goes only to each window's largest value\n"

@@ -65,8 +65,8 @@ def batch_norm_part(pool: np.ndarray) -> None:
     evaluated = normalize.batch_norm_eval(x, stats)
     figure = normalize.histograms_figure(
         [
-            (f"train mode (batch {which}'s own mean and variance)", x, trained),
-            (f"eval mode (running averages of {seen} batches)", x, evaluated),
+            (f"train mode: batch {which}'s own statistics", x, trained),
+            (f"eval mode: averages of {seen} batches", x, evaluated),
         ]
     )
     st.plotly_chart(figure, **plot("batch norm histograms"))
@@ -81,14 +81,16 @@ def dropout_part(pool: np.ndarray) -> None:
     p = st.slider("Dropout probability p", 0.0, 0.9, 0.5, step=0.05, key="learn_drop_p")
     x = np.maximum(pool[:64], 0.0)  # a batch after ReLU, where dropout usually sits
     dropped, _ = normalize.dropout(x, p, np.random.default_rng(0))
+    shown = x[x != 0]  # ReLU's zeros would swamp the histogram: the values it let through
     figure = normalize.histograms_figure(
-        [("train mode: zeroed, the rest × 1/(1 − p)", x, dropped), ("eval mode: unchanged", x, x)]
-    )
+        [("train mode: kept values × 1/(1 − p)", shown, dropped[dropped != 0]),
+         ("eval mode: unchanged", shown, shown)]
+    )  # fmt: skip
     st.plotly_chart(figure, **plot("dropout histograms"))
     st.caption(
-        f"Mean before {x.mean():.3f}, after dropout in train mode {dropped.mean():.3f} (the "
-        f"same on average); {(dropped == 0).mean():.0%} of the values are 0 (ReLU's and "
-        "dropout's)."
+        f"Histograms of the non-zero values. Mean of all values before {x.mean():.3f}, after "
+        f"dropout in train mode {dropped.mean():.3f} (the same on average); "
+        f"{(x == 0).mean():.0%} were 0 after ReLU, {(dropped == 0).mean():.0%} after dropout."
     )
 
 
