@@ -98,9 +98,7 @@ def your_model_lesson(picture: PIL.Image.Image) -> None:
             "pages/model.py", label="Model: its layer table", icon=":material/account_tree:"
         )
         st.page_link(
-            "pages/inspect.py",
-            label="Inspect: inside a trained model",
-            icon=":material/visibility:",
+            "pages/inspect.py", label="Inspect: inside a trained model", icon=":material/visibility:"
         )
     with result:
         if not common.runs_with_weights():
