@@ -136,8 +136,12 @@ def test_early_stop_on_the_curve_is_what_the_engine_does(tmp_path) -> None:
     cfg = tiny_runs.run_config(setup)
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, early_stopping=patience))
     dataset = load_dataset(cfg.data)
-    result = train(cfg, dataset, build_model(cfg.model, dataset.preprocess, 6), emit=lambda e: None)
+    torch.manual_seed(setup.seed)  # as train_tiny does before building the model
+    model = build_model(cfg.model, dataset.preprocess, 6)
+    result = train(cfg, dataset, model, emit=lambda e: None)
     assert len(result.history) == stop and result.best_epoch == kept
+    # the same setup trains the same curves (seeded data, initial weights and batch order)
+    assert [e.val_loss for e in result.history] == list(curves.val_loss[:stop])
     assert tiny_runs.early_stop((3.0, 2.0, 2.5, 2.6, 1.0), 2) == (4, 2)
     assert tiny_runs.early_stop((3.0, 2.0, 2.5), 0) == (3, 2)
 

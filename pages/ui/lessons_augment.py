@@ -76,7 +76,12 @@ def flips() -> None:
     first = [int((digits.test.y == k).nonzero()[0, 0]) for k in range(digits.num_classes)]
     x = digits.test.x[first]  # uint8 (10, 1, 8, 8)
     st.plotly_chart(
-        plots.image_grid(torch.cat([x, x.flip(-1)]), cols=len(first), upscale_to=56),
+        plots.image_grid(
+            torch.cat([x, x.flip(-1)]),
+            ["as it is"] + [""] * (len(first) - 1) + ["mirrored"] + [""] * (len(first) - 1),
+            cols=len(first),
+            upscale_to=56,
+        ),
         **plot("mirrored digits"),
     )
     check = flip_check("digits")
@@ -88,7 +93,7 @@ def flips() -> None:
         f"Mirrored, **{', '.join(keeps) or 'none'}** are still recognised (they look alike "
         f"in a mirror); **{', '.join(lost) or 'none'}** almost never. Flipping would teach the "
         "network that these mirror images are digits too. Shapes are another matter: a "
-        "mirrored star is a star, so the lab flips shapes."
+        "mirrored star is a star, so the lab allows flips there."
     )
 
 
