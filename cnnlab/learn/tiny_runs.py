@@ -108,11 +108,11 @@ def run_config(setup: TinySetup) -> RunConfig:
 
 def train_tiny(setup: TinySetup) -> TinyCurves:
     """Train `setup` now (no cache), one thread."""
+    import torch
+
     from cnnlab.data import load_dataset
     from cnnlab.models import build_model
     from cnnlab.training import train
-
-    import torch
 
     cfg = run_config(setup)
     dataset = load_dataset(cfg.data)
