@@ -85,6 +85,7 @@ def test_a_teacher_pushes_a_question_and_the_projector_counts_two_answers(
     counts = projector.locator(".proj-quiz .n").all_inner_texts()
     assert counts == ["1", "1", "0", "0"]
     assert "Ada" not in projector.locator(".proj-quiz").inner_text()  # counts only
+    teacher.get_by_text("2 answer(s)", exact=False).wait_for(timeout=30_000)  # live there too
     settle(projector)
     screenshot(projector, "class_question_projector")
 

@@ -99,6 +99,14 @@ def teacher_push() -> None:
     if row.button("Close and reveal", icon=":material/lock:", key="tq_close",
                   disabled=current is None or not current.open):  # fmt: skip
         current = quiz.close(state_dir)
+    teacher_tally()
+
+
+@st.fragment(run_every=POLL_S)
+def teacher_tally() -> None:
+    """The question in play and its counts so far, refreshed as answers come in."""
+    state_dir = classroom_settings().state_dir
+    current = quiz.live(state_dir)
     if current is None:
         st.caption("No question in play.")
         return
