@@ -22,7 +22,7 @@ Parameters (values: see `SharedState`):
 | mnet | the custom network in use, when it differs from `net` (blob) | |
 | optimizer ... augment | the Train form's fields (`TRAIN_FIELDS`); augment `1`/`0` | `lr=0.01` |
 | true, pred | Evaluate's confusion-matrix cell (class names) | |
-| tab, kernel | the Learn page's tab (1..6) and its convolution kernel | `tab=2` |
+| tab, kernel | the Learn page's tab (1..10) and its convolution kernel | `tab=2` |
 | _lock, _hide | comma lists of `CONTROLS` shown disabled / not shown | `_lock=lr,epochs` |
 """
 
@@ -57,7 +57,7 @@ LOCK, HIDE = "_lock", "_hide"
 KEYS = (*DATA_KEYS, *MODEL_KEYS, *TRAIN_FIELDS, AUGMENT, *VIEW_KEYS, LOCK, HIDE)
 MAX_PARAM = 4000  # characters: a longer parameter is refused before decoding
 MAX_JSON = 20_000  # bytes a blob may inflate to (a 12-block net is ~1.5 kB): no zip bombs
-NUM_TABS = 6  # Learn page tabs
+NUM_TABS = 10  # Learn page tabs (pages/ui/lessons.py TABS)
 NOT_SHARED = ("root", "path", "name", "image_size")  # never in `dx`: server paths, own params
 
 

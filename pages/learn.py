@@ -2,7 +2,9 @@
 
 One image flows through the tabs: convolution -> activation -> pooling -> flatten + dense ->
 softmax + cross-entropy; then gradient descent on a 2-weight loss, and the user's own model on the
-same image. The maths and figures live in cnnlab.learn, each tab's widgets in pages/ui/lessons_*.
+same image. Part two, how a network learns: backpropagation, batch-norm and dropout, overfitting,
+augmentation (drawn only while open: two of them train tiny nets). Each tab ends with questions.
+The maths and figures live in cnnlab.learn, each tab's widgets in pages/ui/lessons_*.
 """
 
 from __future__ import annotations
@@ -17,10 +19,16 @@ from cnnlab.data import SHAPE_CLASSES, DatasetUnavailable
 from cnnlab.data.images import ImageError, open_image
 from cnnlab.text import md_escape
 from pages.ui import common, share
+from pages.ui.class_quiz import student_question
 from pages.ui.lessons import TABS
+from pages.ui.lessons_augment import augment_lesson_tab
+from pages.ui.lessons_backprop import backprop_lesson
 from pages.ui.lessons_convolution import convolution_lesson
 from pages.ui.lessons_features import activation_lesson, classes_lesson, pooling_lesson
 from pages.ui.lessons_learning import learning_lesson, your_model_lesson
+from pages.ui.lessons_norm import norm_lesson
+from pages.ui.lessons_overfit import overfit_lesson
+from pages.ui.lessons_quiz import check_questions
 
 UPLOAD = "Upload your own image"
 
@@ -70,8 +78,10 @@ def dataset_lesson(slot: DeltaGenerator, cfg: DataConfig, source: str) -> learn.
 common.ensure_app_shell()  # a deep link on a fresh server still goes through app.py
 st.title("Learn: how a CNN works")
 share_slot, _ = share.begin()  # a link's tab and kernel
+student_question()  # classroom mode: the question the teacher pushed, if any
 st.caption(
-    "Six ideas behind every CNN. Pick an image; each tab works on the result of the one before."
+    "Ten ideas behind every CNN. Pick an image; tabs 1-4 each work on the result of the one "
+    "before, tabs 7-10 show how a network learns and why it fails."
 )
 
 # -- inputs: the image every tab uses ------------------------------------------------------------
@@ -89,14 +99,32 @@ about.markdown(lesson.caption)
 tabs = st.tabs(TABS, key="learn_tab", on_change="rerun")  # the open tab goes into the URL
 with tabs[0]:
     feature = convolution_lesson(lesson.gray)  # (H', W')
+    check_questions("convolution")
 with tabs[1]:
     act, activated = activation_lesson(feature)
+    check_questions("activation")
 with tabs[2]:
     pooled = pooling_lesson(activated, act)
+    check_questions("pooling")
 with tabs[3]:
     classes_lesson(pooled, lesson)
+    check_questions("classes")
 with tabs[4]:
     learning_lesson()
+    check_questions("learning")
 with tabs[5]:
     your_model_lesson(lesson.picture)
+# -- part two, how it learns: each tab drawn only while it is open (they train tiny nets) -------
+with tabs[6]:
+    if tabs[6].open:
+        backprop_lesson(lesson)
+with tabs[7]:
+    if tabs[7].open:
+        norm_lesson()
+with tabs[8]:
+    if tabs[8].open:
+        overfit_lesson()
+with tabs[9]:
+    if tabs[9].open:
+        augment_lesson_tab()
 share.end(share_slot)

@@ -9,6 +9,7 @@ import streamlit as st
 from cnnlab.classroom.leaderboard import leaderboard
 from cnnlab.classroom.projector import class_curves, curves_figure, queue_rows
 from cnnlab.text import html_escape
+from pages.ui.class_quiz import projector_question
 from pages.ui.common import ensure_app_shell, job_manager
 from pages.ui.identity import current_identity
 from pages.ui.projector_parts import PROJECTOR_CSS, queue_html, top_html
@@ -30,6 +31,7 @@ def projector() -> None:
     lesson = lesson_now()
     records = class_runs().records(lesson.lesson_id)
     title = lesson.title if lesson.active else "cnnlab class"
+    projector_question()  # the question in play and the class's answers, counts only
     curves_col, side_col = st.columns([2.1, 1], gap="large")
     with curves_col:
         st.html(f"<div class='proj-title'>{html_escape(title)}</div>")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages.ui.class_quiz import teacher_push
 from pages.ui.common import ensure_app_shell
 from pages.ui.identity import current_identity
 from pages.ui.teacher_class import class_code, roster_panel, run_actions, send_everyone
@@ -30,6 +31,8 @@ with class_col:
     run_actions(lesson, teacher)
     st.markdown("#### Send everyone to a page")
     send_everyone()
+    st.markdown("#### Ask the class a question")
+    teacher_push()
 
 st.divider()
 editor_col, roster_col = st.columns([2, 1], gap="large")

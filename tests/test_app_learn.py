@@ -116,7 +116,11 @@ def test_every_section_renders_without_a_run() -> None:
         "4 · From maps to classes",
         "5 · Learning",
         "6 · Your model",
-    ]
+        "7 · Backpropagation",
+        "8 · Batch-norm & dropout",
+        "9 · Overfitting",
+        "10 · Augmentation",
+    ]  # part two (tabs 7-10) is drawn only while open: tests/test_app_learn2.py
     assert [h.value for h in at.subheader] == SECTIONS
     assert len(figures(at)) == 10  # conv, slide, multiply, curves, act, pool, dense, probs, 2x GD
     info = " ".join(i.value for i in at.info)
