@@ -49,6 +49,7 @@ class Finding:
     text: str  # the measurement, one or two sentences with the numbers
     step: str = ""  # the next step tied to that measurement ("" = none)
     epoch: int | None = None  # the epoch it points at, when there is one
+    subject: str = ""  # the class it is about (weak classes), else ""
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,7 @@ def weak_classes(
                 "augmentation that keeps the two apart."
                 if other
                 else f"Collect more {name} examples.",
+                subject=name,
             )
         )
     return findings
