@@ -211,7 +211,10 @@ def findings_for(
                 "accuracy gap.",
             )
         )
-    if calibration is not None:
+    if scores is not None and calibration is not None:
+        chance = rules.chance_level(calibration.accuracy_all, len(scores), lr)
+        findings += [chance] if chance else []
+    if calibration is not None and not any(f.rule == "chance_level" for f in findings):
         calibrated = rules.calibration(
             calibration.ece, calibration.mean_confidence, calibration.accuracy_all
         )

@@ -30,6 +30,8 @@ SPIKE_WINDOW = 20  # batch events (not steps: batch events are rate-limited)
 SPIKES_MIN = 2  # one spike can be an odd batch; two or more point at the learning rate
 # Epoch training loss above the previous epoch's by this much (relative): the steps overshoot.
 TRAIN_RISE = 0.10
+# Test accuracy within this many points (0..1) of guessing (1 / classes) = nothing was learned.
+CHANCE_MARGIN = 0.05
 # Expected calibration error (0..1) above this: the confidences cannot be read as probabilities.
 ECE_HIGH = 0.05
 # A class whose F1 is this far below the macro F1 is weak; at most WEAKEST_K are named.
@@ -214,6 +216,22 @@ def still_improving(curves: Curves, planned_epochs: int) -> Finding | None:
         f"epoch {done}).",
         f"Train more epochs (e.g. {more} instead of {max(planned_epochs, done)}).",
         done,
+    )
+
+
+def chance_level(accuracy: float, num_classes: int, lr: float) -> Finding | None:
+    """Test accuracy no better than guessing one class in `num_classes`."""
+    chance = 1 / max(num_classes, 1)
+    if not math.isfinite(accuracy) or accuracy > chance + CHANCE_MARGIN:
+        return None
+    return Finding(
+        "chance_level",
+        "bad",
+        "The model is at chance level",
+        f"Test accuracy {accuracy:.1%} against {chance:.1%} for guessing among "
+        f"{num_classes} classes: the kept weights learned (almost) nothing.",
+        f"Check that the loss falls in the first epoch; if it diverges or stays flat, change "
+        f"the learning rate (now {lr:g}) by 10x and train again.",
     )
 
 

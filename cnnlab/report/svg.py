@@ -104,9 +104,12 @@ def line_chart(
     body.append(f"<text transform='translate(14 {top + ph / 2}) rotate(-90)' "
                 f"text-anchor='middle' fill='{GREY}'>{escape(y_label)}</text>")  # fmt: skip
     for x, label in marks:
+        near_right = px(x) > left + pw * 0.8  # label on the left of the line, inside the plot
+        tx, anchor = (px(x) - 4, "end") if near_right else (px(x) + 4, "start")
         body.append(f"<line x1='{px(x):.1f}' x2='{px(x):.1f}' y1='{top}' y2='{top + ph}' "
-                    f"stroke='{GREY}' stroke-dasharray='2 3'/><text x='{px(x) + 4:.1f}' "
-                    f"y='{top + 10}' fill='{GREY}' font-size='11'>{escape(label)}</text>")  # fmt: skip
+                    f"stroke='{GREY}' stroke-dasharray='2 3'/><text x='{tx:.1f}' "
+                    f"y='{top + 10}' fill='{GREY}' font-size='11' text-anchor='{anchor}'>"
+                    f"{escape(label)}</text>")  # fmt: skip
     for s in series:
         points = [(px(float(x)), py(float(y))) for x, y in zip(s.x, s.y, strict=True)
                   if y is not None and math.isfinite(y)]  # fmt: skip
@@ -168,11 +171,13 @@ def confusion_svg(confusion: np.ndarray, names: list[str], max_side: int = 520) 
 
 
 def reliability_svg(edges: np.ndarray, accuracy: np.ndarray, counts: np.ndarray) -> str:
-    """Accuracy per confidence bin (bars) against the diagonal (perfect calibration)."""
-    width, height, left, top, side = 360, 340, 52, 20, 260
+    """Accuracy per confidence bin (bars) against the diagonal (perfect calibration), and the
+    images per bin as a small histogram under the axis."""
+    width, height, left, top, side, band = 340, 380, 52, 14, 260, 36
+    band_top = top + side + 26  # the histogram's band, under the tick labels
     body = [f"<rect x='{left}' y='{top}' width='{side}' height='{side}' fill='none' "
             f"stroke='{GRID}'/>"]  # fmt: skip
-    total = max(int(counts.sum()), 1)
+    most = max(int(counts.max()) if len(counts) else 0, 1)
     for lo, hi, acc, n in zip(edges[:-1], edges[1:], accuracy, counts, strict=True):
         x, w = left + lo * side, (hi - lo) * side
         if n and math.isfinite(acc):
@@ -180,9 +185,10 @@ def reliability_svg(edges: np.ndarray, accuracy: np.ndarray, counts: np.ndarray)
                         f"width='{w - 2:.1f}' height='{acc * side:.1f}' fill='{BLUE}' "
                         f"fill-opacity='0.8'><title>confidence {lo:.1f}-{hi:.1f}: {n} images, "
                         f"accuracy {acc:.3f}</title></rect>")  # fmt: skip
-        bar = n / total * 40  # the share of images in the bin, under the axis
-        body.append(f"<rect x='{x + 1:.1f}' y='{top + side + 26:.1f}' width='{w - 2:.1f}' "
-                    f"height='{bar:.1f}' fill='{GREY}' fill-opacity='0.6'/>")  # fmt: skip
+        bar = n / most * band
+        body.append(f"<rect x='{x + 1:.1f}' y='{band_top + band - bar:.1f}' width='{w - 2:.1f}' "
+                    f"height='{bar:.1f}' fill='{GREY}' fill-opacity='0.6'><title>{n} images"
+                    "</title></rect>")  # fmt: skip
     body.append(f"<line x1='{left}' y1='{top + side}' x2='{left + side}' y2='{top}' "
                 f"stroke='{RED}' stroke-dasharray='5 4' stroke-width='1.5'/>")  # fmt: skip
     for t in (0, 0.25, 0.5, 0.75, 1):
@@ -192,9 +198,9 @@ def reliability_svg(edges: np.ndarray, accuracy: np.ndarray, counts: np.ndarray)
                     "</text>")  # fmt: skip
     body.append(f"<text transform='translate(14 {top + side / 2}) rotate(-90)' "
                 f"text-anchor='middle' fill='{GREY}'>accuracy in bin</text>")  # fmt: skip
-    body.append(f"<text x='{left + side + 6}' y='{top + side + 50}' fill='{GREY}' "
-                "font-size='11'>images</text>")  # fmt: skip
-    body.append(f"<text x='{left + side / 2}' y='{height - 2}' text-anchor='middle' "
+    body.append(f"<text x='{left - 6}' y='{band_top + band - 2}' text-anchor='end' "
+                f"fill='{GREY}' font-size='11'>images</text>")  # fmt: skip
+    body.append(f"<text x='{left + side / 2}' y='{height - 4}' text-anchor='middle' "
                 f"fill='{GREY}'>confidence (probability of the predicted class)</text>")  # fmt: skip
     return _svg(width, height, body, "reliability diagram")
 

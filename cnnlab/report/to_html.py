@@ -26,7 +26,7 @@ border-bottom:1px solid var(--line)}
 background:#dbeafe;color:#1e40af}.status.stopped,.status.interrupted{background:#fef3c7;
 color:#92400e}.status.diverged,.status.failed{background:#fee2e2;color:#991b1b}
 .message{margin:12px 0;padding:8px 12px;background:var(--soft);border-left:3px solid #9ca3af}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));gap:10px;
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(118px,1fr));gap:10px;
 margin:18px 0}.card{border:1px solid var(--line);border-radius:8px;padding:10px 12px}
 .card .label{color:var(--muted);font-size:12px}.card .value{font-size:20px;font-weight:600}
 .finding{border:1px solid var(--line);border-left:4px solid #9ca3af;border-radius:6px;
@@ -34,7 +34,8 @@ padding:8px 12px;margin:8px 0}.finding.bad{border-left-color:#dc2626}
 .finding.warn{border-left-color:#ea580c}.finding.info{border-left-color:#2563eb}
 .finding.good{border-left-color:#16a34a}.finding .title{font-weight:600}
 .finding .next{margin-top:4px}.finding .next b{color:var(--blue)}
-.row{display:flex;flex-wrap:wrap;gap:20px;align-items:flex-start}
+.row{display:flex;flex-wrap:wrap;gap:20px;align-items:flex-start}.row>div{min-width:0}
+.row>div.grow{flex:1 1 320px}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}
 th,td{padding:4px 10px;border-bottom:1px solid var(--line);text-align:right}
 th{background:var(--soft);font-weight:600}td:first-child,th:first-child{text-align:left}
@@ -106,7 +107,7 @@ def _evaluation(report: RunReport, figs: words.Figures) -> str:
         "<h2>Confusion matrix</h2><p class='note'>Rows are the true classes, columns the "
         f"predictions; colour = share of the row.</p>{figs.confusion}"
         f"<h2>Most confused pairs</h2>{_pairs(report)}"
-        f"<h2>Calibration</h2><div class='row'><div>{figs.reliability}</div><div>"
+        f"<h2>Calibration</h2><div class='row'><div>{figs.reliability}</div><div class='grow'>"
         f"<p>Expected calibration error (10 equal-width bins): <b>{words.num(calib.ece)}</b>"
         f"<br>Mean confidence {words.pct(calib.mean_confidence)}, accuracy "
         f"{words.pct(calib.accuracy_all)}.</p>{_table(words.BIN_HEADER, words.bin_rows(report))}"

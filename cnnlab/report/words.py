@@ -35,13 +35,14 @@ def summary(report: RunReport) -> list[tuple[str, str]]:
     """(label, value) of the headline numbers; the test ones are the Evaluate page's formats."""
     ev, calib = report.evaluation, report.calibration
     done = len(report.curves.epochs)
-    kept = f"kept: epoch {report.best_epoch}" if report.best_epoch else "kept: initial weights"
+    kept = f"epoch {report.best_epoch}" if report.best_epoch else "initial weights"
     return [
         ("Test accuracy", pct(ev.accuracy) if ev else "–"),
         ("Test loss", num(ev.loss, 4) if ev else "–"),
         ("Macro F1", num(report.macro_f1)),
         ("ECE (10 bins)", num(calib.ece) if calib else "–"),
-        ("Epochs", f"{done} of {report.planned_epochs} ({kept})"),
+        ("Epochs trained", f"{done} of {report.planned_epochs}"),
+        ("Kept weights", kept),
         ("Test images", f"{len(ev.labels):,}" if ev else "–"),
     ]
 
