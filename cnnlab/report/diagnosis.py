@@ -278,7 +278,7 @@ def weak_classes(
                 "warn",
                 f"Weak class: {name}",
                 f"F1 {value:.3f} against a macro F1 of {macro_f1:.3f}{mix}.",
-                f"Look at the {name} → {other[0]} images below; more {name} examples or "
+                f"Look at the {name} → {other[0]} images (most confused pairs); more {name} examples or "
                 "augmentation that keeps the two apart."
                 if other
                 else f"Collect more {name} examples.",

@@ -198,6 +198,8 @@ def reliability_svg(edges: np.ndarray, accuracy: np.ndarray, counts: np.ndarray)
                     "</text>")  # fmt: skip
     body.append(f"<text transform='translate(14 {top + side / 2}) rotate(-90)' "
                 f"text-anchor='middle' fill='{GREY}'>accuracy in bin</text>")  # fmt: skip
+    body.append(f"<line x1='{left}' x2='{left + side}' y1='{band_top + band}' "
+                f"y2='{band_top + band}' stroke='{GREY}'/>")  # fmt: skip
     body.append(f"<text x='{left - 6}' y='{band_top + band - 2}' text-anchor='end' "
                 f"fill='{GREY}' font-size='11'>images</text>")  # fmt: skip
     body.append(f"<text x='{left + side / 2}' y='{height - 4}' text-anchor='middle' "

@@ -130,9 +130,11 @@ def to_html(report: RunReport) -> str:
     if report.missing:
         items = "".join(f"<li>{escape(m)}</li>" for m in report.missing)
         missing = f"<h2>What is missing</h2><ul class='missing'>{items}</ul>"
-    curves = ""
+    curves = "<p class='note'>No epoch was validated: no curves.</p>"
     if report.curves.epochs:
-        curves = _table(words.CURVE_HEADER, words.curve_rows(report))
+        curves = f"<div class='row'>{figs.loss}{figs.accuracy}</div>" + _table(
+            words.CURVE_HEADER, words.curve_rows(report)
+        )
     status = escape(report.status)
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -143,7 +145,7 @@ def to_html(report: RunReport) -> str:
         f"{escape(report.run_id)}</code> · <span class='status {status}'>{status}</span> · "
         f"started {words.when(report.created)}</div>{message}<div class='cards'>{cards}</div>"
         f"<h2>Diagnosis and next steps</h2>{_findings(report)}{missing}"
-        f"<h2>Training curves</h2><div class='row'>{figs.loss}{figs.accuracy}</div>{curves}"
+        f"<h2>Training curves</h2>{curves}"
         f"{_evaluation(report, figs)}"
         f"<h2>Configuration</h2>{_table(['setting', 'value'], [list(r) for r in report.config])}"
         f"<footer>Generated {words.when(report.generated)} by cnnlab {escape(report.version)} "

@@ -73,10 +73,12 @@ def to_markdown(report: RunReport) -> str:
     out += findings(report) + [""]
     if report.missing:
         out += ["## What is missing", ""] + [f"- {prose(m)}" for m in report.missing] + [""]
-    out += ["## Training curves", "", image(figs.loss, "loss per epoch") + " "
-            + image(figs.accuracy, "accuracy per epoch"), ""]  # fmt: skip
+    out += ["## Training curves", ""]
     if report.curves.epochs:
-        out += [table(words.CURVE_HEADER, words.curve_rows(report)), ""]
+        out += [image(figs.loss, "loss per epoch") + " " + image(figs.accuracy, "accuracy"), "",
+                table(words.CURVE_HEADER, words.curve_rows(report)), ""]  # fmt: skip
+    else:
+        out += ["No epoch was validated: no curves.", ""]
     if report.evaluation is not None:
         out += ["## Per-class scores (test split)", "", image(figs.f1, "F1 per class"), ""]
         out += [table(words.SCORE_HEADER, words.score_rows(report)), ""]

@@ -38,12 +38,21 @@ def _files(
     return report, to_html(report), to_markdown(report)
 
 
+def _box(severity: str, text: str) -> None:
+    BOXES[severity](text, icon=ICONS[severity])
+
+
 def _findings(report: RunReport) -> None:
+    """One box per finding; the weak classes share one box (one line each)."""
+    weak = [f for f in report.findings if f.rule == "weak_class"]
     for f in report.findings:
+        if f.rule == "weak_class":
+            if f is weak[0]:
+                lines = [f"- **{prose(w.subject)}**: {prose(w.text)} {prose(w.step)}" for w in weak]
+                _box("warn", "**Weakest classes**\n\n" + "\n".join(lines))
+            continue
         text = f"**{prose(f.title)}**  \n{prose(f.text)}"
-        if f.step:
-            text += f"  \n**Next:** {prose(f.step)}"
-        BOXES[f.severity](text, icon=ICONS[f.severity])
+        _box(f.severity, text + (f"  \n**Next:** {prose(f.step)}" if f.step else ""))
     for note in report.missing:
         st.caption(f":material/info: {prose(note)}")
 
@@ -57,11 +66,11 @@ def _downloads(report: RunReport, html_text: str, md_text: str) -> None:
     left, right, note = st.columns([1, 1, 3], vertical_alignment="center")
     name = f"report-{report.run_id}"
     left.download_button(
-        "Download HTML", html_text.encode(), f"{name}.html", "text/html",
+        "HTML file", html_text.encode(), f"{name}.html", "text/html",
         icon=":material/download:", key="report_html", on_click="ignore",
     )  # fmt: skip
     right.download_button(
-        "Download Markdown", md_text.encode(), f"{name}.md", "text/markdown",
+        "Markdown", md_text.encode(), f"{name}.md", "text/markdown",
         icon=":material/download:", key="report_md", on_click="ignore",
     )  # fmt: skip
     note.caption(
@@ -73,11 +82,12 @@ def _downloads(report: RunReport, html_text: str, md_text: str) -> None:
 
 def _measurements(report: RunReport) -> None:
     figs = figures(report)
-    curves_col, acc_col = st.columns(2)
-    with curves_col:
-        _svg(figs.loss)
-    with acc_col:
-        _svg(figs.accuracy)
+    if report.curves.epochs:
+        curves_col, acc_col = st.columns(2)
+        with curves_col:
+            _svg(figs.loss)
+        with acc_col:
+            _svg(figs.accuracy)
     calib = report.calibration
     if calib is None:
         return
