@@ -128,6 +128,18 @@ def config_rows(cfg: Any) -> list[tuple[str, str]]:
     return rows
 
 
+def facts(meta: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the run recorded about its data and model when it started (meta.json)."""
+    rows = []
+    sizes = meta.get("split_sizes")
+    if isinstance(sizes, dict):
+        split = " · ".join(f"{k} {v:,}" for k, v in sizes.items() if isinstance(v, int))
+        rows.append(("data.images", split))
+    if isinstance(meta.get("params"), int):
+        rows.append(("model.parameters", f"{meta['params']:,}"))
+    return rows
+
+
 def curves_of(history: History) -> rules.Curves:
     """The per-epoch and per-batch curves of a run's latest pass."""
     epochs = history.epochs
@@ -290,7 +302,7 @@ def build_report(
         message=status.message,
         created=status.created,
         planned_epochs=cfg.train.epochs,
-        config=config_rows(cfg),
+        config=config_rows(cfg) + facts(meta),
         curves=curves,
         best_epoch=best,
         evaluation=evaluation,

@@ -117,6 +117,18 @@ def _evaluation(report: RunReport, figs: words.Figures) -> str:
     )
 
 
+def _config(report: RunReport) -> str:
+    """One small table per config section, side by side."""
+    sections: dict[str, list[list[str]]] = {}
+    for key, value in report.config:
+        section, _, name = key.partition(".")
+        sections.setdefault(section, []).append([name or section, value])
+    tables = "".join(
+        f"<div>{_table([section, ''], rows)}</div>" for section, rows in sections.items()
+    )
+    return f"<div class='row'>{tables}</div>"
+
+
 def to_html(report: RunReport) -> str:
     """The whole report as one HTML document."""
     figs = words.figures(report)
@@ -147,7 +159,7 @@ def to_html(report: RunReport) -> str:
         f"<h2>Diagnosis and next steps</h2>{_findings(report)}{missing}"
         f"<h2>Training curves</h2>{curves}"
         f"{_evaluation(report, figs)}"
-        f"<h2>Configuration</h2>{_table(['setting', 'value'], [list(r) for r in report.config])}"
+        f"<h2>Configuration</h2>{_config(report)}"
         f"<footer>Generated {words.when(report.generated)} by cnnlab {escape(report.version)} "
         "from the run's recorded events and a fresh evaluation of its kept weights on the test "
         "split (the numbers of the Evaluate page).</footer></main></body></html>"
