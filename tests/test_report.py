@@ -15,12 +15,12 @@ from cnnlab.cli import main
 from cnnlab.config import DataConfig, RunConfig, TrainConfig, WatchConfig
 from cnnlab.data import load_dataset
 from cnnlab.evaluate import evaluate, most_confused
-from cnnlab.report import Curves, report_for_run
+from cnnlab.report import Curves, build_report, report_for_run
 from cnnlab.report import diagnosis as rules
 from cnnlab.report.calibration import reliability
 from cnnlab.report.to_html import to_html
 from cnnlab.report.to_markdown import to_markdown
-from cnnlab.runs import create_run, load_model
+from cnnlab.runs import create_run, get_run, load_model
 from cnnlab.runs.runner import execute_run
 from cnnlab.runs.store import Run
 
@@ -212,3 +212,26 @@ def test_cli_writes_html_and_markdown(runs, tmp_path: Path, capsys) -> None:
     assert out_md.read_text().startswith("# Results report: ")
     assert f"wrote {out_html}" in capsys.readouterr().out
     assert main(["--runs-dir", str(runs_dir), "report", "no-such-run"]) == 4
+
+
+def test_class_names_from_users_stay_text_in_both_files(runs) -> None:
+    runs_dir, ids = runs
+    page = _page_report(ids["finished"], runs_dir)
+    hostile = [f"<img src=x onerror=alert({i})>![a](https://evil.example/{i})|" for i in range(10)]
+    evaluation = evaluate_with_names(page, hostile)
+    report = build_report(get_run(ids["finished"], runs_dir), evaluation, None)
+    page_html, md = to_html(report), to_markdown(report)
+    assert "<img src=x" not in page_html and "&lt;img src=x onerror=alert(0)&gt;" in page_html
+    assert "https://evil" not in page_html.replace("https:", "")  # only escaped text remains
+    assert not re.search(r"(?<!\\)<img|(?<!\\)\]\(https?://", md)  # no unescaped markup
+    assert "\\<img src=x" in md and "https://evil" not in md  # the link's scheme is broken
+    assert "\\|" in md  # a name's pipe cannot split a table cell
+
+
+def evaluate_with_names(report, names):
+    """The same evaluation with other class names (per-class table renamed accordingly)."""
+    import dataclasses
+
+    table = report.per_class.copy()
+    table.loc[: len(names) - 1, "class"] = names
+    return dataclasses.replace(report, class_names=names, per_class=table)
