@@ -174,6 +174,9 @@ def test_overfitting_rules_fire_on_constructed_curves() -> None:
     gap = rules.accuracy_gap(_curves(falling, turning, [0.99] * 10, [0.80] * 10))
     assert gap is not None and "19.0 points" in gap.text
     assert rules.accuracy_gap(_curves(falling, falling, [0.95] * 10, [0.9] * 10)) is None
+    memorising = rules.loss_gap(_curves([0.5, 0.1], [0.6, 0.5]))
+    assert memorising is not None and "5.0x the training loss" in memorising.text
+    assert rules.loss_gap(_curves([0.5, 0.3], [0.6, 0.4])) is None
 
 
 def test_underfitting_and_still_learning_fire_on_constructed_curves() -> None:
@@ -184,6 +187,8 @@ def test_underfitting_and_still_learning_fire_on_constructed_curves() -> None:
     still = rules.still_improving(_curves(slow, slow), planned_epochs=3)
     assert still is not None and "6 instead of 3" in still.step
     assert rules.still_improving(_curves(slow, [2.0, 1.8, 1.79]), planned_epochs=3) is None
+    plateau = [2.0, 0.50, 0.55, 0.52, 0.49]  # one dip after a plateau is not still learning
+    assert rules.still_improving(_curves(slow + slow[:2], plateau), planned_epochs=5) is None
 
 
 def test_too_high_learning_rate_rules_fire_on_constructed_curves() -> None:

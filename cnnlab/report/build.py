@@ -209,6 +209,7 @@ def findings_for(
         rules.train_loss_rises(curves, lr),
         rules.val_loss_turn(curves),
         rules.accuracy_gap(curves),
+        rules.loss_gap(curves),
         rules.underfitting(curves),
         rules.still_improving(curves, planned_epochs),
     ]

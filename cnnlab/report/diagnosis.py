@@ -20,10 +20,15 @@ TURN_MIN_RISE = 0.05
 # Training minus validation accuracy (0..1) at the last epoch above this = overfitting. Training
 # accuracy is measured with augmentation and dropout on, which lowers it: 10 points is a real gap.
 OVERFIT_GAP = 0.10
+# Validation loss above LOSS_GAP_RATIO x the training loss (and LOSS_GAP_MIN nats above it) at
+# the last epoch = memorising: with augmentation or dropout on, training loss is usually higher.
+LOSS_GAP_RATIO = 3.0
+LOSS_GAP_MIN = 0.2
 # A final training accuracy below this with no gap = the model does not fit its training images.
 UNDERFIT_TRAIN_ACC = 0.90
-# Validation loss that still fell this much (relative) over the last epoch = not done learning.
-STILL_IMPROVING = 0.02
+# A last-epoch validation loss this much (relative) below every earlier one = not done learning
+# (5%, as TURN_MIN_RISE: beyond the epoch-to-epoch noise of a small validation split).
+STILL_IMPROVING = 0.05
 # A batch loss above SPIKE_FACTOR x the median of the SPIKE_WINDOW batches before it is a spike.
 SPIKE_FACTOR = 2.0
 SPIKE_WINDOW = 20  # batch events (not steps: batch events are rate-limited)
@@ -190,20 +195,22 @@ def underfitting(curves: Curves) -> Finding | None:
         "underfitting",
         "warn",
         "Underfitting: the model does not fit its training images",
-        f"Training accuracy at epoch {curves.epochs[i]} was {train[i]:.1%} (below "
-        f"{UNDERFIT_TRAIN_ACC:.0%}) with validation at {val[i]:.1%}.",
+        f"Training accuracy in epoch {curves.epochs[i]} was {train[i]:.1%} (averaged over the "
+        f"epoch; below {UNDERFIT_TRAIN_ACC:.0%}) with validation at {val[i]:.1%}.",
         "Train longer, use a larger model (more filters or width), or less augmentation.",
         curves.epochs[i],
     )
 
 
 def still_improving(curves: Curves, planned_epochs: int) -> Finding | None:
-    """Validation loss still falling clearly at the last epoch: more epochs would help."""
+    """The last epoch set a new validation-loss low, clearly below every earlier epoch's: more
+    epochs would help (one noisy dip after a plateau does not count)."""
     val = _finite(curves.val_loss)
     if len(val) < 2:
         return None
-    (_, before), (i, last) = val[-2], val[-1]
-    drop = (before - last) / before if before > 0 else 0.0
+    earlier = min(v for _, v in val[:-1])
+    i, last = val[-1]
+    drop = (earlier - last) / earlier if earlier > 0 else 0.0
     if drop <= STILL_IMPROVING:
         return None
     done = curves.epochs[i]
@@ -212,10 +219,32 @@ def still_improving(curves: Curves, planned_epochs: int) -> Finding | None:
         "still_improving",
         "info",
         "Still learning when training ended",
-        f"Validation loss fell {drop:.1%} in the last epoch ({before:.3f} → {last:.3f} at "
-        f"epoch {done}).",
+        f"Validation loss reached a new low at the last epoch, {drop:.1%} below the best "
+        f"earlier epoch ({earlier:.3f} → {last:.3f} at epoch {done}).",
         f"Train more epochs (e.g. {more} instead of {max(planned_epochs, done)}).",
         done,
+    )
+
+
+def loss_gap(curves: Curves) -> Finding | None:
+    """Validation loss many times the training loss at the last epoch: memorising."""
+    train, val = dict(_finite(curves.train_loss)), dict(_finite(curves.val_loss))
+    both = sorted(set(train) & set(val))
+    if not both:
+        return None
+    i = both[-1]
+    t, v = train[i], val[i]
+    if v - t <= LOSS_GAP_MIN or v <= LOSS_GAP_RATIO * t:
+        return None
+    return Finding(
+        "loss_gap",
+        "warn",
+        "Overfitting: validation loss far above training loss",
+        f"At epoch {curves.epochs[i]} validation loss was {v:.3f}, {v / t:.1f}x the training "
+        f"loss {t:.3f}.",
+        "Add augmentation or dropout, raise weight decay, or get more training images; "
+        "early stopping keeps the best epoch.",
+        curves.epochs[i],
     )
 
 
@@ -271,7 +300,8 @@ def weak_classes(
     findings = []
     for value, name in weak:
         other = confused_with.get(name)
-        mix = f"; most often predicted as {other[0]} ({other[1]} images)" if other else ""
+        images = "image" if other and other[1] == 1 else "images"
+        mix = f"; most often predicted as {other[0]} ({other[1]} {images})" if other else ""
         findings.append(
             Finding(
                 "weak_class",

@@ -56,6 +56,19 @@ def pairs(report: RunReport) -> list[str]:
     return rows
 
 
+CONFUSION_TABLE_MAX = 20  # classes: a larger matrix is only shown as the figure
+
+
+def confusion_table(report: RunReport) -> list[str]:
+    """The confusion counts as a table (for viewers that do not show data-URI images)."""
+    ev = report.evaluation
+    if ev is None or len(ev.class_names) > CONFUSION_TABLE_MAX:
+        return []
+    header = ["true \\ predicted", *ev.class_names]
+    rows = [[name, *map(str, row)] for name, row in zip(ev.class_names, ev.confusion, strict=True)]
+    return [table([prose(h) for h in header], rows), ""]
+
+
 def to_markdown(report: RunReport) -> str:
     """The whole report as Markdown text."""
     figs = words.figures(report)
@@ -84,6 +97,7 @@ def to_markdown(report: RunReport) -> str:
         out += [table(words.SCORE_HEADER, words.score_rows(report)), ""]
         out += ["## Confusion matrix", "", "Rows are the true classes, columns the predictions.",
                 "", image(figs.confusion, "confusion matrix"), ""]  # fmt: skip
+        out += confusion_table(report)
         out += ["## Most confused pairs", ""] + pairs(report) + [""]
         calib = report.calibration
         out += ["## Calibration", "", image(figs.reliability, "reliability diagram"), "",

@@ -35,14 +35,14 @@ def summary(report: RunReport) -> list[tuple[str, str]]:
     """(label, value) of the headline numbers; the test ones are the Evaluate page's formats."""
     ev, calib = report.evaluation, report.calibration
     done = len(report.curves.epochs)
-    kept = f"epoch {report.best_epoch}" if report.best_epoch else "initial weights"
+    kept = str(report.best_epoch) if report.best_epoch else "initial"
     return [
         ("Test accuracy", pct(ev.accuracy) if ev else "–"),
         ("Test loss", num(ev.loss, 4) if ev else "–"),
         ("Macro F1", num(report.macro_f1)),
         ("ECE (10 bins)", num(calib.ece) if calib else "–"),
         ("Epochs trained", f"{done} of {report.planned_epochs}"),
-        ("Kept weights", kept),
+        ("Kept epoch", kept),
         ("Test images", f"{len(ev.labels):,}" if ev else "–"),
     ]
 
