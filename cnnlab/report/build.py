@@ -151,6 +151,7 @@ def curves_of(history: History) -> rules.Curves:
         val_acc=[e.val_acc for e in epochs],
         batch_loss=[b.loss for b in history.batches],
         batch_epoch=[b.epoch for b in history.batches],
+        partial=[e.partial for e in epochs],
     )
 
 
@@ -245,7 +246,9 @@ def _missing(status: str, curves: rules.Curves, best: int | None, planned: int) 
         notes.append(
             f"The run was stopped after {done} of {planned} epochs: the curves end early and "
             "the diagnosis cannot say how the remaining epochs would have gone."
-        )
+            + (" The last epoch was cut short: its training numbers cover the part trained."
+               if curves.partial and curves.partial[-1] else "")
+        )  # fmt: skip
     if status == "diverged":
         notes.append(
             "The run diverged: the epochs after the divergence were never trained, and the "

@@ -70,6 +70,7 @@ class Curves:
     val_acc: list[float | None]
     batch_loss: list[float | None] = field(default_factory=list)  # batch events, in order
     batch_epoch: list[int] = field(default_factory=list)  # the epoch of each batch event
+    partial: list[bool] = field(default_factory=list)  # per epoch: stopped inside it
 
 
 def _finite(values: Sequence[float | None]) -> list[tuple[int, float]]:

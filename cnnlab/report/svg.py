@@ -150,13 +150,13 @@ def confusion_svg(confusion: np.ndarray, names: list[str], max_side: int = 520) 
             "predicted class</text>",
             f"<text transform='translate(14 {top + cell * k / 2}) rotate(-90)' "
             f"text-anchor='middle' fill='{GREY}'>true class</text>"]  # fmt: skip
-    show_text = cell >= 22
+    show_text, show_names = cell >= 22, cell >= 10  # else the names are in the cells' titles
     for i in range(k):
         name = escape(names[i][:14])
-        body.append(f"<text x='{left - 6}' y='{top + i * cell + cell / 2 + 4}' "
-                    f"text-anchor='end'>{name}</text>")  # fmt: skip
-        body.append(f"<text transform='translate({left + i * cell + cell / 2 + 4} {top - 6}) "
-                    f"rotate(-90)'>{name}</text>")  # fmt: skip
+        if show_names:
+            body.append(f"<text x='{left - 6}' y='{top + i * cell + cell / 2 + 4}' "
+                        f"text-anchor='end'>{name}</text><text transform='translate("
+                        f"{left + i * cell + cell / 2 + 4} {top - 6}) rotate(-90)'>{name}</text>")  # fmt: skip
         for j in range(k):
             x, y = left + j * cell, top + i * cell
             body.append(f"<rect x='{x}' y='{y}' width='{cell}' height='{cell}' "

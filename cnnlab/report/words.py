@@ -50,11 +50,12 @@ def summary(report: RunReport) -> list[tuple[str, str]]:
 def curve_rows(report: RunReport) -> list[list[str]]:
     """epoch, train loss, val loss, train acc, val acc per validated epoch."""
     c = report.curves
-    rows = zip(c.epochs, c.train_loss, c.val_loss, c.train_acc, c.val_acc, strict=True)
+    partial = c.partial or [False] * len(c.epochs)
+    rows = zip(c.epochs, partial, c.train_loss, c.val_loss, c.train_acc, c.val_acc, strict=True)
     return [
-        [str(e) + (" (kept)" if e == report.best_epoch else ""), num(tl, 4), num(vl, 4),
-         pct(ta), pct(va)]
-        for e, tl, vl, ta, va in rows
+        [str(e) + (" (kept)" if e == report.best_epoch else "") + (" (partial)" if cut else ""),
+         num(tl, 4), num(vl, 4), pct(ta), pct(va)]
+        for e, cut, tl, vl, ta, va in rows
     ]  # fmt: skip
 
 
