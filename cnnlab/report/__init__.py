@@ -4,6 +4,7 @@
 - `diagnosis`   the rules: small functions over curves, classes and calibration, thresholds named
 - `build`       `RunReport` (the data) from a run folder + the Evaluate page's `EvalReport`
 - `svg`         the figures as inline SVG (no plotting library, no external request)
+- `words`       the formats, tables and figures both renderings share
 - `to_html`, `to_markdown` the two downloadable renderings (one self-contained file each)
 """
 
