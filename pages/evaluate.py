@@ -21,6 +21,7 @@ from cnnlab.runs.evaluation import ReportView, report_view
 from cnnlab.text import md_escape
 from pages.ui import common, share
 from pages.ui.evaluate_gallery import grad_cams, loss_tiles, plain_tiles, show_tiles
+from pages.ui.report_view import report_section
 
 GALLERY_MAX = 40  # images shown for one confusion cell (most confident first)
 WORST_K = 8  # highest-loss images shown
@@ -84,6 +85,7 @@ cols[0].metric("Test accuracy", f"{report.accuracy:.2%}", border=True)
 cols[1].metric("Test loss", f"{report.loss:.4f}", border=True, help=LOSS_HELP)
 cols[2].metric("Macro F1", f"{view.macro_f1:.3f}", border=True, help=F1_HELP)
 cols[3].metric("Test images", f"{len(report.labels):,}", border=True)
+report_section(run, report, test_x)  # diagnosis, calibration, HTML/Markdown downloads
 
 matrix_col, scores_col = st.columns([3, 2], gap="large")
 with matrix_col:

@@ -1,6 +1,6 @@
 """cnnlab: the lab without a browser. Commands: datasets, models, train, evaluate, predict, runs,
-import-run; `cnnlab COMMAND --help` for each. `--json` gives scripts one JSON document (train:
-one JSON event per line).
+import-run, report; `cnnlab COMMAND --help` for each. `--json` gives scripts one JSON document
+(train: one JSON event per line).
 
 Exit codes: 0 success; 1 the run ended badly (failed/diverged) or an input was bad; 2 usage error
 (nothing was written); 3 a dataset is unavailable; 4 no such run; 130 interrupted.

@@ -8,9 +8,10 @@ from typing import Any
 
 import cnnlab
 from cnnlab.cli import commands, flags
+from cnnlab.cli import report as report_cli
 from cnnlab.cli.train import cmd_train
 
-PUBLIC = ("datasets", "models", "train", "evaluate", "predict", "runs", "import-run")
+PUBLIC = ("datasets", "models", "train", "evaluate", "predict", "runs", "import-run", "report")
 RUNS_DIR_HELP = "folder of runs (default: $CNNLAB_RUNS or ~/.cache/cnnlab/runs)"
 ROOT_HELP = "data root (default: $CNNLAB_DATA or ~/.cache/cnnlab/data)"
 
@@ -112,4 +113,5 @@ def build_parser(registries: bool = True) -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE.zip")
     p.set_defaults(func=commands.cmd_import_run)
 
+    report_cli.add_parser(sub)
     return parser

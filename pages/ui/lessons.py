@@ -48,6 +48,8 @@ LAB_VIEWS = {
     "data": ("pages/data.py", "Data: augmentation", ":material/photo_library:",
              "the augmentation your runs train with, previewed on your data"),
 }  # fmt: skip
+# Views that a query parameter opens inside their page (pages/ui/report_view.py LINK_QUERY).
+LAB_QUERY = {"report": {"report": "true"}}
 
 
 _CACHED: dict[Callable, Callable] = {}  # figure builder -> its cached wrapper
@@ -68,7 +70,7 @@ def see_in_lab(*views: str) -> None:
     st.markdown("**See this in your run**")
     for name in views:
         page, label, icon, caption = LAB_VIEWS[name]
-        st.page_link(page, label=label, icon=icon)
+        st.page_link(page, label=label, icon=icon, query_params=LAB_QUERY.get(name))
         st.caption(caption)
 
 
