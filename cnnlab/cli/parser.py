@@ -8,9 +8,11 @@ from typing import Any
 
 import cnnlab
 from cnnlab.cli import commands, flags
+from cnnlab.cli import mislabels as mislabels_cli
 from cnnlab.cli.train import cmd_train
 
 PUBLIC = ("datasets", "models", "train", "evaluate", "predict", "runs", "import-run")
+PUBLIC += ("mislabels",)
 RUNS_DIR_HELP = "folder of runs (default: $CNNLAB_RUNS or ~/.cache/cnnlab/runs)"
 ROOT_HELP = "data root (default: $CNNLAB_DATA or ~/.cache/cnnlab/data)"
 
@@ -39,6 +41,7 @@ def _train_parser(sub: Any, registries: bool) -> None:
         "--print-config", action="store_true", help="print the resolved config as JSON and exit"
     )
     p.add_argument("--no-augment", action="store_true", help="turn augmentation off")
+    p.add_argument("--patch", metavar="FILE.json", help="train on a label patch (a dataset version)")
     p.add_argument("--run-dir", help="execute an existing run folder (used by the app's jobs)")
     p.add_argument(
         "--resume", action="store_true", help="with --run-dir: continue from the last checkpoint"
@@ -112,4 +115,5 @@ def build_parser(registries: bool = True) -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE.zip")
     p.set_defaults(func=commands.cmd_import_run)
 
+    mislabels_cli.add_parser(sub)
     return parser

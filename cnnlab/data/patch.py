@@ -65,7 +65,9 @@ def read_patch(source: str | Path | bytes) -> LabelPatch:
     return patch
 
 
-def check_patch(patch: LabelPatch, labels: torch.Tensor | None = None, num_classes: int = 0) -> None:
+def check_patch(
+    patch: LabelPatch, labels: torch.Tensor | None = None, num_classes: int = 0
+) -> None:
     """PatchError unless `patch` is well formed; with the unpatched train `labels` (N,) and the
     class count, also unless it fits them (same split size, old labels, classes that exist)."""
     entries = len(patch.relabel) + len(patch.drop)
@@ -77,7 +79,9 @@ def check_patch(patch: LabelPatch, labels: torch.Tensor | None = None, num_class
         raise PatchError("the patch has no train_size (the training-split size it was made for)")
     positions = [r.index for r in patch.relabel] + list(patch.drop)
     if len(set(positions)) != len(positions):
-        raise PatchError("the patch names an image twice (each image is relabelled or dropped once)")
+        raise PatchError(
+            "the patch names an image twice (each image is relabelled or dropped once)"
+        )
     bad = [p for p in positions if not 0 <= p < patch.train_size]
     if bad:
         raise PatchError(f"image position {bad[0]} is outside 0..{patch.train_size - 1}")
@@ -168,7 +172,7 @@ def compose(
 
 
 def summary(patch: LabelPatch) -> str:
-    """"12 relabelled, 3 dropped" ("original labels" for an empty patch)."""
+    """ "12 relabelled, 3 dropped" ("original labels" for an empty patch)."""
     if patch.empty:
         return "original labels"
     return f"{len(patch.relabel)} relabelled, {len(patch.drop)} dropped"

@@ -25,7 +25,9 @@ DEFAULT_METHOD = "self_confidence"  # measured best on digits with 5% flipped (b
 class Suspects:
     """Every training image ranked, most suspect first (`table` row 0)."""
 
-    table: pd.DataFrame  # rank, index, given, predicted, given_prob, predicted_prob, quality, flagged
+    # rank, index, given, predicted (names), given_prob, predicted_prob (out-of-sample, 0..1),
+    # quality (cleanlab's score, low = suspect), given_class, predicted_class, flagged (bool)
+    table: pd.DataFrame
     flagged: int  # how many cleanlab's filter calls likely mislabelled
     accuracy: float  # out-of-sample accuracy of the cross-trained models, 0..1
     method: str  # the label-quality score used for the order
@@ -57,7 +59,9 @@ def flag_issues(oos: OutOfSample) -> np.ndarray:
     return np.asarray(mask, dtype=bool)
 
 
-def rank_suspects(oos: OutOfSample, class_names: list[str], method: str = DEFAULT_METHOD) -> Suspects:
+def rank_suspects(
+    oos: OutOfSample, class_names: list[str], method: str = DEFAULT_METHOD
+) -> Suspects:
     """Every training image, ranked by `label_quality` (ties: lower given-label probability)."""
     quality = label_quality(oos, method)
     flagged = flag_issues(oos)
@@ -75,6 +79,8 @@ def rank_suspects(oos: OutOfSample, class_names: list[str], method: str = DEFAUL
             "given_prob": given_prob[order].astype(float),
             "predicted_prob": oos.probs[order, predicted[order]].astype(float),
             "quality": quality[order].astype(float),
+            "given_class": oos.labels[order],  # class indices of the two labels
+            "predicted_class": predicted[order],
             "flagged": flagged[order],
         }
     )
