@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from cnnlab.config import RunConfig, to_dict
+from cnnlab.config import RunConfig, run_config_from_dict, to_dict
 from cnnlab.data.types import DataSplit, ImageDataset
 
 MIN_FOLDS, MAX_FOLDS = 2, 10  # 3-5 is the usual choice; 2 halves the training data per model
@@ -56,6 +56,7 @@ class OutOfSample:
 def config_key(cfg: RunConfig, folds: int, epochs: int) -> str:
     """A digest of what the probabilities depend on: the data (its patch included), the model,
     the augmentation and the training recipe, the folds and the epochs; not the run's notes."""
+    cfg = run_config_from_dict(to_dict(cfg))  # canonical types: a recipe's 8 is the file's 8.0
     train = dataclasses.replace(cfg.train, device="", threads=0, batch_events_per_s=0.0)
     parts = [to_dict(cfg.data), to_dict(cfg.model), to_dict(cfg.augment), to_dict(train)]
     text = json.dumps([parts, folds, epochs], sort_keys=True)
