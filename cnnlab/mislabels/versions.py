@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -56,3 +57,19 @@ def retrain_config(cfg: RunConfig, patch: LabelPatch, run_id: str) -> RunConfig:
     """`cfg` trained on the new version: only the patch and the note change."""
     data = dataclasses.replace(cfg.data, patch=patch)
     return dataclasses.replace(cfg, data=data, note=f"labels: {patch.name or summary(patch)}"[:200])
+
+
+def retrained_from(run_id: str, runs_dir: str | Path | None = None) -> list[str]:
+    """Ids of the runs trained on a label version made from `run_id`'s suspects (newest first):
+    the link back is the patch's `base_run`, inside each run's own config (nothing else kept)."""
+    from cnnlab.runs import get_run, list_runs
+
+    found = []
+    for info in list_runs(runs_dir):
+        try:
+            patch = get_run(info.run_id, runs_dir).config().data.patch
+        except (ValueError, KeyError):  # a damaged run is listed as failed elsewhere
+            continue
+        if patch.base_run == run_id and info.run_id != run_id:
+            found.append(info.run_id)
+    return found
