@@ -98,7 +98,7 @@ def _retrained(run: Run) -> None:
     if not children:
         return
     rows = [_row(run, "this run")] + [
-        _row(get_run(c, run.path.parent), "new version") for c in children
+        _row(get_run(c, run.path.parent), "retrained") for c in children
     ]
     st.markdown("**Retrained on a new version**")
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="ml_compare_table")
@@ -109,11 +109,10 @@ def _retrained(run: Run) -> None:
 
 def _row(run: Run, what: str) -> dict[str, object]:
     status, metrics = run.status(), run.metrics()
-    patch = run.config().data.patch
     return {
         "run": run.run_id,
-        "labels": what if patch.empty or what == "new version" else patch.name,
-        "version": summary(patch),
+        "": what,
+        "training labels": summary(run.config().data.patch),
         "status": status.status.value,
         "test accuracy": metrics.get("test_acc"),
         "best val accuracy": status.best_val_acc,
