@@ -9,7 +9,7 @@ import torch
 
 from cnnlab.display import enlarge
 from cnnlab.mislabels import cache, job
-from cnnlab.mislabels.crossval import MAX_FOLDS, MIN_FOLDS
+from cnnlab.mislabels.crossval import MAX_FOLDS, MIN_FOLDS, OutOfSample
 from cnnlab.mislabels.rank import Suspects, rank_suspects
 from cnnlab.runs import AccessDenied, Run, get_run
 from cnnlab.runs.loading import LoadedModel
@@ -31,27 +31,29 @@ def mislabel_section(loaded: LoadedModel, run: Run) -> None:
             "training images, score the part they never saw; cleanlab's confident learning then "
             "ranks the training images whose given label those held-out models doubt most."
         )
+        names = tuple(loaded.class_names)
         state = job.read_job(run)
         if state.running:
             _progress(run)
             return
-        oos = cache.load(run)
-        _controls(loaded, run, state, oos is not None)
-        if oos is None:
+        path = run.mislabels_path
+        found = _found(run.run_id, path.stat().st_mtime if path.is_file() else 0.0, names)
+        _controls(loaded, run, state, found is not None)
+        if found is None:
             return
-        names = loaded.class_names
-        suspects = _suspects(run.run_id, run.mislabels_path.stat().st_mtime, tuple(names))
+        oos, suspects = found
         _gallery(loaded, suspects)
         version_panel(loaded, run, oos.labels, suspects)
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _suspects(run_id: str, version: float, names: tuple[str, ...]) -> Suspects:
-    """The ranking of the cached probabilities; `version` (the cache file's mtime) keys it."""
+@st.cache_data(show_spinner="Ranking the suspects…", max_entries=4)
+def _found(
+    run_id: str, version: float, names: tuple[str, ...]
+) -> tuple[OutOfSample, Suspects] | None:
+    """The cached probabilities and their ranking, or None; `version` (the cache file's mtime)
+    keys it, so a new search shows at once."""
     oos = cache.load(get_run(run_id))
-    if oos is None:  # replaced between the check and now: the next rerun shows the new one
-        st.rerun()
-    return rank_suspects(oos, list(names))
+    return None if oos is None else (oos, rank_suspects(oos, list(names)))
 
 
 def _controls(loaded: LoadedModel, run: Run, state: job.JobState, cached: bool) -> None:
@@ -62,7 +64,8 @@ def _controls(loaded: LoadedModel, run: Run, state: job.JobState, cached: bool) 
         "Epochs per fold", 0, 10_000, 0, key="ml_epochs", help=f"0 = the run's own ({epochs_run})"
     )
     seconds = run.metrics().get("train_time_s")
-    cost = f" (about {folds * float(seconds) * (epochs or epochs_run) / epochs_run:.0f} s)"
+    per_epoch = float(seconds or 0) / max(1, epochs_run)  # seconds of the run's own training
+    cost = f" (about {folds * per_epoch * (epochs or epochs_run):.0f} s)" if seconds else ""
     label = "Search again" if cached else "Find suspects"
     if right.button(label, icon=":material/search:", key="ml_start"):
         try:
@@ -71,7 +74,7 @@ def _controls(loaded: LoadedModel, run: Run, state: job.JobState, cached: bool) 
             st.error(md_escape(exc), icon=":material/block:")
         else:
             st.rerun()
-    right.caption(f"{folds} trainings of this run's recipe{cost if seconds else ''}")
+    right.caption(f"{folds} trainings of this run's recipe{cost}")
     if state.state in ("failed", "stopped", "interrupted"):
         st.warning(f"The last search {state.state}: {md_escape(state.message)}")
 
