@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -126,6 +127,7 @@ def start_job(run: Run, folds: int, epochs: int, actor: Identity | None = None) 
             preexec_fn=lambda: os.nice(JOB_NICENESS),
         )
     write_job(run, "running", pid=process.pid)
+    threading.Thread(target=process.wait, daemon=True).start()  # reaped when it ends: no zombie
 
 
 def stop_job(run: Run, actor: Identity | None = None) -> None:
