@@ -58,7 +58,9 @@ def main() -> None:
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=args.threads))
     dataset = load_dataset(cfg.data)
     print(f"{args.dataset}: {len(dataset.train)} training images, {args.share:.0%} flipped\n")
-    print("| folds | epochs | seed | ranking | recall@k | in flagged | flagged | held-out acc | s |")
+    print(
+        "| folds | epochs | seed | ranking | recall@k | in flagged | flagged | held-out acc | s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for folds in args.folds:
         for epochs in args.epochs:
