@@ -41,7 +41,7 @@ def _train_parser(sub: Any, registries: bool) -> None:
         "--print-config", action="store_true", help="print the resolved config as JSON and exit"
     )
     p.add_argument("--no-augment", action="store_true", help="turn augmentation off")
-    p.add_argument("--patch", metavar="FILE.json", help="train on a label patch (a dataset version)")
+    p.add_argument("--patch", metavar="FILE.json", help="train on a label patch (dataset version)")
     p.add_argument("--run-dir", help="execute an existing run folder (used by the app's jobs)")
     p.add_argument(
         "--resume", action="store_true", help="with --run-dir: continue from the last checkpoint"
