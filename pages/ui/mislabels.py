@@ -101,7 +101,11 @@ def _gallery(loaded: LoadedModel, suspects: Suspects) -> None:
     cols[1].metric("Flagged by cleanlab", f"{suspects.flagged:,}", border=True)
     cols[2].metric("Training images", f"{len(table):,}", border=True)
     most = min(SHOWN_MAX, len(table))
-    shown = st.slider("Suspects shown", 1, most, min(most, max(SHOWN_DEFAULT, 1)), key="ml_shown")
+    shown = (
+        most
+        if most < 2
+        else st.slider("Suspects shown", 1, most, min(most, SHOWN_DEFAULT), key="ml_shown")
+    )
     train_x = common.dataset_for(loaded.config.data).train.x  # uint8 (N, C, H, W), read-only
     names = loaded.class_names
     rows = table.head(shown).to_dict("records")
