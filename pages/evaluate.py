@@ -19,9 +19,8 @@ from cnnlab.evaluate import EvalReport, evaluate, highest_loss, misclassified
 from cnnlab.runs import get_run, run_history
 from cnnlab.runs.evaluation import ReportView, report_view
 from cnnlab.text import md_escape
-from pages.ui import common, share
+from pages.ui import common, mislabels, share
 from pages.ui.evaluate_gallery import grad_cams, loss_tiles, plain_tiles, show_tiles
-from pages.ui.mislabels import mislabel_section
 
 GALLERY_MAX = 40  # images shown for one confusion cell (most confident first)
 WORST_K = 8  # highest-loss images shown
@@ -170,7 +169,7 @@ with worst_col:
         "it), cross-entropy loss in nats. Click **#number** to inspect one."
     )
 
-mislabel_section(loaded, run)  # cross-training, the suspects gallery, a new version + retrain
+mislabels.mislabel_section(loaded, run)  # suspects gallery, new version, retrain
 st.subheader("Training curves")
 epochs = run_history(run).epochs  # the latest pass, as on the Runs page
 st.plotly_chart(plots.training_curves(epochs), config=CHART, key="evaluate_curves")

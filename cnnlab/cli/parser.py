@@ -8,13 +8,12 @@ from typing import Any
 
 import cnnlab
 from cnnlab.cli import commands, flags
-from cnnlab.cli import mislabels as mislabels_cli
 from cnnlab.cli.train import cmd_train
 
 PUBLIC = ("datasets", "models", "train", "evaluate", "predict", "runs", "import-run")
-PUBLIC += ("mislabels",)
 RUNS_DIR_HELP = "folder of runs (default: $CNNLAB_RUNS or ~/.cache/cnnlab/runs)"
 ROOT_HELP = "data root (default: $CNNLAB_DATA or ~/.cache/cnnlab/data)"
+PUBLIC += ("mislabels",)  # cnnlab/cli/mislabels.py
 
 
 def _json_flag(p: argparse.ArgumentParser, what: str = "one JSON document on stdout") -> None:
@@ -111,9 +110,12 @@ def build_parser(registries: bool = True) -> argparse.ArgumentParser:
     _json_flag(p)
     p.set_defaults(func=commands.cmd_runs)
 
+    from cnnlab.cli import mislabels  # its own module: the parser and the command
+
+    mislabels.add_parser(sub)
+
     p = sub.add_parser("import-run", help="import a downloaded run zip as a new run")
     p.add_argument("file", metavar="FILE.zip")
     p.set_defaults(func=commands.cmd_import_run)
 
-    mislabels_cli.add_parser(sub)
     return parser
