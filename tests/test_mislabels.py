@@ -188,3 +188,17 @@ def test_job_record_and_suspects_patch() -> None:
         if k != g
     }
     assert {r.index: r.new for r in patch.relabel} == moved
+
+
+def test_searches_are_capped_per_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg, _ = _digits()
+    runs = [create_run(cfg) for _ in range(2)]
+    monkeypatch.setenv("CNNLAB_MAX_JOBS", "1")
+    monkeypatch.setattr(job, "_alive", lambda pid, updated: True)  # a search "running" on run 0
+    job.write_job(runs[0], "running", pid=1, fraction=0.2)
+    assert job.running_jobs(runs[0].path.parent) == 1
+    with pytest.raises(job.JobBusy, match="already running"):
+        job.start_job(runs[0], 2, 1)
+    with pytest.raises(job.JobBusy, match="1 mislabel search"):
+        job.start_job(runs[1], 2, 1)
+    assert job.read_job(runs[1]).state == "none"  # nothing started

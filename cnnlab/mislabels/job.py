@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from cnnlab.classroom.identity import Identity
 from cnnlab.jsonio import atomic_write_json, read_dict
@@ -109,11 +110,17 @@ def start_job(run: Run, folds: int, epochs: int, actor: Identity | None = None) 
     check_manage(actor, run.owner(), "find mislabelled images in", run.run_id)
     if read_job(run).running:
         raise JobBusy(f"the mislabel search of run {run.run_id} is already running")
+    from cnnlab import warm
+
+    cap = warm.default_max_parallel()  # as many as training jobs: each trains k models in turn
+    if running_jobs(run.path.parent) >= cap:
+        raise JobBusy(
+            f"{cap} mislabel search(es) are running on this server already: start this one when "
+            "one has finished"
+        )
     write_job(
         run, "running", pid=None, fraction=0.0, message="starting", folds=folds, epochs=epochs
     )
-    from cnnlab import warm
-
     args = [sys.executable, "-m", "cnnlab", "--runs-dir", str(run.path.parent), "mislabels"]
     args += [run.run_id, "--folds", str(folds), "--epochs", str(epochs), "--refresh", "--job"]
     with open(run.log_path, "ab") as out:
@@ -128,6 +135,12 @@ def start_job(run: Run, folds: int, epochs: int, actor: Identity | None = None) 
         )
     write_job(run, "running", pid=process.pid)
     threading.Thread(target=process.wait, daemon=True).start()  # reaped when it ends: no zombie
+
+
+def running_jobs(runs_dir: Path) -> int:
+    """How many run folders in `runs_dir` have a mislabel search running (one small read each)."""
+    folders = [p for p in runs_dir.iterdir() if p.is_dir() and not p.is_symlink()]
+    return sum(read_job(Run(p.name, p)).running for p in folders)
 
 
 def stop_job(run: Run, actor: Identity | None = None) -> None:
