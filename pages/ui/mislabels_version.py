@@ -101,7 +101,9 @@ def _retrained(run: Run) -> None:
         _row(get_run(c, run.path.parent), "retrained") for c in children
     ]
     st.markdown("**Retrained on a new version**")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key="ml_compare_table")
+    percent = st.column_config.NumberColumn(format="percent")
+    columns = {"test accuracy": percent, "best val accuracy": percent}
+    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config=columns, key="ml_compare_table")
     if st.button("Compare on the Runs page", icon=":material/compare_arrows:", key="ml_compare"):
         st.session_state.runs_compare = [run.run_id, children[0]]
         st.switch_page(RUNS_PAGE)
