@@ -75,6 +75,32 @@ class ShapesConfig:
 
 
 @dataclass(frozen=True)
+class Relabel:
+    """One training image given another class by a label patch."""
+
+    index: int = ranged(0, 0)  # position in the unpatched train split
+    old: int = ranged(0, 0)  # its label there (checked when applied: the patch fits the split)
+    new: int = ranged(0, 0)  # the class it gets instead
+
+
+@dataclass(frozen=True)
+class LabelPatch:
+    """A version of a dataset's training labels (`cnnlab.data.patch`): relabel or drop training
+    images, applied when the dataset loads; validation, test and the files stay untouched.
+    Saved inside each run's config, so a run says which version it trained on. Empty = original."""
+
+    name: str = ""  # the version's label, e.g. "v2: 12 relabelled, 3 dropped"
+    base_run: str = ""  # run whose suspects it fixes ("" = made by hand)
+    train_size: int = ranged(0, 0)  # images in the unpatched train split it was made for
+    relabel: tuple[Relabel, ...] = ()  # images given another class
+    drop: tuple[int, ...] = ()  # positions in the unpatched train split left out
+
+    @property
+    def empty(self) -> bool:
+        return not (self.relabel or self.drop)
+
+
+@dataclass(frozen=True)
 class DataConfig:
     name: str = named("shapes", "dataset")  # registry: shapes, digits, mnist, cifar10, ...
     root: str = ""  # data root folder; "" = default_data_root()
@@ -86,6 +112,7 @@ class DataConfig:
     num_images: int = ranged(6000, 3, 1_000_000)  # size of generated sets (shapes): train+val+test
     seed: int = ranged(0, 0, 2**32 - 1)  # seed for splits and generated data
     shapes: ShapesConfig = field(default_factory=ShapesConfig)  # name="shapes" only
+    patch: LabelPatch = field(default_factory=LabelPatch)  # training-label version (default: none)
 
 
 @dataclass(frozen=True)

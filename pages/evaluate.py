@@ -19,7 +19,7 @@ from cnnlab.evaluate import EvalReport, evaluate, highest_loss, misclassified
 from cnnlab.runs import get_run, run_history
 from cnnlab.runs.evaluation import ReportView, report_view
 from cnnlab.text import md_escape
-from pages.ui import common, share
+from pages.ui import common, mislabels, share
 from pages.ui.evaluate_gallery import grad_cams, loss_tiles, plain_tiles, show_tiles
 from pages.ui.report_view import report_section
 
@@ -171,6 +171,7 @@ with worst_col:
         "it), cross-entropy loss in nats. Click **#number** to inspect one."
     )
 
+mislabels.mislabel_section(loaded, run)  # suspects gallery, new version, retrain
 st.subheader("Training curves")
 epochs = run_history(run).epochs  # the latest pass, as on the Runs page
 st.plotly_chart(plots.training_curves(epochs), config=CHART, key="evaluate_curves")

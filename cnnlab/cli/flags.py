@@ -26,7 +26,7 @@ from typing import Any
 from cnnlab.config import RunConfig
 
 DEST = "set:"  # argparse dest prefix of config settings: "set:train.lr"
-SKIP = {"model.spec"}  # set from --config only (a custom network is a nested list of blocks)
+SKIP = {"model.spec", "data.patch"}  # from --config only (nested lists); data.patch: --patch too
 ALIASES = {  # setting -> the short flag kept from the first CLI
     "data.name": "--dataset",
     "data.path": "--path",

@@ -14,6 +14,7 @@ from cnnlab.cli.train import cmd_train
 PUBLIC = ("datasets", "models", "train", "evaluate", "predict", "runs", "import-run", "report")
 RUNS_DIR_HELP = "folder of runs (default: $CNNLAB_RUNS or ~/.cache/cnnlab/runs)"
 ROOT_HELP = "data root (default: $CNNLAB_DATA or ~/.cache/cnnlab/data)"
+PUBLIC += ("mislabels",)  # cnnlab/cli/mislabels.py
 
 
 def _json_flag(p: argparse.ArgumentParser, what: str = "one JSON document on stdout") -> None:
@@ -40,6 +41,7 @@ def _train_parser(sub: Any, registries: bool) -> None:
         "--print-config", action="store_true", help="print the resolved config as JSON and exit"
     )
     p.add_argument("--no-augment", action="store_true", help="turn augmentation off")
+    p.add_argument("--patch", metavar="FILE.json", help="train on a label patch (dataset version)")
     p.add_argument("--run-dir", help="execute an existing run folder (used by the app's jobs)")
     p.add_argument(
         "--resume", action="store_true", help="with --run-dir: continue from the last checkpoint"
@@ -108,6 +110,10 @@ def build_parser(registries: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--status", help="only runs with this status (finished, failed, ...)")
     _json_flag(p)
     p.set_defaults(func=commands.cmd_runs)
+
+    from cnnlab.cli import mislabels  # its own module: the parser and the command
+
+    mislabels.add_parser(sub)
 
     p = sub.add_parser("import-run", help="import a downloaded run zip as a new run")
     p.add_argument("file", metavar="FILE.zip")

@@ -59,12 +59,23 @@ def build_config(args: argparse.Namespace) -> Any:
         base = to_dict(default_run_config(given.get("data.name", "shapes")))
     if args.no_augment:
         base["augment"] = to_dict(AugmentConfig())
+    if getattr(args, "patch", None):  # a dataset version: `cnnlab mislabels --write-patch`
+        base.setdefault("data", {})["patch"] = _read_patch(args.patch)
     try:
         config = build(RunConfig, flags.apply(base, given))
         check_names(config)
     except ConfigError as exc:
         raise UsageError("invalid settings: " + "; ".join(exc.problems)) from exc
     return config
+
+
+def _read_patch(source: str) -> dict[str, Any]:
+    from cnnlab.data.patch import PatchError, patch_dict, read_patch
+
+    try:
+        return patch_dict(read_patch(Path(source).expanduser()))
+    except PatchError as exc:
+        raise UsageError(f"--patch {exc}") from exc
 
 
 class Reporter:

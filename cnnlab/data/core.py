@@ -40,6 +40,11 @@ def load_dataset(cfg: DataConfig, *, owner: str | None = None) -> ImageDataset:
     train, val, test = _make_splits(raw, cfg, notes)
     if raw.relabel_train is not None:  # e.g. label noise: on train only, val and test stay right
         train = DataSplit(train.x, raw.relabel_train(train.y))
+    if not cfg.patch.empty:  # a dataset version (cnnlab.data.patch): the files stay as they are
+        from cnnlab.data.patch import apply_patch, summary
+
+        train = apply_patch(train, cfg.patch, len(raw.class_names))
+        notes.append(f"label patch {cfg.patch.name or summary(cfg.patch)!r}: {summary(cfg.patch)}")
     return ImageDataset(
         name=cfg.name,
         title=raw.title or info.title,

@@ -38,6 +38,8 @@ ERROR_LOG_FILE = "error.log"  # traceback of a failed run
 STOP_FILE = "STOP"  # present = stop requested
 OWNER_FILE = "owner.json"  # RunOwner: who started it (written once, before the config)
 SNAPSHOTS_DIR = "snapshots"  # cnnlab.watch: probes, one file per snapshot, latest features
+MISLABELS_FILE = "mislabels.npz"  # cnnlab.mislabels: out-of-sample probabilities (k-fold)
+MISLABELS_JOB_FILE = "mislabels-job.json"  # cnnlab.mislabels: the cross-training job's progress
 # What a downloaded run zip holds (and all an imported one may hold), in this order.
 ARCHIVE_FILES = (CONFIG_FILE, META_FILE, METRICS_FILE, STATUS_FILE, EVENTS_FILE, WEIGHTS_FILE)
 REQUIRED_IMPORT_FILES = (CONFIG_FILE, META_FILE, WEIGHTS_FILE)
@@ -160,6 +162,17 @@ class Run:
     def snapshots_dir(self) -> Path:
         """The folder of the run's snapshots (may not exist: older runs, snapshots off)."""
         return self.path / SNAPSHOTS_DIR
+
+    # -- mislabel finder (cnnlab.mislabels reads and writes these, atomically) ---------------------
+    @property
+    def mislabels_path(self) -> Path:
+        """The cached out-of-sample probabilities of the training images (may not exist)."""
+        return self.path / MISLABELS_FILE
+
+    @property
+    def mislabels_job_path(self) -> Path:
+        """The cross-training job's progress record (may not exist: never started)."""
+        return self.path / MISLABELS_JOB_FILE
 
     # -- weights and checkpoints ----------------------------------------------------------------
     def has_weights(self) -> bool:
