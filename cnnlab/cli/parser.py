@@ -7,10 +7,11 @@ import argparse
 from typing import Any
 
 import cnnlab
-from cnnlab.cli import commands, flags
+from cnnlab.cli import commands, export, flags
 from cnnlab.cli.train import cmd_train
 
 PUBLIC = ("datasets", "models", "train", "evaluate", "predict", "runs", "import-run")
+PUBLIC += ("export", "import")  # cnnlab/cli/export.py
 RUNS_DIR_HELP = "folder of runs (default: $CNNLAB_RUNS or ~/.cache/cnnlab/runs)"
 ROOT_HELP = "data root (default: $CNNLAB_DATA or ~/.cache/cnnlab/data)"
 
@@ -112,4 +113,5 @@ def build_parser(registries: bool = True) -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE.zip")
     p.set_defaults(func=commands.cmd_import_run)
 
+    export.add_parsers(sub)  # export RUN --onnx/--script, import ZIP
     return parser
