@@ -182,6 +182,4 @@ def export_onnx(run_id: str, runs_dir: str | Path | None = None) -> OnnxExport:
             f"the ONNX model's outputs differ from PyTorch's by up to {diff:.3g} on {what} "
             f"(limit {MAX_DIFF:g}): not offered"
         )
-    return OnnxExport(
-        data, run_id, diff, len(images), what, shape, tuple(loaded.class_names)
-    )  # type: ignore[arg-type]
+    return OnnxExport(data, run_id, diff, len(images), what, shape, tuple(loaded.class_names))  # type: ignore[arg-type]
