@@ -29,7 +29,7 @@ from cnnlab.recipes import default_run_config
 from cnnlab.runs import RunImportError, create_run, export_run_zip, get_run, import_run_zip
 from cnnlab.runs.status import Status
 
-EPOCHS = 5  # digits, classic: ~1 s of training per run on this CPU
+EPOCHS = 3  # digits, classic: well under a second of training per epoch
 
 
 @pytest.fixture(scope="module")
