@@ -203,3 +203,26 @@ def test_import_command_and_a_zip_bomb(tmp_path: Path, capsys: pytest.CaptureFix
         zf.writestr(f"{run_id}/events.jsonl", b"\n" * (100 * 2**20))  # 100 MB -> ~100 kB
     with pytest.raises(RunImportError, match="too large"):
         import_run_zip(buffer.getvalue())
+
+
+def test_runs_page_offers_onnx_after_the_check_and_the_script() -> None:
+    from streamlit.testing.v1 import AppTest
+
+    shapes_id = _fake_run("shapes", "classic", (1, 32, 32))
+    digits_id = _fake_run("digits", "classic", (1, 8, 8))
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"))
+    at.run(timeout=60)
+    at.switch_page("pages/runs.py")
+    at.session_state.runs_pick = shapes_id
+    at.run(timeout=60)
+    assert not at.exception, at.exception
+    assert any("made by cnnlab" in c.value for c in at.caption)  # why no script
+    at.selectbox(key="runs_pick").set_value(digits_id)
+    at.run(timeout=60)
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download training script" in labels and "Download ONNX" not in labels
+    at.button(key="export_onnx_make").click()
+    at.run(timeout=120)
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert "Download ONNX" in [b.proto.label for b in at.get("download_button")]
+    assert any("onnxruntime agrees with PyTorch" in c.value for c in at.caption)
