@@ -97,7 +97,7 @@ def evaluate(model, x, y):
 
 def train(model, train_split, val_split):
     """EPOCHS passes over the shuffled training images; keeps the weights of the epoch with the
-    lowest validation loss (and stops after EARLY_STOPPING epochs without improvement)."""
+    lowest validation loss (and ends early after PATIENCE epochs without improvement)."""
     x, y = train_split
     batch_size = max(1, min(BATCH_SIZE, len(x)))
     steps_per_epoch = math.ceil(len(x) / batch_size)
@@ -136,7 +136,7 @@ def train(model, train_split, val_split):
             f"epoch {epoch:3d}  train loss {loss_sum / seen:.4f}  acc {correct / seen:.4f}  "
             f"val loss {val_loss:.4f}  acc {val_acc:.4f}"
         )
-        if EARLY_STOPPING and bad_epochs >= EARLY_STOPPING:
+        if PATIENCE and bad_epochs >= PATIENCE:
             print(f"early stopping: no better validation loss for {bad_epochs} epochs")
             break
     model.load_state_dict(best_state)
@@ -192,7 +192,8 @@ def _settings(cfg: RunConfig, aug: AugmentConfig, preprocess: Preprocess, names:
     tc: TrainConfig = cfg.train
     lines = ["# -- training"]
     for name, comment in TRAIN_SETTINGS:
-        lines.append(f"{name.upper()} = {getattr(tc, name)!r}  # {comment}")
+        constant = SCRIPT_NAMES.get(name, name.upper())
+        lines.append(f"{constant} = {getattr(tc, name)!r}  # {comment}")
     lines += ["", "# -- data", *data_settings(cfg.data, preprocess, names)]
     values = ", ".join(f"{f.name}={getattr(aug, f.name)!r}" for f in fields(aug))
     lines += ["", "# -- augmentation (on whole batches, see augment_batch)"]
@@ -201,6 +202,7 @@ def _settings(cfg: RunConfig, aug: AugmentConfig, preprocess: Preprocess, names:
     return "\n".join(lines) + "\n"
 
 
+SCRIPT_NAMES = {"early_stopping": "PATIENCE"}  # the script's name where it is not the upper case
 TRAIN_SETTINGS = (  # TrainConfig fields the script uses, with their comments
     ("seed", "same seed = same splits, initial weights and image order"),
     ("epochs", "passes over the training images"),
@@ -214,7 +216,7 @@ TRAIN_SETTINGS = (  # TrainConfig fields the script uses, with their comments
     ("step_size", "epochs between decays ('step' schedule)"),
     ("gamma", "decay factor ('step' schedule)"),
     ("label_smoothing", "cross-entropy target smoothing, 0..1"),
-    ("early_stopping", "patience in epochs on validation loss (0 = off)"),
+    ("early_stopping", "early stopping: patience in epochs on validation loss (0 = off)"),
     ("eval_batch_size", "images per forward pass when evaluating"),
     ("threads", "CPU threads (0 = all cores)"),
 )
