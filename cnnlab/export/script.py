@@ -109,6 +109,7 @@ def train(model, train_split, val_split):
     ]
     optimizer = $OPTIMIZER
     scheduler = $SCHEDULE
+    torch.manual_seed(SEED)  # dropout draws from the global generator: seeded as the lab does
     generator = torch.Generator().manual_seed(SEED)  # image order and augmentation
     best_loss, best_state, bad_epochs = math.inf, copy.deepcopy(model.state_dict()), 0
     model.train()

@@ -161,10 +161,9 @@ def data_settings(cfg: DataConfig, preprocess: Preprocess, class_names: list[str
         f"LIMIT = {cfg.limit}  # keep at most this many training images (0 = all)",
     ]
     if cfg.name in TORCHVISION_SETS:
-        root = cfg.root or "~/.cache/cnnlab/data"
-        lines.insert(
-            0, f"DATA_ROOT = os.path.expanduser({root!r})  # torchvision's files live here"
-        )
+        default = 'os.environ.get("CNNLAB_DATA") or "~/.cache/cnnlab/data"'  # the lab's root
+        root = repr(cfg.root) if cfg.root else default
+        lines.insert(0, f"DATA_ROOT = os.path.expanduser({root})  # torchvision's files")
         lines.append(f"CLASS_NAMES = {list(class_names)!r}")
     if cfg.name == "folder":
         c, h, _ = preprocess.input_shape
