@@ -11,6 +11,7 @@ become their torchvision builder plus the lab's small-image changes as assignmen
 from __future__ import annotations
 
 import inspect
+import re
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,6 +110,12 @@ def _class_source(cls: type) -> str:
     return textwrap.dedent(inspect.getsource(cls)).strip() + "\n"
 
 
+def _same(a: nn.Module | None, b: nn.Module) -> bool:
+    """Same layer, `inplace` aside (the lab turns it off so hooks see unmodified tensors)."""
+    drop = re.compile(r",? ?inplace=(True|False)")
+    return drop.sub("", repr(a)) == drop.sub("", repr(b))
+
+
 def _torchvision_changes(body: nn.Module, builder: str, num_classes: int) -> list[str]:
     """Assignments that turn a fresh torchvision `builder` net into `body` (the lab's changes)."""
     from torchvision import models as tvm
@@ -116,7 +123,7 @@ def _torchvision_changes(body: nn.Module, builder: str, num_classes: int) -> lis
     fresh = dict(getattr(tvm, builder)(weights=None, num_classes=num_classes).named_modules())
     lines = []
     for name, module in body.named_modules():
-        if not name or list(module.children()) or repr(fresh.get(name)) == repr(module):
+        if not name or list(module.children()) or _same(fresh.get(name), module):
             continue
         target = "net" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in name.split("."))
         lines.append(f"{target} = {leaf_code(module)}")

@@ -287,7 +287,7 @@ def training_script(run_id: str, runs_dir: str | Path | None = None) -> Training
         AUGMENT_CLASS.strip() + "\n\n\n" + settings,
         "# %% 2. Data: uint8 images (N, C, H, W), the lab's splits and statistics",
         data.strip() + "\n",
-        "# %% 3. The network (the same layers and names as the lab's)",
+        "# %% 3. The network (the same layers and names as the lab's)" + _pretrained_note(cfg),
         (code.classes + "\n\n" if code.classes else "") + code.build + MODEL_WRAP,
         "# %% 4. Augmentation on whole batches (the lab's tensor ops)",
         _augment_code(aug),
@@ -300,6 +300,18 @@ def training_script(run_id: str, runs_dir: str | Path | None = None) -> Training
     ]
     text = "\n\n".join(s.strip("\n") + "\n" for s in sections)
     return TrainingScript(text, run_id, needs, diff)
+
+
+def _pretrained_note(cfg: RunConfig) -> str:
+    """A comment for torchvision nets: the lab may have started from ImageNet weights."""
+    from cnnlab.models import MODELS
+
+    if not (MODELS.get(cfg.model.name).imagenet_weights and cfg.model.pretrained):
+        return ""
+    return (
+        "\n# The lab's run used ImageNet weights when they were in its torch cache (the run's"
+        "\n# note says); this script trains from scratch."
+    )
 
 
 def loaded_metrics(run_id: str, runs_dir: str | Path | None) -> str:
