@@ -115,9 +115,10 @@ def test_written_network_loads_the_weights_and_gives_the_same_outputs(name: str)
     assert check_model_code(header + code.classes + "\n" + code.build, model, 7) <= 1e-5
 
 
-def _fake_run(dataset: str, model: str, shape: tuple[int, int, int]) -> str:
+def _fake_run(dataset: str, model: str, shape: tuple[int, int, int], path: str = "") -> str:
     """A finished run with random weights (no training) on `dataset`."""
     cfg = default_run_config(dataset)
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=path))
     run = create_run(dataclasses.replace(cfg, model=ModelConfig(name=model)))
     c = shape[0]
     pre = Preprocess(input_shape=shape, mean=(0.5,) * c, std=(0.25,) * c)
@@ -129,12 +130,38 @@ def _fake_run(dataset: str, model: str, shape: tuple[int, int, int]) -> str:
     return run.run_id
 
 
-def test_script_of_a_shapes_run_says_why_not(capsys: pytest.CaptureFixture[str]) -> None:
-    run_id = _fake_run("shapes", "classic", (1, 32, 32))
-    with pytest.raises(ScriptDataError, match="made by cnnlab"):
+UPLOAD = "upload:someone/0123456789abcdef/photos.zip"  # an uploaded zip: on the server only
+
+
+def test_script_of_an_uploaded_zip_run_says_why_not(capsys: pytest.CaptureFixture[str]) -> None:
+    run_id = _fake_run("folder", "classic", (3, 16, 16), path=UPLOAD)
+    with pytest.raises(ScriptDataError, match="uploaded zip"):
         training_script(run_id)
     assert main(["export", run_id, "--script", "x.py"]) == EXIT_FAILED
-    assert "digits, MNIST" in capsys.readouterr().err
+    assert "FOLDER_PATH" in capsys.readouterr().err
+
+
+def test_script_generates_the_labs_very_shapes_images() -> None:
+    from cnnlab.config import DataConfig, ShapesConfig
+    from cnnlab.data import load_dataset
+    from cnnlab.export.script_data import data_code
+
+    data = DataConfig(name="shapes", num_images=60, image_size=16, seed=3)
+    data = dataclasses.replace(data, shapes=ShapesConfig(difficulty=3, label_noise=0.2))
+    cfg = dataclasses.replace(default_run_config("shapes"), data=data)
+    run_id = create_run(cfg).run_id
+    pre = Preprocess(input_shape=(3, 16, 16), mean=(0.5,) * 3, std=(0.25,) * 3)
+    run = get_run(run_id)
+    run.write_meta({"class_names": ["c"] * 6, "preprocess": dataclasses.asdict(pre)})
+    run.save_weights(build_model(ModelConfig(name="fastnet"), pre, 6).state_dict())
+    text = training_script(run_id).text  # settings + data section, as written
+    namespace: dict[str, object] = {}
+    exec(compile(text, "train.py", "exec"), namespace)  # not __main__: defines, does not train
+    names, train, val, test = namespace["make_splits"]()  # type: ignore[operator]
+    lab = load_dataset(data)
+    for (x, y), split in zip((train, val, test), (lab.train, lab.val, lab.test), strict=True):
+        assert torch.equal(x, split.x) and torch.equal(y, split.y)  # label noise included
+    assert "flip_labels" in data_code(data).code
 
 
 pytest.importorskip("onnxruntime", reason="the 'export' extra is not installed")
@@ -208,15 +235,15 @@ def test_import_command_and_a_zip_bomb(tmp_path: Path, capsys: pytest.CaptureFix
 def test_runs_page_offers_onnx_after_the_check_and_the_script() -> None:
     from streamlit.testing.v1 import AppTest
 
-    shapes_id = _fake_run("shapes", "classic", (1, 32, 32))
+    upload_id = _fake_run("folder", "classic", (3, 16, 16), path=UPLOAD)
     digits_id = _fake_run("digits", "classic", (1, 8, 8))
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"))
     at.run(timeout=60)
     at.switch_page("pages/runs.py")
-    at.session_state.runs_pick = shapes_id
+    at.session_state.runs_pick = upload_id
     at.run(timeout=60)
     assert not at.exception, at.exception
-    assert any("made by cnnlab" in c.value for c in at.caption)  # why no script
+    assert any("uploaded zip" in c.value for c in at.caption)  # why no script
     at.selectbox(key="runs_pick").set_value(digits_id)
     at.run(timeout=60)
     labels = [b.proto.label for b in at.get("download_button")]

@@ -270,9 +270,9 @@ def training_script(run_id: str, runs_dir: str | Path | None = None) -> Training
     aug = cfg.augment
     if aug.hflip and not DATASETS.get(cfg.data.name).hflip_ok:  # as training does
         aug = dataclasses.replace(aug, hflip=False)
-    data, extra_imports = data_code(cfg.data)
+    data = data_code(cfg.data)
     code = model_code(loaded.model, cfg.model.name)
-    imports = _imports(extra_imports)
+    imports = _imports(data.imports)
     source = imports + "\n" + code.classes + "\n" + code.build
     diff = check_model_code(source, loaded.model, len(loaded.class_names))
     if not diff <= MAX_OUTPUT_DIFF:
@@ -284,9 +284,12 @@ def training_script(run_id: str, runs_dir: str | Path | None = None) -> Training
         _header(run_id, cfg, metrics, needs),
         imports,
         "# %% 1. Settings: everything the run was trained with",
-        AUGMENT_CLASS.strip() + "\n\n\n" + settings,
+        AUGMENT_CLASS.strip()
+        + "\n\n\n"
+        + (data.classes + "\n\n" if data.classes else "")
+        + settings,
         "# %% 2. Data: uint8 images (N, C, H, W), the lab's splits and statistics",
-        data.strip() + "\n",
+        data.code.strip() + "\n",
         "# %% 3. The network (the same layers and names as the lab's)" + _pretrained_note(cfg),
         (code.classes + "\n\n" if code.classes else "") + code.build + MODEL_WRAP,
         "# %% 4. Augmentation on whole batches (the lab's tensor ops)",

@@ -3,13 +3,18 @@ scikit-learn for `digits`), then split it the way the lab does (`cnnlab.data.cor
 
 Each loader is a block of plain code defining `load_images() -> (class_names, x, y, test_x,
 test_y)` with uint8 images (N, C, H, W) and int64 labels; `test_x` is None when the set has no
-official test split (the test images are then held out like the lab does). Datasets the script
-cannot rebuild without cnnlab (the generated `shapes`, uploads) raise `ScriptDataError`.
+official test split (the test images are then held out like the lab does). The generated `shapes`
+set comes with the lab's generator (`script_shapes.py`); datasets the script cannot rebuild
+without cnnlab (uploads, unknown names) raise `ScriptDataError`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cnnlab.config import DataConfig, Preprocess
+from cnnlab.data.shapes import shapes_knobs
+from cnnlab.export.script_shapes import shapes_class, shapes_code, shapes_settings
 
 TORCHVISION_SETS = {  # lab name -> (torchvision.datasets class, train kwargs, test kwargs)
     "mnist": ("MNIST", "train=True", "train=False"),
@@ -127,16 +132,16 @@ def make_splits():
     validation, then at most LIMIT training images (0 = all)."""
     names, x, y, test_x, test_y = load_images()
     if test_x is None:
-        pool, test_idx = split_off(y, round(TEST_FRACTION * len(y)), SEED, keep=2)
+        pool, test_idx = split_off(y, round(TEST_FRACTION * len(y)), DATA_SEED, keep=2)
         test_x, test_y = x[test_idx], y[test_idx]
     else:
         pool = np.arange(len(y))
-    rest, val_rel = split_off(y[pool], round(VAL_FRACTION * len(pool)), SEED)
+    rest, val_rel = split_off(y[pool], round(VAL_FRACTION * len(pool)), DATA_SEED)
     train_idx, val_idx = pool[rest], pool[val_rel]
     if 0 < LIMIT < len(train_idx):
-        _, kept = split_off(y[train_idx], LIMIT, SEED, keep=0)
+        _, kept = split_off(y[train_idx], LIMIT, DATA_SEED, keep=0)
         train_idx = train_idx[kept]
-    train = (x[train_idx], y[train_idx])
+    train = (x[train_idx], $TRAIN_LABELS)
     val = (x[val_idx], y[val_idx])
     return names, train, val, (test_x, test_y)
 
@@ -156,6 +161,7 @@ def channel_stats(x):
 def data_settings(cfg: DataConfig, preprocess: Preprocess, class_names: list[str]) -> list[str]:
     """The data lines of the script's settings section (name = value  # comment)."""
     lines = [
+        f"DATA_SEED = {cfg.seed}  # seed of the splits (and of a generated set)",
         f"VAL_FRACTION = {cfg.val_fraction!r}  # share of the training images kept for validation",
         f"TEST_FRACTION = {cfg.test_fraction!r}  # share held out for test (sets without a test split)",
         f"LIMIT = {cfg.limit}  # keep at most this many training images (0 = all)",
@@ -165,6 +171,8 @@ def data_settings(cfg: DataConfig, preprocess: Preprocess, class_names: list[str
         root = repr(cfg.root) if cfg.root else default
         lines.insert(0, f"DATA_ROOT = os.path.expanduser({root})  # torchvision's files")
         lines.append(f"CLASS_NAMES = {list(class_names)!r}")
+    if cfg.name == "shapes":
+        lines[1:1] = shapes_settings(cfg)
     if cfg.name == "folder":
         c, h, _ = preprocess.input_shape
         lines.insert(0, f"FOLDER_PATH = {cfg.path!r}  # your folder (or .zip) of class folders")
@@ -173,14 +181,27 @@ def data_settings(cfg: DataConfig, preprocess: Preprocess, class_names: list[str
     return lines
 
 
-def data_code(cfg: DataConfig) -> tuple[str, list[str]]:
-    """(the data section's code, extra imports it needs) for the run's dataset."""
+@dataclass(frozen=True)
+class DataSection:
+    code: str  # the loaders and the splits
+    imports: list[str]  # extra standard-library imports they need
+    classes: str  # a settings dataclass the settings section defines ("" = none)
+
+
+def data_code(cfg: DataConfig) -> DataSection:
+    """The data section of the script for the run's dataset (ScriptDataError when impossible)."""
+    labels = "y[train_idx]"
+    if cfg.name == "shapes" and shapes_knobs(cfg.shapes).label_noise > 0:  # train split only
+        labels = "flip_labels(y[train_idx], SHAPES.label_noise, DATA_SEED, len(names))"
+    splits = SPLITS.replace("$TRAIN_LABELS", labels)
     if cfg.name == "digits":
-        return DIGITS + SPLITS, []
+        return DataSection(DIGITS + splits, [], "")
+    if cfg.name == "shapes":
+        return DataSection(shapes_code() + splits, [], shapes_class())
     if cfg.name in TORCHVISION_SETS:
         cls, train, test = TORCHVISION_SETS[cfg.name]
         block = TORCHVISION.replace("$CLASS", cls).replace("$TRAIN", train)
-        return block.replace("$TEST", test) + SPLITS, []
+        return DataSection(block.replace("$TEST", test) + splits, [], "")
     if cfg.name == "folder" and cfg.path.startswith("upload:"):
         raise ScriptDataError(
             "this run trained on an uploaded zip, which lives only on the lab's server: "
@@ -188,9 +209,10 @@ def data_code(cfg: DataConfig) -> tuple[str, list[str]]:
             "(or train on a folder on this server and export that run)"
         )
     if cfg.name == "folder":
-        return FOLDER + SPLITS, ["import tempfile", "import zipfile", "from pathlib import Path"]
+        imports = ["import tempfile", "import zipfile", "from pathlib import Path"]
+        return DataSection(FOLDER + splits, imports, "")
     raise ScriptDataError(
         f"the {cfg.name!r} dataset is made by cnnlab itself, so a script without cnnlab cannot "
-        "load it; a script can be written for runs on digits, MNIST, Fashion-MNIST, KMNIST, "
-        "CIFAR-10/100, SVHN or a folder of your images"
+        "load it; a script can be written for runs on digits, shapes, MNIST, Fashion-MNIST, "
+        "KMNIST, CIFAR-10/100, SVHN or a folder of your images"
     )
