@@ -1,5 +1,5 @@
 """cnnlab: the lab without a browser. Commands: datasets, models, train, evaluate, predict, runs,
-import-run (= import), export; `cnnlab COMMAND --help` for each. `--json` gives scripts one JSON document (train:
+import-run; `cnnlab COMMAND --help` for each. `--json` gives scripts one JSON document (train:
 one JSON event per line).
 
 Exit codes: 0 success; 1 the run ended badly (failed/diverged) or an input was bad; 2 usage error

@@ -7,17 +7,19 @@ import argparse
 from typing import Any
 
 import cnnlab
-from cnnlab.cli import commands, export, flags
+from cnnlab.cli import commands, flags
 from cnnlab.cli.train import cmd_train
 
 PUBLIC = ("datasets", "models", "train", "evaluate", "predict", "runs", "import-run")
-PUBLIC += ("export", "import")  # cnnlab/cli/export.py
 RUNS_DIR_HELP = "folder of runs (default: $CNNLAB_RUNS or ~/.cache/cnnlab/runs)"
 ROOT_HELP = "data root (default: $CNNLAB_DATA or ~/.cache/cnnlab/data)"
 
 
 def _json_flag(p: argparse.ArgumentParser, what: str = "one JSON document on stdout") -> None:
     p.add_argument("--json", action="store_true", help=what)
+
+
+PUBLIC += ("export", "import")  # cnnlab/cli/export.py
 
 
 def _train_parser(sub: Any, registries: bool) -> None:
@@ -78,6 +80,10 @@ def build_parser(registries: bool = True) -> argparse.ArgumentParser:
     _json_flag(p)
     p.set_defaults(func=commands.cmd_models)
 
+    from cnnlab.cli import export  # export RUN --onnx/--script, import ZIP: their own module
+
+    export.add_parsers(sub)
+
     _train_parser(sub, registries)
 
     p = sub.add_parser("evaluate", help="test-set metrics of a run (default: the latest)")
@@ -113,5 +119,4 @@ def build_parser(registries: bool = True) -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE.zip")
     p.set_defaults(func=commands.cmd_import_run)
 
-    export.add_parsers(sub)  # export RUN --onnx/--script, import ZIP
     return parser
