@@ -15,6 +15,7 @@ from cnnlab import plots
 from cnnlab.runs import ACTIVE, COMPARE_METRICS, compare_runs, list_runs, runs_frame
 from pages.ui.classroom_runs import filter_runs, manage, run_filter
 from pages.ui.common import chart_config, ensure_app_shell, run_label, viewer_tz
+from pages.ui.export_panel import export_panel, import_panel
 from pages.ui.identity import classroom_on
 
 REFRESH_S = 2.0  # seconds between table refreshes while some run is active
@@ -75,6 +76,7 @@ if not runs:
         icon=":material/info:",
     )
     st.page_link("pages/train.py", label="Train a model", icon=":material/play_circle:")
+    import_panel()  # a run zip from elsewhere
     st.stop()
 
 runs, choice = run_filter(runs)  # classroom mode: Mine / Class / All
@@ -120,3 +122,5 @@ if st.session_state.get("runs_pick") not in by_id:
     st.session_state.runs_pick = current if current in by_id else runs[0].run_id
 pick = st.selectbox("Run", list(by_id), format_func=labels.get, key="runs_pick")
 manage(by_id[pick])
+export_panel(by_id[pick])  # ONNX + training script downloads
+import_panel()

@@ -21,6 +21,9 @@ def _json_flag(p: argparse.ArgumentParser, what: str = "one JSON document on std
     p.add_argument("--json", action="store_true", help=what)
 
 
+PUBLIC += ("export", "import")  # cnnlab/cli/export.py
+
+
 def _train_parser(sub: Any, registries: bool) -> None:
     p = sub.add_parser(
         "train",
@@ -79,6 +82,10 @@ def build_parser(registries: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the architectures")
     _json_flag(p)
     p.set_defaults(func=commands.cmd_models)
+
+    from cnnlab.cli import export  # export RUN --onnx/--script, import ZIP: their own module
+
+    export.add_parsers(sub)
 
     _train_parser(sub, registries)
 

@@ -23,6 +23,7 @@ from typing import Any
 from cnnlab.config import Preprocess, run_config_from_dict, to_dict
 from cnnlab.events import encode, parse_lines
 from cnnlab.jsonio import dumps
+from cnnlab.runs.access import RunOwner
 from cnnlab.runs.loading import WeightsError, build_run_model, load_state
 from cnnlab.runs.status import ACTIVE, RunStatus, Status
 from cnnlab.runs.store import (
@@ -188,9 +189,14 @@ def _imported_status(files: dict[str, bytes], source: str) -> RunStatus:
 
 
 def import_run_zip(
-    data: bytes, runs_dir: str | Path | None = None, *, source: str = "a run zip"
+    data: bytes,
+    runs_dir: str | Path | None = None,
+    *,
+    source: str = "a run zip",
+    owner: RunOwner | None = None,
 ) -> str:
-    """Import a run zip (as `export_run_zip` makes it) as a new run; returns the new run id.
+    """Import a run zip (as `export_run_zip` makes it) as a new run owned by `owner` (who
+    imports it; None = the lab's own); returns the new run id.
     Raises RunImportError (a ValueError) saying what is wrong; nothing is kept then."""
     files = _read_members(bytes(data))
     checked = _checked_files(files)
@@ -198,7 +204,7 @@ def import_run_zip(
         state = load_weights_file(files[WEIGHTS_FILE], max_bytes=MAX_WEIGHTS_BYTES)
     except WeightsError as exc:
         raise RunImportError(f"the run's weights cannot be read: {exc}") from exc
-    run = create_imported_run(checked, _imported_status(files, source), runs_dir)
+    run = create_imported_run(checked, _imported_status(files, source), runs_dir, owner)
     try:
         model = build_run_model(run)[0]
         load_state(model, state, "the imported weights")  # names any mismatch
