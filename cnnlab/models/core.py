@@ -30,7 +30,7 @@ class ModelInfo:
     description: str  # one paragraph for the UI and `cnnlab models`
     builder: Builder  # (*, input_shape, num_classes, cfg) -> body without normalisation
     scales_with_width: bool = False  # cfg.width multiplies its channel counts
-    imagenet_weights: bool = False  # cfg.pretrained can load cached ImageNet weights
+    imagenet_weights: bool = False  # cfg.pretrained starts it from ImageNet weights (finetune)
 
 
 MODELS: Registry[ModelInfo] = Registry("model")
