@@ -32,13 +32,13 @@ def render_digit(digit: int, rng: np.random.Generator, side: int = 28) -> Image.
     ink = rng.integers(150, 256, 3)
     img = Image.new("RGB", (big, big), tuple(int(v) for v in ground))
     draw = ImageDraw.Draw(img)
-    font = _font(rng, int(big * rng.uniform(0.55, 0.8)))
-    stroke = int(rng.integers(0, 6))
+    font = _font(rng, int(big * rng.uniform(0.7, 0.9)))
+    stroke = int(rng.integers(2, 8))
     text = str(digit)
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font, stroke_width=stroke)
     room_x, room_y = big - (right - left), big - (bottom - top)
-    x = rng.uniform(0.2, 0.8) * max(room_x, 0) - left
-    y = rng.uniform(0.2, 0.8) * max(room_y, 0) - top
+    x = rng.uniform(0.35, 0.65) * max(room_x, 0) - left  # near the centre, as in MNIST
+    y = rng.uniform(0.35, 0.65) * max(room_y, 0) - top
     colour = tuple(int(v) for v in ink)
     draw.text((x, y), text, fill=colour, font=font, stroke_width=stroke, stroke_fill=colour)
     img = img.rotate(rng.uniform(-15, 15), resample=Image.BILINEAR, fillcolor=tuple(ground))
