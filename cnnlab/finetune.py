@@ -21,6 +21,7 @@ batch nor updated), so every tensor of a frozen block stays exactly as loaded.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,3 +240,66 @@ def prepare(
         messages.append(f"pre-trained weights learn at {cfg.pretrained_lr_scale:g} × the lr")
     model.pretrained_note = "; ".join([note, *messages])
     return StartReport(model.pretrained_note, tuple(messages), tuple(loaded), tuple(frozen))
+
+
+def start_from_run(
+    run_id: str, cfg: ModelConfig, runs_dir: str | Path | None = None
+) -> ModelConfig:
+    """`cfg` (its freeze and lr settings) on the network of run `run_id`, started from its
+    weights: what the app's "Start from: a saved run" makes (the weights fit only that network)."""
+    from cnnlab.runs import get_run
+
+    own = get_run(run_id, runs_dir).config().model
+    return dataclasses.replace(
+        own,
+        pretrained=False,
+        init_from=run_id,
+        freeze_up_to=cfg.freeze_up_to,
+        pretrained_lr_scale=cfg.pretrained_lr_scale,
+    )
+
+
+def preview(
+    run_id: str,
+    class_names: list[str],
+    input_shape: tuple[int, ...],
+    runs_dir: str | Path | None = None,
+) -> list[str]:
+    """What starting from run `run_id` on this data will adapt (from its meta, nothing loaded)."""
+    from cnnlab.runs import get_run
+
+    meta = get_run(run_id, runs_dir).meta()
+    old = [str(c) for c in meta.get("class_names", [])]
+    shape = tuple(meta.get("preprocess", {}).get("input_shape", ()))
+    notes = []
+    if sorted(old) != sorted(class_names):
+        notes.append(
+            f"the head is rebuilt for this dataset's {len(class_names)} classes (the run had "
+            f"{len(old)}); the other layers start from the run's weights"
+        )
+    elif old != list(class_names):
+        notes.append("the same classes in another order: the head's rows are reordered")
+    if shape and shape[0] != input_shape[0]:
+        notes.append(f"the first conv is adapted from {shape[0]} to {input_shape[0]} channel(s)")
+    if shape and tuple(shape[1:]) != tuple(input_shape[1:]):
+        notes.append(
+            f"the images here are {_shape_text(input_shape[1:])}, the run's "
+            f"{_shape_text(shape[1:])}: layers whose shape depends on the size (a dense layer "
+            "after flatten) start fresh; a folder dataset can take the run's size (Data page)"
+        )
+    return notes
+
+
+def describe(cfg: ModelConfig) -> str:
+    """One line on how a run with `cfg` starts, for the Train page ("" = from scratch, all learn)."""
+    parts = []
+    if cfg.init_from:
+        parts.append(f"starts from the weights of run {cfg.init_from}")
+    elif cfg.pretrained:
+        parts.append("starts from ImageNet weights")
+    if cfg.freeze_up_to:
+        what = "all but the head" if cfg.freeze_up_to == HEAD_ONLY else f"up to {cfg.freeze_up_to}"
+        parts.append(f"blocks {what} frozen")
+    if (cfg.init_from or cfg.pretrained) and cfg.pretrained_lr_scale != 1.0:
+        parts.append(f"pre-trained weights at {cfg.pretrained_lr_scale:g} × the learning rate")
+    return "; ".join(parts)
