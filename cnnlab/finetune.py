@@ -99,8 +99,8 @@ def freeze(model: nn.Module, up_to: str) -> list[str]:
     else:
         known = ", ".join([*names[:-1], HEAD_ONLY])
         raise FinetuneError(
-            f"freeze_up_to: {up_to!r} is not a block of this network before its head "
-            f"({names[-1]}); choose one of: {known}"
+            f"freeze_up_to: {up_to!r} is not a block of this network before its head block "
+            f"{names[-1]!r}; choose one of: {known}"
         )
     frozen = []
     for block in found[:count]:

@@ -376,7 +376,7 @@ def test_imagenet_weights_absent_offline_is_an_error(
     assert "Is this machine offline?" in text and TORCHVISION[name][1].url in text
     assert not path.exists()  # no partial file left behind
     model = make(name, (3, 32, 32), pretrained=True)  # building never downloads
-    assert model.pretrained_note == "trained from scratch"
+    assert model.pretrained_note == "starts from ImageNet weights"  # when a run prepares it
 
 
 def _fake_imagenet_file(name: str) -> dict[str, torch.Tensor]:
