@@ -175,6 +175,9 @@ def test_more_epochs_makes_a_new_run_that_names_its_parent(
     assert lines[-1]["status"] == "finished"
     assert main(["train", "--more-epochs", "2"]) == 2  # needs --from-run
     assert "--from-run RUN" in capsys.readouterr().err
+    assert main(["train", "--from-run", parent, "--freeze-up-to", "nope"]) == 2  # nothing written
+    assert "choose one of: block1, block2, body" in capsys.readouterr().err
+    assert len(list_runs()) == 2
 
 
 def _fake_imagenet() -> None:

@@ -68,3 +68,35 @@ def apply_start(base: dict[str, Any], given: dict[str, Any], args: argparse.Name
             quiet = args.json or args.print_config
             say(f"image size {side} px, the size run {source} was trained on", json_mode=quiet)
     return base
+
+
+def check_freeze(config: Any, runs_dir: str | None) -> None:
+    """UsageError when `model.freeze_up_to` is not a block of the network (checked on the saved
+    run's input shape, else 3x32x32: block names do not depend on it; a network that cannot be
+    built on it is left to the run, which names the choices too)."""
+    import dataclasses
+
+    from cnnlab.cli.train import UsageError
+    from cnnlab.config import Preprocess
+    from cnnlab.finetune import freeze_choices
+    from cnnlab.models import build_model
+    from cnnlab.runs import get_run
+
+    model = config.model
+    if not model.freeze_up_to:
+        return
+    shape = (3, 32, 32)
+    if model.init_from:
+        shape = tuple(get_run(model.init_from, runs_dir).meta()["preprocess"]["input_shape"])
+    plain = dataclasses.replace(model, pretrained=False, init_from="", freeze_up_to="")
+    try:
+        net = build_model(plain, Preprocess(shape, (0.5,), (0.25,)), 10).net
+    except (ValueError, KeyError):
+        return
+    choices = freeze_choices(net)
+    if model.freeze_up_to not in choices:
+        known = ", ".join(c for c in choices if c)
+        raise UsageError(
+            f"invalid settings: model.freeze_up_to: {model.freeze_up_to!r} is not a block of "
+            f"{model.name} before its head; choose one of: {known}"
+        )

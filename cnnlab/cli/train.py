@@ -48,7 +48,7 @@ def _base_config(source: str, runs_dir: str | None) -> dict[str, Any]:
 def build_config(args: argparse.Namespace) -> Any:
     """The RunConfig to train: base (--config, else the dataset's recipe), then --no-augment,
     then every flag given; validated (types, ranges, registry names) or UsageError."""
-    from cnnlab.cli.finetune import apply_start
+    from cnnlab.cli.finetune import apply_start, check_freeze
     from cnnlab.config import AugmentConfig, RunConfig, to_dict
     from cnnlab.recipes import default_run_config
     from cnnlab.schema import ConfigError, build, check_names
@@ -66,6 +66,7 @@ def build_config(args: argparse.Namespace) -> Any:
         check_names(config)
     except ConfigError as exc:
         raise UsageError("invalid settings: " + "; ".join(exc.problems)) from exc
+    check_freeze(config, args.runs_dir)
     return config
 
 
