@@ -214,6 +214,21 @@ def test_imagenet_from_the_cache_and_offline_failure(
     assert execute_run(run) == "finished", run.status().message
     assert run.meta()["pretrained_note"].startswith("started from ImageNet weights")
     assert not [e for e in run.read_events()[0] if isinstance(e, DownloadEvent)]  # cached
+    assert run.metrics()["epochs_done"] == 1
+    hub_checkpoint(tvm.MobileNet_V3_Small_Weights.IMAGENET1K_V1).unlink()
+
+    def fake_download(url: str, path: Path, progress: object) -> None:  # "online"
+        progress(1_000, 2_000)  # type: ignore[operator]
+        _fake_imagenet()
+        progress(2_000, 2_000)  # type: ignore[operator]
+
+    monkeypatch.setattr("cnnlab.models.torchvision_nets.download", fake_download)
+    run = create_run(cfg)
+    assert execute_run(run) == "finished", run.status().message
+    seen = [
+        (e.done_bytes, e.total_bytes) for e in run.read_events()[0] if isinstance(e, DownloadEvent)
+    ]
+    assert seen == [(1_000, 2_000), (2_000, 2_000)]  # in the run's events, for the Train page
 
 
 def test_download_reports_progress_and_checks_the_hash(
