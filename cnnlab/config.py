@@ -184,7 +184,20 @@ class ModelConfig:
     name: str = named("classic", "model")  # registry name, or "custom" to build `spec`
     spec: ModelSpec = field(default_factory=ModelSpec)  # used only when name == "custom"
     width: float = ranged(1.0, 0, 4.0, lo_open=True)  # channel multiplier (presets that have one)
-    pretrained: bool = True  # use locally cached ImageNet weights when the model has them
+    # -- how the network starts and which of its parts learn (cnnlab/finetune.py) --
+    pretrained: bool = False  # ImageNet weights (torchvision models): torch cache, else downloaded
+    init_from: str = ""  # run id whose saved weights start this network ("" = fresh weights)
+    freeze_up_to: str = ""  # block name: it and every block before it stay fixed; "body" = all
+    # but the head (train the head only); "" = nothing frozen (`finetune.block_names` lists them)
+    pretrained_lr_scale: float = ranged(
+        1.0, 0, 10, lo_open=True
+    )  # learning-rate multiplier of the weights that came pre-trained (ImageNet or init_from)
+
+    def __post_init__(self) -> None:
+        if self.pretrained and self.init_from:
+            raise ValueError(
+                "choose one start: ImageNet weights (pretrained) or a saved run (init_from)"
+            )
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,7 @@ def follow(run: Any, resume: bool, collective: Collective) -> str:
     import signal
 
     from cnnlab.data import load_dataset
+    from cnnlab.finetune import prepare  # the same frozen blocks and lr groups as rank 0
     from cnnlab.models import build_model
     from cnnlab.training import train
 
@@ -151,6 +152,7 @@ def follow(run: Any, resume: bool, collective: Collective) -> str:
     dataset = load_dataset(cfg.data)
     torch.manual_seed(cfg.train.seed)  # the same initial weights as rank 0 (DDP checks them)
     model = build_model(cfg.model, dataset.preprocess, dataset.num_classes)
+    prepare(model, cfg.model, class_names=dataset.class_names, runs_dir=run.path.parent)
     result = train(
         cfg,
         dataset,

@@ -110,6 +110,17 @@ class EndEvent:
     time: float = 0.0
 
 
+@event_kind("download")
+@dataclass(frozen=True)
+class DownloadEvent:
+    """A file fetched before training (ImageNet weights: `cnnlab.finetune`), a few per second."""
+
+    file: str = ""  # its name, e.g. resnet18-f37072fd.pth
+    done_bytes: int = 0
+    total_bytes: int = 0  # 0 = the server did not say
+    time: float = 0.0
+
+
 Event = StartEvent | BatchEvent | EpochEvent | EndEvent  # plus any kind registered later
 
 

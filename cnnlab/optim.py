@@ -23,8 +23,11 @@ OPTIMIZERS: Registry[OptimizerBuilder] = Registry("optimizer")
 SCHEDULES: Registry[ScheduleBuilder] = Registry("schedule")
 
 
+LR_SCALE = "lr_scale"  # parameter attribute: its lr = the lr x this (fine-tuning sets it)
+
+
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """`cfg.optimizer` over the trainable parameters of `model`."""
+    """`cfg.optimizer` over the trainable parameters of `model` (frozen ones are left out)."""
     params = [p for p in model.parameters() if p.requires_grad]
     return OPTIMIZERS.get(cfg.optimizer)(params, cfg)
 
@@ -34,37 +37,39 @@ def build_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per
     return SCHEDULES.get(cfg.schedule)(optimizer, cfg, steps_per_epoch)
 
 
-def _param_groups(params: list[nn.Parameter], weight_decay: float) -> list[dict[str, Any]]:
+def _param_groups(params: list[nn.Parameter], cfg: TrainConfig) -> list[dict[str, Any]]:
     # No weight decay on biases and norm scales (1-D tensors): the usual, better-behaved choice.
-    decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1]
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+    # Pre-trained parameters (`LR_SCALE`, `cnnlab.finetune`) get their own groups after these,
+    # so the first group (the one the events' lr reports) is always the plain lr.
+    scales = sorted({getattr(p, LR_SCALE, 1.0) for p in params} - {1.0})
+    groups = []
+    for scale in (1.0, *scales):
+        mine = [p for p in params if getattr(p, LR_SCALE, 1.0) == scale]
+        for decay in (True, False):
+            group = [p for p in mine if (p.ndim > 1) == decay]
+            if group or scale == 1.0:  # the two plain groups always (checkpoints expect them)
+                wd = cfg.weight_decay if decay else 0.0
+                groups.append({"params": group, "weight_decay": wd, "lr": cfg.lr * scale})
+    return groups
 
 
 @OPTIMIZERS.register("sgd")
 def _sgd(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
     nesterov = cfg.nesterov and cfg.momentum > 0
     return torch.optim.SGD(
-        _param_groups(params, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum, nesterov=nesterov
+        _param_groups(params, cfg), lr=cfg.lr, momentum=cfg.momentum, nesterov=nesterov
     )
 
 
 @OPTIMIZERS.register("adam")
 def _adam(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
     # Adam's weight decay is L2 added to the gradient (the classic formulation).
-    return torch.optim.Adam(
-        _param_groups(params, cfg.weight_decay), lr=cfg.lr, betas=(cfg.momentum, 0.999)
-    )
+    return torch.optim.Adam(_param_groups(params, cfg), lr=cfg.lr, betas=(cfg.momentum, 0.999))
 
 
 @OPTIMIZERS.register("adamw")
 def _adamw(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(
-        _param_groups(params, cfg.weight_decay), lr=cfg.lr, betas=(cfg.momentum, 0.999)
-    )
+    return torch.optim.AdamW(_param_groups(params, cfg), lr=cfg.lr, betas=(cfg.momentum, 0.999))
 
 
 # Schedules step once per batch; `steps_per_epoch` converts epoch units to steps.
@@ -95,7 +100,7 @@ def _onecycle(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
     total = max(5, cfg.epochs * steps_per_epoch + 1)
     return torch.optim.lr_scheduler.OneCycleLR(
         opt,
-        max_lr=cfg.lr,
+        max_lr=[group["lr"] for group in opt.param_groups],  # per group (fine-tuning scales)
         total_steps=total,
         pct_start=0.25,
         anneal_strategy="linear",

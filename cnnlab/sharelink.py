@@ -187,8 +187,8 @@ def encode_model(model: ModelConfig, editor: ModelSpec, base: ModelConfig) -> di
         out["model"] = model.name
     if model.width != 1.0:
         out["width"] = _text(model.width)
-    if not model.pretrained:
-        out["imagenet"] = "0"
+    if model.pretrained:  # off by default (fine-tuning settings are not shared: a run id is local)
+        out["imagenet"] = "1"
     if editor != ModelSpec():
         out["net"] = pack(spec_to_json(editor))
     if model.name == "custom" and model.spec != editor:

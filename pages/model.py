@@ -19,6 +19,7 @@ from cnnlab.config import ConvBlock, ModelConfig, ModelSpec, Preprocess
 from cnnlab.models import MAX_BLOCKS, MAX_HIDDEN_TEXT, MODELS, InvalidSpecError, parse_hidden
 from cnnlab.text import md_escape
 from pages.ui import common, share
+from pages.ui.finetune import start_from
 from pages.ui.model_fields import field_widget, seeded
 from pages.ui.model_start import start_picker
 
@@ -93,22 +94,19 @@ def classifier_editor(spec: ModelSpec) -> tuple[ModelSpec, Slots]:
 
 
 def preset_picker(current: ModelConfig) -> ModelConfig:
-    """The preset selectbox, its description, and its width / ImageNet options where it has them."""
+    """The preset selectbox, its description, and its width where it has one."""
     index = PRESETS.index(current.name) if current.name in PRESETS else 0
     title = lambda n: MODELS.get(n).title  # noqa: E731
     name = st.selectbox("Preset", PRESETS, index, format_func=title, key="model_preset")
     info = MODELS.get(name)
     st.markdown(info.description)
-    width, pretrained = 1.0, True
+    width = 1.0
     if info.scales_with_width:
         start = current.width if current.name == name and current.width in WIDTHS else 1.0
         times = lambda v: f"×{v:g}"  # noqa: E731
         label = "Width (channel multiplier)"
         width = st.select_slider(label, WIDTHS, start, key="model_width", format_func=times)
-    if info.imagenet_weights:
-        label = "Start from ImageNet weights when cached on this computer"
-        pretrained = st.checkbox(label, current.pretrained, key="model_pretrained")
-    return ModelConfig(name=name, width=width, pretrained=pretrained)
+    return ModelConfig(name=name, width=width)  # its start: pages/ui/finetune.py
 
 
 def custom_editor(
@@ -176,6 +174,8 @@ with left:
         spec, error = custom_editor(st.session_state.custom_spec, ds.input_shape, ds.num_classes)
         st.session_state.custom_spec = spec
         cfg = ModelConfig(name="custom", spec=spec)
+    if not locked:
+        cfg = start_from(cfg, current, ds)  # scratch / ImageNet / a saved run; frozen blocks
 
 # -- render: totals, diagram, the "use" action, the layer table ------------------------------------
 with right:

@@ -14,6 +14,7 @@ import streamlit as st
 from cnnlab.runs import list_runs
 from pages.ui import share
 from pages.ui.common import ensure_app_shell
+from pages.ui.finetune import start_caption
 from pages.ui.live_panel import live_panel
 from pages.ui.run_status import watched_run
 from pages.ui.share_form import take_recipe
@@ -36,6 +37,7 @@ setup_col, live_col = st.columns([1, 1.9], gap="large")
 with setup_col:
     st.markdown("#### New run")
     ready, problem = setup_summary()
+    start_caption(st.session_state.model_cfg)  # fine-tuning: how the next run starts
     train_form(ready, problem)
 
 # -- render: the followed run ---------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Model zoo: every preset at every input size, the custom-net checker, cached ImageNet weights."""
+"""Model zoo: every preset at every input size, the custom-net checker, ImageNet weights."""
 
 from __future__ import annotations
 
@@ -16,16 +16,19 @@ from torchvision import models as tvm
 
 from cnnlab import config
 from cnnlab.config import ConvBlock, ModelConfig, ModelSpec, Preprocess, RunConfig
+from cnnlab.finetune import prepare
 from cnnlab.models import (
     MAX_HIDDEN_TEXT,
     MAX_WIDTH,
     MODELS,
     Classifier,
+    ImageNetUnavailable,
     InvalidSpecError,
     build_model,
     check_spec,
     conv_layer_names,
     hub_checkpoint,
+    load_imagenet,
     parse_hidden,
 )
 from cnnlab.models.torchvision_nets import _adapt_conv_weight
@@ -356,9 +359,24 @@ TORCHVISION = {
 
 
 @pytest.mark.parametrize("name", TORCHVISION)
-def test_imagenet_weights_absent_or_off(name: str) -> None:
-    assert "not in the local torch cache" in make(name, (3, 32, 32)).pretrained_note
-    assert "turned off" in make(name, (3, 32, 32), pretrained=False).pretrained_note
+def test_imagenet_weights_absent_offline_is_an_error(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from urllib.error import URLError
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    path = hub_checkpoint(TORCHVISION[name][1])
+    with pytest.raises(ImageNetUnavailable) as caught:
+        load_imagenet(make(name, (3, 32, 32)).net, name)
+    text = str(caught.value)  # the file expected and the folder to put it in, as for datasets
+    assert f"Expected the file {path.name} in the torch cache folder {path.parent}" in text
+    assert "Is this machine offline?" in text and TORCHVISION[name][1].url in text
+    assert not path.exists()  # no partial file left behind
+    model = make(name, (3, 32, 32), pretrained=True)  # building never downloads
+    assert model.pretrained_note == "starts from ImageNet weights"  # when a run prepares it
 
 
 def _fake_imagenet_file(name: str) -> dict[str, torch.Tensor]:
@@ -378,7 +396,8 @@ def test_imagenet_weights_from_the_cache(name: str, shape: tuple[int, int, int])
     state = _fake_imagenet_file(name)
     assert hub_checkpoint(weights).name == Path(weights.url).name
     model = make(name, shape)
-    assert model.pretrained_note.startswith("ImageNet weights from the local torch cache")
+    prepare(model, ModelConfig(name=name, pretrained=True), class_names=list("abcdefg"))
+    assert model.pretrained_note.startswith("started from ImageNet weights")
     own = model.net.state_dict()
     torch.testing.assert_close(own[inner_key], state[inner_key])
     assert own[head_key].shape[0] == NUM_CLASSES
@@ -394,14 +413,15 @@ def test_imagenet_weights_from_the_cache(name: str, shape: tuple[int, int, int])
         assert model.eval()(torch.rand(2, *shape)).shape == (2, NUM_CLASSES)
 
 
-def test_imagenet_weights_unusable_file_falls_back() -> None:
+def test_imagenet_weights_unusable_file_is_named() -> None:
     path = hub_checkpoint(tvm.ResNet18_Weights.IMAGENET1K_V1)
     path.parent.mkdir(parents=True)
     torch.save({"fc.weight": torch.zeros(1)}, path)
-    note = make("resnet18", (3, 32, 32)).pretrained_note
-    assert "could not use the cached ImageNet weights" in note and "conv1.weight is missing" in note
+    with pytest.raises(ValueError, match="do not fit: conv1.weight is missing"):
+        load_imagenet(make("resnet18", (3, 32, 32)).net, "resnet18")
     path.write_bytes(b"not a checkpoint")
-    assert "could not use" in make("resnet18", (3, 32, 32)).pretrained_note
+    with pytest.raises(ValueError, match="(?s)cannot be read.*delete the file"):
+        load_imagenet(make("resnet18", (3, 32, 32)).net, "resnet18")
 
 
 def test_torchvision_stems_adapt_to_small_images() -> None:

@@ -34,6 +34,8 @@ ALIASES = {  # setting -> the short flag kept from the first CLI
     "data.image_size": "--image-size",
     "data.limit": "--limit",
     "model.name": "--model",
+    "model.init_from": "--from-run",  # fine-tuning (cnnlab/cli/finetune.py)
+    "model.freeze_up_to": "--freeze-up-to",
     "train.epochs": "--epochs",
     "train.lr": "--lr",
     "train.batch_size": "--batch-size",

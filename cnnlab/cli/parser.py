@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 import cnnlab
-from cnnlab.cli import commands, flags
+from cnnlab.cli import commands, finetune, flags
 from cnnlab.cli import report as report_cli
 from cnnlab.cli.train import cmd_train
 
@@ -56,6 +56,7 @@ def _train_parser(sub: Any, registries: bool) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     _json_flag(p, "stream the run's events as JSON lines on stdout")
+    finetune.add_flags(p)  # --more-epochs (--from-run, --freeze-up-to: setting aliases)
     flags.add_setting_flags(p, registries)
     p.set_defaults(func=cmd_train)
 

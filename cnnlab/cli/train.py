@@ -48,6 +48,7 @@ def _base_config(source: str, runs_dir: str | None) -> dict[str, Any]:
 def build_config(args: argparse.Namespace) -> Any:
     """The RunConfig to train: base (--config, else the dataset's recipe), then --no-augment,
     then every flag given; validated (types, ranges, registry names) or UsageError."""
+    from cnnlab.cli.finetune import apply_start, check_freeze
     from cnnlab.config import AugmentConfig, RunConfig, to_dict
     from cnnlab.recipes import default_run_config
     from cnnlab.schema import ConfigError, build, check_names
@@ -57,6 +58,7 @@ def build_config(args: argparse.Namespace) -> Any:
         base = _base_config(args.config, args.runs_dir)
     else:
         base = to_dict(default_run_config(given.get("data.name", "shapes")))
+    base = apply_start(base, given, args)  # --from-run / --more-epochs
     if args.no_augment:
         base["augment"] = to_dict(AugmentConfig())
     if getattr(args, "patch", None):  # a dataset version: `cnnlab mislabels --write-patch`
@@ -66,6 +68,7 @@ def build_config(args: argparse.Namespace) -> Any:
         check_names(config)
     except ConfigError as exc:
         raise UsageError("invalid settings: " + "; ".join(exc.problems)) from exc
+    check_freeze(config, args.runs_dir)
     return config
 
 
@@ -87,7 +90,14 @@ class Reporter:
         self.phase = Phase(enabled=not (quiet or json_mode))
 
     def __call__(self, event: Any) -> None:
-        from cnnlab.events import BatchEvent, EndEvent, EpochEvent, StartEvent, to_dict
+        from cnnlab.events import (
+            BatchEvent,
+            DownloadEvent,
+            EndEvent,
+            EpochEvent,
+            StartEvent,
+            to_dict,
+        )
 
         if isinstance(event, StartEvent):
             self.phase.stop()
@@ -107,6 +117,10 @@ class Reporter:
             )
         elif isinstance(event, EpochEvent):
             self._epoch(event)
+        elif isinstance(event, DownloadEvent):  # ImageNet weights, before training
+            self.phase.stop()
+            self.bar = self.bar or Bar(f"downloading {event.file}", event.total_bytes, "B")
+            self.bar.update(event.done_bytes)
         elif isinstance(event, EndEvent):
             self.close()
             if event.message:

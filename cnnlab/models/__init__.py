@@ -29,7 +29,13 @@ from cnnlab.models.core import (
     register,
 )
 from cnnlab.models.presets import FASTNET_LOGIT_SCALE, FASTNET_WIDTHS
-from cnnlab.models.torchvision_nets import hub_checkpoint
+from cnnlab.models.torchvision_nets import (
+    IMAGENET,
+    ImageNetUnavailable,
+    fetch_imagenet,
+    hub_checkpoint,
+    load_imagenet,
+)
 from cnnlab.models.custom import (
     MAX_BLOCKS,
     MAX_FILTERS,
@@ -49,6 +55,7 @@ from cnnlab.models.custom import (
 __all__ = [
     "ACTIVATIONS",
     "FASTNET_LOGIT_SCALE",
+    "IMAGENET",
     "FASTNET_WIDTHS",
     "MAX_BLOCKS",
     "MAX_FILTERS",
@@ -63,6 +70,7 @@ __all__ = [
     "BasicBlock",
     "Builder",
     "Classifier",
+    "ImageNetUnavailable",
     "InvalidSpecError",
     "ModelInfo",
     "Normalize",
@@ -74,7 +82,9 @@ __all__ = [
     "conv_block",
     "conv_layer_names",
     "device_of",
+    "fetch_imagenet",
     "hub_checkpoint",
+    "load_imagenet",
     "parse_hidden",
     "pooled_block",
     "register",

@@ -30,7 +30,7 @@ class ModelInfo:
     description: str  # one paragraph for the UI and `cnnlab models`
     builder: Builder  # (*, input_shape, num_classes, cfg) -> body without normalisation
     scales_with_width: bool = False  # cfg.width multiplies its channel counts
-    imagenet_weights: bool = False  # cfg.pretrained can load cached ImageNet weights
+    imagenet_weights: bool = False  # cfg.pretrained starts it from ImageNet weights (finetune)
 
 
 MODELS: Registry[ModelInfo] = Registry("model")
@@ -105,7 +105,9 @@ def build_model(cfg: ModelConfig, preprocess: Preprocess, num_classes: int) -> C
     if not 0 < cfg.width <= MAX_WIDTH:
         raise ValueError(f"width must be above 0 and at most {MAX_WIDTH:g}, got {cfg.width}")
     body = info.builder(input_shape=input_shape, num_classes=num_classes, cfg=cfg)
-    note = getattr(body, "pretrained_note", "trained from scratch")
+    from cnnlab.finetune import describe  # how `finetune.prepare` will start it (a run does)
+
+    note = getattr(body, "pretrained_note", "") or describe(cfg) or "trained from scratch"
     for module in body.modules():  # in-place ops break forward/backward hooks (Grad-CAM)
         if hasattr(module, "inplace"):
             module.inplace = False

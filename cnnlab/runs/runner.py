@@ -174,7 +174,8 @@ def execute_run(
     """Train the run in this process; returns its final status (never raises for a failed run).
     `collective`: this is rank 0 of a torchrun run (cnnlab/distributed.py)."""
     from cnnlab.data import DatasetUnavailable, load_dataset
-    from cnnlab.models import build_model
+    from cnnlab.finetune import FinetuneError, prepare
+    from cnnlab.models import ImageNetUnavailable, build_model
     from cnnlab.runs.monitors import build_monitors
     from cnnlab.training import train
 
@@ -187,7 +188,11 @@ def execute_run(
         dataset = load_dataset(cfg.data)
         torch.manual_seed(cfg.train.seed)  # model init depends on the seed too
         model = build_model(cfg.model, dataset.preprocess, dataset.num_classes)
-        run.write_meta(_meta(dataset, model, cfg))
+        start = prepare(
+            model, cfg.model, class_names=dataset.class_names, runs_dir=run.path.parent,
+            progress=_download_progress(run, sink, cfg.model.name),
+        )  # fmt: skip
+        run.write_meta({**_meta(dataset, model, cfg), "start_messages": list(start.messages)})
         checkpoint = run.load_checkpoint() if resume else None
         run.update_status(message="training")
         # A stop requested now was a Stop press during loading: honour it at the first batch.
@@ -223,6 +228,8 @@ def execute_run(
         return status.value
     except DatasetUnavailable as exc:
         return _fail(run, sink, str(exc), kind="data_unavailable")
+    except (FinetuneError, ImageNetUnavailable) as exc:  # the start asked for cannot be made
+        return _fail(run, sink, str(exc), kind="weights_unavailable")
     except BaseException as exc:  # noqa: BLE001 - a job records every failure in its run folder
         try:
             run.write_error(traceback.format_exc())
@@ -236,6 +243,22 @@ def execute_run(
             )
             return Status.INTERRUPTED.value
         return _fail(run, sink, _failure_message(exc))
+
+
+def _download_progress(run: Run, sink: _EventSink, model: str) -> Callable[[int, int], None]:
+    """ImageNet weights downloading: a DownloadEvent each time, and the status message the
+    Train page shows before training starts ("downloading ... 12.3 of 44.7 MB")."""
+    from cnnlab.events import DownloadEvent
+    from cnnlab.models import IMAGENET
+
+    name = os.path.basename(IMAGENET[model].enum().url) if model in IMAGENET else model
+
+    def report(done: int, total: int) -> None:
+        sink(DownloadEvent(file=name, done_bytes=done, total_bytes=total))
+        of = f" of {total / 1e6:.1f} MB" if total else " MB"
+        run.update_status(message=f"downloading ImageNet weights {name}: {done / 1e6:.1f}{of}")
+
+    return report
 
 
 def _fail(run: Run, sink: _EventSink, message: str, kind: str = "error") -> str:
