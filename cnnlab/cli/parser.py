@@ -7,10 +7,10 @@ import argparse
 from typing import Any
 
 import cnnlab
-from cnnlab.cli import commands, flags
+from cnnlab.cli import commands, flags, lr_find
 from cnnlab.cli.train import cmd_train
 
-PUBLIC = ("datasets", "models", "train", "evaluate", "predict", "runs", "import-run")
+PUBLIC = ("datasets", "models", "train", "evaluate", "predict", "runs", "import-run", "lr-find")
 RUNS_DIR_HELP = "folder of runs (default: $CNNLAB_RUNS or ~/.cache/cnnlab/runs)"
 ROOT_HELP = "data root (default: $CNNLAB_DATA or ~/.cache/cnnlab/data)"
 
@@ -78,6 +78,7 @@ def build_parser(registries: bool = True) -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_models)
 
     _train_parser(sub, registries)
+    lr_find.add_parser(sub, registries)
 
     p = sub.add_parser("evaluate", help="test-set metrics of a run (default: the latest)")
     p.add_argument("run", nargs="?", help="run id")
