@@ -68,7 +68,7 @@ def see_in_lab(*views: str) -> None:
     st.markdown("**See this in your run**")
     for name in views:
         page, label, icon, caption = LAB_VIEWS[name]
-        st.page_link(page, label=label, icon=icon)
+        st.page_link(page, label=label, icon=icon, query_params={"show": name})  # view_link
         st.caption(caption)
 
 
