@@ -114,6 +114,13 @@ def _ramp(start_lr: float, end_lr: float, steps: int) -> Callable[[int], float]:
     return lambda i: start_lr * ratio ** (min(i, steps - 1) / max(1, steps - 1))
 
 
+def finder_config(cfg: RunConfig) -> RunConfig:
+    """`cfg` with what the range test replaces set to fixed values (the rate and its schedule,
+    the epochs, no compile): two configs that differ only there give the same test."""
+    tc = dataclasses.replace(cfg.train, lr=1.0, schedule="constant", epochs=1, compile="off")
+    return dataclasses.replace(cfg, train=tc, note="")
+
+
 def lr_find(
     cfg: RunConfig,
     dataset: Any,
@@ -135,9 +142,8 @@ def lr_find(
     if not 0 < start_lr < end_lr or steps < 2:
         raise ValueError("the ramp needs 0 < start_lr < end_lr and at least 2 steps")
     threads_before = torch.get_num_threads()
-    tc = dataclasses.replace(
-        cfg.train, lr=1.0, schedule="constant", threads=threads or threads_before, compile="off"
-    )
+    cfg = finder_config(cfg)
+    tc = dataclasses.replace(cfg.train, threads=threads or threads_before)
     cfg = dataclasses.replace(cfg, train=tc)
     rng = torch.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None

@@ -16,7 +16,7 @@ import streamlit as st
 
 from cnnlab.config import AugmentConfig, RunConfig, run_config_from_dict, to_dict
 from cnnlab.data import DatasetUnavailable
-from cnnlab.lrfind import METHOD_TEXT, LRFinding, lr_find
+from cnnlab.lrfind import METHOD_TEXT, LRFinding, finder_config, lr_find
 from cnnlab.run_curves import lr_finder_figure
 from cnnlab.startconfig import StartConfig, run_config
 from cnnlab.text import md_escape
@@ -66,7 +66,7 @@ def lr_finder(start: StartConfig, fields: dict, locked: bool) -> None:
         cfg = _config(start, fields)
         if cfg is None:
             return
-        key = json.dumps(to_dict(cfg), sort_keys=True)
+        key = json.dumps(to_dict(finder_config(cfg)), sort_keys=True)  # the lr does not count
         if st.button("Run the learning-rate finder", icon=":material/speed:", key="lrf_run"):
             try:
                 with st.spinner("Ramping the learning rate over ~100 steps…"):

@@ -151,7 +151,8 @@ def inspect_view(run_id: str) -> bool:
     for name in ("filmstrip", "embedding"):  # the Learn page's links land on their view
         if landed(name):
             st.session_state.inside_view = name.capitalize()
-    view = st.segmented_control("View", VIEWS, default=VIEWS[0], required=True, key="inside_view")
+    st.session_state.setdefault("inside_view", VIEWS[0])  # (a default too would warn)
+    view = st.segmented_control("View", VIEWS, required=True, key="inside_view")
     if view == "Filmstrip":
         filmstrip(run_id, "inside_film")
     elif view == "Embedding":
