@@ -100,9 +100,12 @@ SUGGESTERS = {"steepest": steepest, "valley": valley}
 
 def suggest(lrs: list[float], smoothed: list[float], method: str = METHOD) -> float | None:
     """The suggestion from a ramp by `method` ("steepest" or "valley") on fastai's window (the
-    first tenth and the last five steps left out: the start is flat, the end the blow-up)."""
+    first tenth and the last five steps left out: the start is flat, the end the blow-up), ended
+    at the smoothed loss's lowest point: a batch-norm net's loss can blow up and recover at
+    rates past it (measured on `shapes`), and that recovery is no rate to train at."""
     n = len(lrs)
-    lo, hi = n // 10, n - 5
+    lowest = min(range(n), key=smoothed.__getitem__) if n else 0
+    lo, hi = n // 10, min(n - 5, lowest + 1)
     if hi - lo < 2:
         lo, hi = 0, n
     return SUGGESTERS[method](lrs[lo:hi], smoothed[lo:hi])
@@ -196,5 +199,5 @@ def _finding(
     elif diverged:
         message = f"the loss diverged after {len(lrs)} of {steps} steps (at lr {lrs[-1]:.3g})"
     else:
-        message = f"{len(lrs)} steps without diverging: the suggestion may be conservative"
+        message = f"{len(lrs)} steps: the loss did not blow up by lr {lrs[-1]:.3g}"
     return LRFinding(lrs, losses, smoothed, suggestion, METHOD, diverged, steps, seconds, message)

@@ -178,5 +178,5 @@ def lr_finder_figure(finding: object) -> go.Figure:
     top = min(max(finding.smoothed) * 1.05, 4 * min(finding.smoothed) + 0.5)
     fig.update_layout(template=TEMPLATE, height=320, margin=dict(MARGIN, t=40), xaxis_type="log",
                       xaxis_title="learning rate (log scale)", yaxis_title="training loss",
-                      yaxis_range=[0, top], legend=dict(orientation="h", y=1.15))  # fmt: skip
+                      yaxis_range=[0, top], showlegend=False)  # fmt: skip
     return fig

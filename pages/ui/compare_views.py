@@ -39,7 +39,8 @@ def compare_details(infos: list[RunInfo]) -> None:
     if len(comparison.table.columns) > 1:
         columns = {c: st.column_config.NumberColumn(format="percent")
                    for c in comparison.table.columns if c != "class"}  # fmt: skip
-        st.dataframe(comparison.table, hide_index=True, column_config=columns, key="runs_class")
+        with st.expander("As a table"):
+            st.dataframe(comparison.table, hide_index=True, column_config=columns, key="runs_class")
     if comparison.missing:
         st.caption("Not recorded for " + ", ".join(md_escape(n) for n in comparison.missing)
                    + " (runs from before per-class accuracy was recorded, or not trained yet).")  # fmt: skip

@@ -86,7 +86,8 @@ def _show(finding: LRFinding, current: float, locked: bool) -> None:
     st.plotly_chart(lr_finder_figure(finding), config=chart_config("lr finder"), key="lrf_chart")
     st.caption(
         f"{md_escape(finding.message)} · {finding.seconds:.1f} s. Thin line: each step's loss; "
-        "thick: smoothed (an exponential moving average with bias correction)."
+        "thick: smoothed (an exponential moving average with bias correction); dashed: the "
+        "suggestion."
     )
     if finding.suggestion is None:
         st.warning("No suggestion: the loss never fell.", icon=":material/trending_flat:")

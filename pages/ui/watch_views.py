@@ -58,9 +58,11 @@ def filmstrip(run_id: str, key: str, live: bool = False) -> None:
     if live:
         _frame_view(plan, frames[-1], images, probe, key, labels[-1])
         return
-    play, pause, _ = right.columns([1, 1, 3])
-    play.button("▶ Play", key=f"{key}_play", on_click=_play, args=(key, labels, True))
-    pause.button("⏸ Pause", key=f"{key}_pause", on_click=_play, args=(key, labels, False))
+    play, pause, _ = right.columns([1, 1, 2], vertical_alignment="bottom")
+    play.button("Play", icon=":material/play_arrow:", key=f"{key}_play", on_click=_play,
+                args=(key, labels, True))  # fmt: skip
+    pause.button("Pause", icon=":material/pause:", key=f"{key}_pause", on_click=_play,
+                 args=(key, labels, False))  # fmt: skip
     playing = bool(st.session_state.get(f"{key}_playing"))
 
     @st.fragment(run_every=PLAY_EVERY_S if playing else None)
