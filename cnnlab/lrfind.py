@@ -34,6 +34,9 @@ from cnnlab.config import RunConfig
 # MNIST: the smoothed loss kept falling 20 steps after the raw loss had blown up).
 SMOOTH_BETA = 0.9
 DIVERGE_FACTOR = 4.0  # stop once the smoothed loss exceeds this many times its minimum
+# A blow-up for the suggestion: the smoothed loss 5% above its lowest so far (its wiggles on the
+# flat start stay under 1%; the first blow-up of shapes and MNIST rose 6-35%).
+BLOWUP_RISE = 1.05
 METHOD = "steepest"
 METHOD_TEXT = (
     "steepest slope (fastai's `steep`): the rate where the smoothed loss falls fastest per "
@@ -101,11 +104,18 @@ SUGGESTERS = {"steepest": steepest, "valley": valley}
 def suggest(lrs: list[float], smoothed: list[float], method: str = METHOD) -> float | None:
     """The suggestion from a ramp by `method` ("steepest" or "valley") on fastai's window (the
     first tenth and the last five steps left out: the start is flat, the end the blow-up), ended
-    at the smoothed loss's lowest point: a batch-norm net's loss can blow up and recover at
-    rates past it (measured on `shapes`), and that recovery is no rate to train at."""
+    at the smoothed loss's lowest point before its first blow-up (a rise of BLOWUP_RISE over its
+    lowest so far): a batch-norm net's loss can blow up and then recover at higher rates
+    (measured on `shapes` with SGD), and that recovery is no rate to train at."""
     n = len(lrs)
-    lowest = min(range(n), key=smoothed.__getitem__) if n else 0
-    lo, hi = n // 10, min(n - 5, lowest + 1)
+    end, lowest = n, 0
+    for i, value in enumerate(smoothed):
+        if value < smoothed[lowest]:
+            lowest = i
+        elif value > BLOWUP_RISE * smoothed[lowest]:
+            end = i
+            break
+    lo, hi = n // 10, min(n - 5, end, lowest + 1)
     if hi - lo < 2:
         lo, hi = 0, n
     return SUGGESTERS[method](lrs[lo:hi], smoothed[lo:hi])
