@@ -6,8 +6,8 @@ training loss, smooth it (an exponential moving average with bias correction, be
 stop once the smoothed loss passes 4x its minimum (it diverged). The suggestion is fastai's
 "steepest slope" (`steep`): the rate where the smoothed loss falls fastest against log(rate), a
 rate that still learns fast, below the minimum where it starts to blow up. fastai's "valley"
-(`valley`, here too) suggested 4-8x less than the tuned MNIST recipe's 0.2 in our measurements
-(bench/RESULTS.md, "lr finder"), the steepest slope within a factor of 2.
+(`valley`, here too) suggested 0.03-0.05 on MNIST, 4-7x less than the tuned recipe's 0.2
+(seeds 0-1, 100 steps); the steepest slope 0.40-0.46 (`tests/test_curves.py` holds it within 3x).
 
 The same code as training builds everything (`cnnlab.models.build_model`, `training.setup`,
 `train_step.step`: optimizer, augmentation, precision, label smoothing as the run would have
