@@ -2,8 +2,8 @@
 
 Leslie Smith's range test as fastai runs it (`Learner.lr_find`): start from a fresh model, raise
 the learning rate from `start_lr` to `end_lr` by the same factor every step, record each step's
-training loss, smooth it (an exponential moving average with bias correction; beta 0.9, see SMOOTH_BETA), and
-stop once the smoothed loss passes 4x its minimum (it diverged). The suggestion is fastai's
+training loss, smooth it (an exponential moving average with bias correction; beta 0.9, see
+SMOOTH_BETA), and stop once the smoothed loss passes 4x its minimum (it diverged). The suggestion is fastai's
 "steepest slope" (`steep`): the rate where the smoothed loss falls fastest against log(rate), a
 rate that still learns fast, below the minimum where it starts to blow up. fastai's "valley"
 (`valley`, here too) suggested 0.03-0.05 on MNIST, 4-7x less than the tuned recipe's 0.2
