@@ -95,6 +95,9 @@ class EpochEvent:
     best: bool = False  # the best validation loss so far (these weights are kept)
     eta: float | None = None
     time: float = 0.0
+    # validation accuracy per class (index = class), [0, 1]; None for a class without validation
+    # images; () in runs recorded before it existed
+    val_class_acc: tuple[float | None, ...] = ()
 
 
 @event_kind("end")
@@ -118,6 +121,20 @@ class DownloadEvent:
     file: str = ""  # its name, e.g. resnet18-f37072fd.pth
     done_bytes: int = 0
     total_bytes: int = 0  # 0 = the server did not say
+
+
+@event_kind("norms")
+@dataclass(frozen=True)
+class NormsEvent:
+    """Weight and gradient L2 norms per layer after one optimiser step (`cnnlab.norms`), every
+    `WatchConfig.norms_every` steps. `layers[i]` owns the parameters measured in `weight[i]`
+    (all of that module's own parameters together) and `grad[i]` (their gradients)."""
+
+    epoch: int = 0  # 1-based
+    step: int = 0  # optimiser steps done in the whole run
+    layers: tuple[str, ...] = ()  # qualified module names, in the model's order
+    weight: tuple[float | None, ...] = ()  # L2 norm of each layer's parameters
+    grad: tuple[float | None, ...] = ()  # L2 norm of their gradients (None: no gradient)
     time: float = 0.0
 
 
@@ -140,6 +157,11 @@ def encode(events: Iterable[Any]) -> bytes:
 
 def _coerce(value: Any, hint: Any, default: Any) -> Any:
     """`value` made to fit the field's type, or `default` when it cannot."""
+    if typing.get_origin(hint) is tuple:  # tuple[X, ...] fields arrive as JSON lists
+        if not isinstance(value, list):
+            return default
+        item = typing.get_args(hint)[0]
+        return tuple(_coerce(v, item, None) for v in value)
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if value is None:
         return None if type(None) in allowed else default

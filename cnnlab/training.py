@@ -50,6 +50,7 @@ from cnnlab.train_state import (
 from cnnlab.train_step import step, to_input, train_step
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "TrainResult", "TrainState", "evaluate_split", "train"]
+__all__ += ["evaluate_classes"]
 __all__ += ["train_step"]
 __all__ += ["autocast", "native_bf16", "pick_device", "resolve_precision", "set_threads"]
 
@@ -280,7 +281,7 @@ def validate(
     state: TrainState, tc: TrainConfig, split: Any, epoch: int, totals: EpochTotals
 ) -> EpochEvent:
     """Measure `split`, keep the weights when the validation loss improved, record the epoch."""
-    val_loss, val_acc = evaluate_split(
+    val_loss, val_acc, class_acc = evaluate_classes(
         state.model,
         split.x,
         split.y,
@@ -310,6 +311,7 @@ def validate(
         elapsed=elapsed,
         best=improved,
         eta=(elapsed - state.prior_elapsed) / (epoch - state.start_epoch) * (tc.epochs - epoch),
+        val_class_acc=class_acc,
     )
     state.history.append(event)
     return event
@@ -353,16 +355,45 @@ def evaluate_split(
     """Mean cross-entropy and accuracy of `model` on uint8 images `x` (N,C,H,W), labels `y` (N,).
 
     `precision` is a resolved one (see `resolve_precision`)."""
+    loss, acc, _ = evaluate_classes(model, x, y, batch_size, device, channels_last, precision)
+    return loss, acc
+
+
+@torch.inference_mode()
+def evaluate_classes(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    device: torch.device,
+    channels_last: bool = False,
+    precision: str = "fp32",
+) -> tuple[float, float, tuple[float | None, ...]]:
+    """`evaluate_split`'s loss and accuracy, and the accuracy of each class (index = class, the
+    share of its images predicted right = its recall; None for a class without images), counted
+    from the same predictions (two bincounts per batch)."""
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0
+    hits = seen = None  # (K,) correct predictions and images per true class
     for start in range(0, len(x), batch_size):
         xb = to_input(x[start : start + batch_size], device, channels_last)
         yb = y[start : start + batch_size].to(device)
         with autocast(device, precision):
-            logits = model(xb).float()
+            logits = model(xb).float()  # (B, K)
         total_loss += F.cross_entropy(logits, yb, reduction="sum").item()
-        correct += (logits.argmax(1) == yb).sum().item()
+        right = logits.argmax(1) == yb
+        correct += right.sum().item()
+        k = logits.shape[1]
+        batch_seen = torch.bincount(yb, minlength=k)
+        batch_hits = torch.bincount(yb[right], minlength=k)
+        hits = batch_hits if hits is None else hits + batch_hits
+        seen = batch_seen if seen is None else seen + batch_seen
     model.train(was_training)
     n = max(1, len(x))
-    return total_loss / n, correct / n
+    per_class: tuple[float | None, ...] = ()
+    if seen is not None:
+        per_class = tuple(
+            h / s if s else None for h, s in zip(hits.tolist(), seen.tolist(), strict=True)
+        )
+    return total_loss / n, correct / n, per_class

@@ -20,6 +20,7 @@ from cnnlab.runs import get_run, run_history
 from cnnlab.runs.evaluation import ReportView, report_view
 from cnnlab.text import md_escape
 from pages.ui import common, mislabels, share
+from pages.ui.curves_views import curves_section
 from pages.ui.evaluate_gallery import grad_cams, loss_tiles, plain_tiles, show_tiles
 from pages.ui.report_view import report_section
 
@@ -175,4 +176,5 @@ mislabels.mislabel_section(loaded, run)  # suspects gallery, new version, retrai
 st.subheader("Training curves")
 epochs = run_history(run).epochs  # the latest pass, as on the Runs page
 st.plotly_chart(plots.training_curves(epochs), config=CHART, key="evaluate_curves")
+curves_section(run, list(names))
 share.end(share_slot)

@@ -15,6 +15,7 @@ from cnnlab import plots
 from cnnlab.runs import ACTIVE, COMPARE_METRICS, compare_runs, list_runs, runs_frame
 from pages.ui.classroom_runs import filter_runs, manage, run_filter
 from pages.ui.common import chart_config, ensure_app_shell, run_label, viewer_tz
+from pages.ui.compare_views import compare_details
 from pages.ui.export_panel import export_panel, import_panel
 from pages.ui.identity import classroom_on
 
@@ -113,6 +114,7 @@ if chosen:
         fig.update_xaxes(dtick=1)  # whole epochs only
     st.plotly_chart(fig, config=chart_config(f"runs {COMPARE_METRICS[metric]}"))
     st.dataframe(comparison.table, hide_index=True, column_config=COMPARE_COLUMNS, placeholder="–")
+    compare_details([by_id[i] for i in chosen])
 else:
     st.caption("Choose two or more runs to overlay their curves and compare final metrics.")
 

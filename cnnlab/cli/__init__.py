@@ -1,5 +1,5 @@
 """cnnlab: the lab without a browser. Commands: datasets, models, train, evaluate, predict, runs,
-import-run, report; `cnnlab COMMAND --help` for each. `--json` gives scripts one JSON document
+import-run, report, lr-find; `cnnlab COMMAND --help` for each. `--json` gives scripts one JSON document
 (train: one JSON event per line).
 
 Exit codes: 0 success; 1 the run ended badly (failed/diverged) or an input was bad; 2 usage error
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from cnnlab.cli.train import UsageError
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(registries=_command(argv) == "train")
+    parser = build_parser(registries=_command(argv) in ("train", "lr-find"))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version (0) and usage errors (2)

@@ -7,11 +7,21 @@ import argparse
 from typing import Any
 
 import cnnlab
-from cnnlab.cli import commands, finetune, flags
+from cnnlab.cli import commands, finetune, flags, lr_find
 from cnnlab.cli import report as report_cli
 from cnnlab.cli.train import cmd_train
 
-PUBLIC = ("datasets", "models", "train", "evaluate", "predict", "runs", "import-run", "report")
+PUBLIC = (
+    "datasets",
+    "models",
+    "train",
+    "evaluate",
+    "predict",
+    "runs",
+    "import-run",
+    "report",
+    "lr-find",
+)
 RUNS_DIR_HELP = "folder of runs (default: $CNNLAB_RUNS or ~/.cache/cnnlab/runs)"
 ROOT_HELP = "data root (default: $CNNLAB_DATA or ~/.cache/cnnlab/data)"
 PUBLIC += ("mislabels",)  # cnnlab/cli/mislabels.py
@@ -89,6 +99,7 @@ def build_parser(registries: bool = True) -> argparse.ArgumentParser:
     export.add_parsers(sub)
 
     _train_parser(sub, registries)
+    lr_find.add_parser(sub, registries)
 
     p = sub.add_parser("evaluate", help="test-set metrics of a run (default: the latest)")
     p.add_argument("run", nargs="?", help="run id")

@@ -24,7 +24,7 @@ MonitorFactory = Callable[[Any, Any, Any, bool], Any]  # (Run, RunConfig, ImageD
 MONITORS: Registry[MonitorFactory] = Registry("monitor")
 
 # Modules that register monitors; imported by `build_monitors` (they import torch).
-MONITOR_MODULES: tuple[str, ...] = ("cnnlab.watch.monitor",)
+MONITOR_MODULES: tuple[str, ...] = ("cnnlab.watch.monitor", "cnnlab.norms")
 
 
 def build_monitors(run: Any, cfg: Any, dataset: Any, resume: bool) -> list[Any]:

@@ -18,12 +18,13 @@ REQUEST = "inspect_request"  # session_state key of a pending InspectRequest
 @dataclass(frozen=True)
 class InspectRequest:
     run_id: str
-    index: int  # position in the run's test split ("test #index" on Evaluate)
+    index: int  # position in the run's split ("test #index" on Evaluate)
+    split: str = "test"  # "test", or "val" (the Embedding's validation images)
 
 
-def open_in_inspect(run_id: str, index: int) -> None:
-    """Switch to Inspect showing test image `index` of `run_id` (ends this script run)."""
-    st.session_state[REQUEST] = InspectRequest(run_id, int(index))
+def open_in_inspect(run_id: str, index: int, split: str = "test") -> None:
+    """Switch to Inspect showing image `index` of `run_id`'s `split` (ends this script run)."""
+    st.session_state[REQUEST] = InspectRequest(run_id, int(index), split)
     st.switch_page(INSPECT_PAGE)
 
 
@@ -37,8 +38,9 @@ def apply_request() -> InspectRequest | None:
     if not isinstance(request, InspectRequest):
         return None
     st.session_state.run_id = request.run_id
-    for key in ("inside_run", "inside_source"):  # back to their defaults: this run, "Test set"
+    for key in ("inside_run", "inside_source", "inside_view"):  # defaults: this run, "Test set"
         st.session_state.pop(key, None)
+    st.session_state.inside_split = request.split
     st.session_state.inside_pick_by = "test #"
     st.session_state.inside_index = request.index
     return request

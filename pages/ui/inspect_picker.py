@@ -35,8 +35,10 @@ def _by_class(y: np.ndarray, names: list[str]) -> int | None:
 
 def test_image(loaded: LoadedModel) -> Chosen | None:
     """A test image chosen by class and number or by index: (image, caption), or None."""
+    ss = st.session_state
+    which = "val" if ss.get("inside_split") == "val" else "test"  # val: opened from Embedding
     try:
-        test = common.dataset_for(loaded.config.data).test
+        test = getattr(common.dataset_for(loaded.config.data), which)
     except (DatasetUnavailable, ValueError) as exc:
         st.warning(
             f"The run's test images are not available ({md_escape(exc)}). Upload an image instead."
@@ -55,11 +57,18 @@ def test_image(loaded: LoadedModel) -> Chosen | None:
             st.session_state.inside_index = min(
                 max(st.session_state.get("inside_index", 0), 0), last
             )
-            index = int(st.number_input(f"Test image # (0–{last:,})", 0, last, key="inside_index"))
+            what = "Validation" if which == "val" else "Test"
+            index = int(
+                st.number_input(f"{what} image # (0–{last:,})", 0, last, key="inside_index")
+            )
     if index is None:
         return None
     _remember(index, y, names)
     true = md_escape(names[int(y[index])])
+    if which == "val":
+        st.button("Back to test images", key="inside_to_test", on_click=ss.pop,
+                  args=("inside_split", None))  # fmt: skip
+        return test.x[index], f"validation image #{index}, true class **{true}**"
     return test.x[index], f"test image #{index}, true class **{true}**"
 
 

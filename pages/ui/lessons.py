@@ -70,7 +70,8 @@ def see_in_lab(*views: str) -> None:
     st.markdown("**See this in your run**")
     for name in views:
         page, label, icon, caption = LAB_VIEWS[name]
-        st.page_link(page, label=label, icon=icon, query_params=LAB_QUERY.get(name))
+        query = {"show": name, **LAB_QUERY.get(name, {})}  # view_link; the report opens itself
+        st.page_link(page, label=label, icon=icon, query_params=query)
         st.caption(caption)
 
 

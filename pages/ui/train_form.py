@@ -26,6 +26,7 @@ from cnnlab.text import md_escape
 from pages.ui.common import current_dataset, data_label, job_manager, model_label
 from pages.ui.data_augment import augment_links, designed
 from pages.ui.identity import submit_rules
+from pages.ui.lr_finder import lr_finder
 from pages.ui.share import lock_caption
 from pages.ui.share import rules as share_rules
 from pages.ui.share_form import KEYS, remember, seed_form
@@ -159,6 +160,7 @@ def train_form(dataset_ready: bool, problem: str | None) -> None:
         else:
             submit(cfg)
     augment_links(data)
+    lr_finder(start, fields, locked=rules.is_locked("lr"))
 
 
 def submit(cfg: RunConfig) -> None:

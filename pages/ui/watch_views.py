@@ -18,8 +18,11 @@ from cnnlab.watch import frame_steps, load_plan, load_probe_images, read_feature
 from cnnlab.watch.figures import embedding_figure, probe_picture, read_all, strip_picture
 from cnnlab.watch.frames import read_error
 from pages.ui.common import chart_config
+from pages.ui.inspect_link import open_in_inspect
+from pages.ui.view_link import landed
 
 VIEWS = ["This image", "Filmstrip", "Embedding"]
+PLAY_EVERY_S = 0.8  # seconds per snapshot while the filmstrip plays
 NO_SNAPSHOTS = (
     "This run has no snapshots (an older run, or snapshots were off): train a new run to "
     "watch its feature maps and embedding change epoch by epoch."
@@ -52,12 +55,45 @@ def filmstrip(run_id: str, key: str, live: bool = False) -> None:
     probe = left.selectbox("Probe image", range(len(plan.probe_indices)), key=f"{key}_probe",
                            format_func=lambda i: _probe_label(plan, i))  # fmt: skip
     labels = [f.label for f in frames]
-    chosen = (
-        labels[-1]
-        if live
-        else right.select_slider("Snapshot", labels, value=labels[-1], key=f"{key}_at")
-    )
-    frame = frames[labels.index(chosen)]
+    if live:
+        _frame_view(plan, frames[-1], images, probe, key, labels[-1])
+        return
+    play, pause, _ = right.columns([1, 1, 2], vertical_alignment="bottom")
+    play.button("Play", icon=":material/play_arrow:", key=f"{key}_play", on_click=_play,
+                args=(key, labels, True))  # fmt: skip
+    pause.button("Pause", icon=":material/pause:", key=f"{key}_pause", on_click=_play,
+                 args=(key, labels, False))  # fmt: skip
+    playing = bool(st.session_state.get(f"{key}_playing"))
+
+    @st.fragment(run_every=PLAY_EVERY_S if playing else None)
+    def scrub() -> None:
+        ss, at = st.session_state, f"{key}_at"
+        if ss.get(f"{key}_playing") and ss.get(at) in labels:  # the next snapshot, then stop
+            i = labels.index(ss[at])
+            if i + 1 < len(labels):
+                ss[at] = labels[i + 1]
+            else:
+                ss[f"{key}_playing"] = False
+                st.rerun()  # the whole page: redraws this fragment without its timer
+        chosen = st.select_slider("Snapshot", labels, value=labels[-1], key=at)
+        _frame_view(plan, frames[labels.index(chosen)], images, probe, key, chosen)
+
+    scrub()
+    with st.expander("All snapshots of this probe (top: epoch 0)"):
+        st.image(strip_picture(frames, probe), caption=" · ".join(labels))
+
+
+def _play(key: str, labels: list[str], on: bool) -> None:
+    """Play / Pause (callbacks, before the slider is drawn): playing from the last snapshot
+    starts again at the first."""
+    ss = st.session_state
+    ss[f"{key}_playing"] = on
+    if on and ss.get(f"{key}_at", labels[-1]) == labels[-1]:
+        ss[f"{key}_at"] = labels[0]
+
+
+def _frame_view(plan, frame, images, probe: int, key: str, chosen: str) -> None:
+    """One snapshot of one probe: the image, its maps per layer, its top probabilities."""
     cols = st.columns([1, 3, 2])
     cols[0].image(enlarge(torch.as_tensor(images[probe]), 96), caption=chosen)
     cols[1].image(probe_picture(frame, probe), caption="rows: " + ", ".join(plan.layers))
@@ -66,9 +102,6 @@ def filmstrip(run_id: str, key: str, live: bool = False) -> None:
         [(plan.class_names[k], float(frame.probs[probe, k])) for k in top]
     )
     cols[2].plotly_chart(bars, config=chart_config("probe"), key=f"{key}_bars_{frame.step}")
-    if not live:
-        with st.expander("All snapshots of this probe (top: epoch 0)"):
-            st.image(strip_picture(frames, probe), caption=" · ".join(labels))
 
 
 def embedding(run_id: str, key: str, height: int = 480) -> None:
@@ -111,11 +144,17 @@ def _show_point(run_id: str, index: int, true: str, pred: str, conf: float) -> N
         return
     st.image(enlarge(x, 128), caption=f"val #{index}: true **{md_escape(true)}**, "
              f"predicted **{md_escape(pred)}** ({conf:.0%})")  # fmt: skip
+    if st.button("Open in Inspect", icon=":material/search:", key=f"emb_open_{index}"):
+        open_in_inspect(run_id, index, split="val")
 
 
 def inspect_view(run_id: str) -> bool:
     """Inspect's view picker; draws Filmstrip or Embedding and returns True (page stops)."""
-    view = st.segmented_control("View", VIEWS, default=VIEWS[0], required=True, key="inside_view")
+    for name in ("filmstrip", "embedding"):  # the Learn page's links land on their view
+        if landed(name):
+            st.session_state.inside_view = name.capitalize()
+    st.session_state.setdefault("inside_view", VIEWS[0])  # (a default too would warn)
+    view = st.segmented_control("View", VIEWS, required=True, key="inside_view")
     if view == "Filmstrip":
         filmstrip(run_id, "inside_film")
     elif view == "Embedding":
