@@ -266,7 +266,7 @@ def test_inspect_picks_by_test_index_and_keeps_the_image_across_pickers(
 
 def test_inspect_uploaded_image(trained: str) -> None:
     at = open_page("inspect")
-    at.button_group[0].set_value("Upload").run()
+    at.button_group(key="inside_source").set_value("Upload").run()
     at.file_uploader(key="inside_upload").set_value(("one.png", digit_png(), "image/png")).run()
     assert not at.exception and not at.error
     captions = [c for image in at.image for c in image.captions]
