@@ -306,14 +306,22 @@ def training_script(run_id: str, runs_dir: str | Path | None = None) -> Training
 
 
 def _pretrained_note(cfg: RunConfig) -> str:
-    """A comment for torchvision nets: the lab may have started from ImageNet weights."""
+    """A comment when the run did not start from random weights (ImageNet, a saved run, frozen
+    blocks: `cnnlab.finetune`): the script has no such weights and trains from scratch."""
     from cnnlab.models import MODELS
 
-    if not (MODELS.get(cfg.model.name).imagenet_weights and cfg.model.pretrained):
+    m = cfg.model
+    started = []
+    if MODELS.get(m.name).imagenet_weights and m.pretrained:
+        started.append("ImageNet weights")
+    if m.init_from:
+        started.append(f"the weights of run {m.init_from}")
+    if not started:
         return ""
+    frozen = f", blocks up to {m.freeze_up_to!r} frozen" if m.freeze_up_to else ""
     return (
-        "\n# The lab's run used ImageNet weights when they were in its torch cache (the run's"
-        "\n# note says); this script trains from scratch."
+        f"\n# The lab's run started from {' and '.join(started)}{frozen}; this script has no"
+        "\n# such weights and trains every layer from scratch (its accuracy may differ)."
     )
 
 
