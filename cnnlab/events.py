@@ -121,6 +121,7 @@ class DownloadEvent:
     file: str = ""  # its name, e.g. resnet18-f37072fd.pth
     done_bytes: int = 0
     total_bytes: int = 0  # 0 = the server did not say
+    time: float = 0.0
 
 
 @event_kind("norms")
