@@ -43,6 +43,7 @@ HANG_S = 120  # an interaction slower than this is a hang, not load (not a laten
 # One of 6 simultaneous uploads once went unanswered for 120 s on a loaded CI box (the page
 # showed no file chip): as a user would, the test drops the file again, once, and says so.
 UPLOAD_AGAIN_S = 45
+PRESS_AGAIN_S = 30  # the same for a Train press that made no run
 LEAK_MB_PER_SESSION = 10  # a third of the perf target (30 MB); measured ~1 MB, noise included
 
 PAGE_FILES: dict[str, str] = {}  # url path -> pages/<file>.py where they differ (none now)
@@ -393,6 +394,16 @@ def scenario(server: Server, sessions: list[Session], lat: dict[str, list[float]
     assert max(interactions) < HANG_S
 
 
+def wait_new_run(server: Server, known: set[str], seconds: float) -> bool:
+    """True once a run not in `known` is on disk (polls up to `seconds`)."""
+    deadline = time.monotonic() + seconds
+    while not set(statuses(server)) - known:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def press_train(s: Session, server: Server, record: Callable[[str, float], None]) -> str:
     """Open Train in session `s`, set 500 epochs, press Train; the new run's id (found on disk:
     the page may already show another session's queued run)."""
@@ -405,12 +416,14 @@ def press_train(s: Session, server: Server, record: Callable[[str, float], None]
     patience.fill("0")  # off: the runs train until the test stops them
     patience.press("Tab")
     known = set(statuses(server))
+    s.page.wait_for_function("() => window.__idle()")  # the fields' reruns are over
     s.start("window.__idle()", "the Train page after pressing Train")
     s.page.get_by_role("button", name=TRAIN_BUTTON).click()
     record("action", s.latency())
-    deadline = time.monotonic() + HANG_S
-    while not set(statuses(server)) - known and time.monotonic() < deadline:
-        time.sleep(0.2)
+    if not wait_new_run(server, known, PRESS_AGAIN_S):  # seen once in a full suite under load
+        print(f"\n{s.name}: no run {PRESS_AGAIN_S} s after Train; the page: {s.main()[:400]!r}")
+        s.page.get_by_role("button", name=TRAIN_BUTTON).click()  # as a person would
+        wait_new_run(server, known, HANG_S)
     (new,) = set(statuses(server)) - known
     return new
 
