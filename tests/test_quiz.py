@@ -70,7 +70,9 @@ def _answer(args: tuple[str, int]) -> None:
 
 def test_thirty_students_answering_at_once_from_several_processes(tmp_path: Path) -> None:
     live = quiz.push("overfit-gap", tmp_path)
-    with multiprocessing.get_context("fork").Pool(4) as pool:
-        pool.map(_answer, [(str(tmp_path), i) for i in range(30)])
+    # spawn, not fork: a child forked from a process with torch's threads can hang on a lock one
+    # of them held (seen once in a full suite); get(timeout) turns any hang into a failure
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        pool.map_async(_answer, [(str(tmp_path), i) for i in range(30)]).get(timeout=120)
     tally = quiz.tally(tmp_path, live)
     assert tally.total == 30 and tally.counts == (8, 8, 7, 7)
