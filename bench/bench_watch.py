@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
 from cnnlab.config import DataConfig, RunConfig, TrainConfig, WatchConfig
 from cnnlab.runs import create_run, run_history
