@@ -6,38 +6,26 @@ whether they were right. One answer per student lands on disk."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, Server, screenshot, start_server, wait_idle
-from tests.test_browser_classroom import CODE, KEY, join_as, new_page, settle, teacher_sign_in
+from tests.browser import Server, screenshot, wait_idle
+from tests.test_browser_classroom import (
+    classroom_server,
+    join_as,
+    new_page,
+    settle,
+    teacher_sign_in,
+)
 
 QUESTION = "Going backwards through a 2×2 max pool"  # backprop-pool, Learn tab 7
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is absent (.ci/run installs Debian's chromium)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    tmp = tmp_path_factory.mktemp("quiz")
-    srv = start_server(
-        tmp,
-        CNNLAB_CLASSROOM="1",
-        CNNLAB_TEACHER_KEY=KEY,
-        CNNLAB_CLASS_CODE=CODE,
-        CNNLAB_CLASSROOM_DIR=str(tmp / "classroom"),
-    )
-    srv.state_dir = tmp / "classroom"  # type: ignore[attr-defined]
-    yield srv
-    srv.process.terminate()
-    try:
-        srv.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        srv.process.kill()
+    yield from classroom_server(tmp_path_factory, "quiz")
 
 
 def main(pg: object) -> object:

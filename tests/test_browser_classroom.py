@@ -24,27 +24,36 @@ CODE = "OAK42"
 STUDENTS = ("Ada", "Bao", "Cleo")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """This module's own server: classroom mode, one job slot, private runs and class folders."""
+def classroom_server(
+    tmp_path_factory: pytest.TempPathFactory, name: str, **settings: str
+) -> Iterator[Server]:
+    """A server of its own in classroom mode (private runs and class folders under a fresh
+    `name` folder, the class folder as `state_dir`), stopped afterwards; `settings` add env."""
     if not CHROMIUM.exists():
         pytest.skip("Chromium is absent (.ci/run installs Debian's chromium)")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    tmp = tmp_path_factory.mktemp("classroom")
+    tmp = tmp_path_factory.mktemp(name)
     srv = start_server(
         tmp,
         CNNLAB_CLASSROOM="1",
         CNNLAB_TEACHER_KEY=KEY,
         CNNLAB_CLASS_CODE=CODE,
         CNNLAB_CLASSROOM_DIR=str(tmp / "classroom"),
-        CNNLAB_MAX_JOBS="1",
+        **settings,
     )
+    srv.state_dir = tmp / "classroom"  # type: ignore[attr-defined]
     yield srv
     srv.process.terminate()
     try:
         srv.process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         srv.process.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """This module's own server: classroom mode, one job slot, private runs and class folders."""
+    yield from classroom_server(tmp_path_factory, "classroom", CNNLAB_MAX_JOBS="1")
 
 
 def new_page(browser: object, server: Server, path: str = "") -> object:
