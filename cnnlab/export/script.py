@@ -307,21 +307,16 @@ def training_script(run_id: str, runs_dir: str | Path | None = None) -> Training
 
 def _pretrained_note(cfg: RunConfig) -> str:
     """A comment when the run did not start from random weights (ImageNet, a saved run, frozen
-    blocks: `cnnlab.finetune`): the script has no such weights and trains from scratch."""
-    from cnnlab.models import MODELS
+    blocks: `cnnlab.finetune.describe`): the script has no such weights and trains from scratch."""
+    from cnnlab.finetune import describe
 
-    m = cfg.model
-    started = []
-    if MODELS.get(m.name).imagenet_weights and m.pretrained:
-        started.append("ImageNet weights")
-    if m.init_from:
-        started.append(f"the weights of run {m.init_from}")
-    if not started:
+    how = describe(cfg.model)
+    if not how:
         return ""
-    frozen = f", blocks up to {m.freeze_up_to!r} frozen" if m.freeze_up_to else ""
     return (
-        f"\n# The lab's run started from {' and '.join(started)}{frozen}; this script has no"
-        "\n# such weights and trains every layer from scratch (its accuracy may differ)."
+        f"\n# The lab's run {how}."
+        "\n# This script has no such weights: it trains every layer from scratch (its accuracy"
+        "\n# may differ)."
     )
 
 
