@@ -26,6 +26,7 @@ from cnnlab.figure_style import (
     VAL_COLOR,
     message_figure,
 )
+from cnnlab.text import html_escape
 
 MAX_SCHEDULE_STEPS = 200_000  # steps stepped through to draw a schedule (longer: the first ones)
 SCHEDULE_POINTS = 2_000  # points drawn at most (every k-th step)
@@ -83,7 +84,7 @@ def class_accuracy_figure(epochs: Sequence[EpochEvent], class_names: Sequence[st
     fig = go.Figure()
     for k, name in enumerate(class_names):
         y = [e.val_class_acc[k] if k < len(e.val_class_acc) else None for e in epochs]
-        fig.add_trace(go.Scatter(x=[e.epoch for e in epochs], y=y, name=str(name),
+        fig.add_trace(go.Scatter(x=[e.epoch for e in epochs], y=y, name=html_escape(name),
                                  mode="lines+markers"))  # fmt: skip
     fig.update_layout(template=TEMPLATE, height=340, margin=MARGIN, xaxis_title="epoch",
                       yaxis_title="validation accuracy", yaxis_tickformat=".0%",

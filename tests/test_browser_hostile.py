@@ -122,13 +122,16 @@ def test_run_pages_show_class_names_as_text(watched, server, hostile_run, path) 
         watched.get_by_text("Confusion matrix").wait_for(timeout=120_000)
         watched.wait_for_function(  # the confusion matrix's tick labels, drawn after the run
             """() => [...document.querySelectorAll('.js-plotly-plot text')]
-                .some(t => t.textContent.includes('html'))""",
+                .some(t => t.textContent.includes('<b>html'))""",
             timeout=60_000,
         )
         ticks = " ".join(
             t or "" for t in watched.locator(".js-plotly-plot text").all_text_contents()
         )
         assert "<b>html" in ticks and ":red[RED] **bold**" in ticks
+        shown = watched.locator(".js-plotly-plot text").all_text_contents()
+        bolded = [t for t in shown if "html" in (t or "") and "<b>html" not in t]
+        assert not bolded, bolded  # a label Plotly read as HTML (legend, tick or hover)
     if path == "inspect":
         watched.get_by_text("Prediction").first.wait_for(timeout=120_000)
     assert_plain(watched, path)

@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 from cnnlab.config import RunConfig, to_dict
 from cnnlab.figure_style import ACCURACY_RANGE, MARGIN, TEMPLATE, message_figure
 from cnnlab.runs.history import History
+from cnnlab.text import html_escape
 
 
 def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
@@ -102,7 +103,8 @@ def class_bars(comparison: ClassComparison) -> go.Figure:
     runs = [c for c in table.columns if c != "class"]
     if not runs:
         return message_figure("none of these runs recorded per-class accuracy")
-    fig = go.Figure([go.Bar(x=table["class"].astype(str), y=table[run], name=run) for run in runs])
+    classes = [html_escape(c) for c in table["class"]]  # plotly reads labels as HTML: show them
+    fig = go.Figure([go.Bar(x=classes, y=table[run], name=html_escape(run)) for run in runs])
     fig.update_layout(template=TEMPLATE, height=340, margin=MARGIN, barmode="group",
                       yaxis_title="validation accuracy", yaxis_tickformat=".0%",
                       yaxis_range=ACCURACY_RANGE, legend=dict(orientation="h", y=1.15))  # fmt: skip
