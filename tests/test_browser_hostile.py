@@ -125,12 +125,10 @@ def test_run_pages_show_class_names_as_text(watched, server, hostile_run, path) 
                 .some(t => t.textContent.includes('<b>html'))""",
             timeout=60_000,
         )
-        ticks = " ".join(
-            t or "" for t in watched.locator(".js-plotly-plot text").all_text_contents()
-        )
+        shown = [t or "" for t in watched.locator(".js-plotly-plot text").all_text_contents()]
+        ticks = " ".join(shown)
         assert "<b>html" in ticks and ":red[RED] **bold**" in ticks
-        shown = watched.locator(".js-plotly-plot text").all_text_contents()
-        bolded = [t for t in shown if "html" in (t or "") and "<b>html" not in t]
+        bolded = [t for t in shown if "html" in t and "<b>html" not in t]
         assert not bolded, bolded  # a label Plotly read as HTML (legend, tick or hover)
     if path == "inspect":
         watched.get_by_text("Prediction").first.wait_for(timeout=120_000)
