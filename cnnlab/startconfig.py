@@ -11,7 +11,6 @@ augmentation, else the recipe's, else the dataset's registered one.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +18,6 @@ from cnnlab.config import AugmentConfig, DataConfig, ModelConfig, RunConfig, to_
 from cnnlab.data.augment import default_augment
 from cnnlab.recipes import default_run_config
 from cnnlab.schema import validated
-
-REPEAT_WINDOW_S = 5.0  # the same settings submitted again within this many seconds = a double press
 
 
 @dataclass(frozen=True)
@@ -100,17 +97,3 @@ def describe_augment(aug: AugmentConfig) -> str:
 def config_key(cfg: RunConfig) -> str:
     """A value equal for equal configs (to recognise the same settings submitted twice)."""
     return repr(to_dict(cfg))
-
-
-def is_repeat(
-    cfg: RunConfig,
-    last: tuple[str, float] | None,
-    now: float,
-    window_s: float = REPEAT_WINDOW_S,
-) -> bool:
-    """Whether `cfg` is the same as the last submit `last` = (config_key, unix seconds) made
-    less than `window_s` seconds before `now` (a double press, not a wish for a second run)."""
-    if last is None:
-        return False
-    key, when = last
-    return key == config_key(cfg) and 0 <= now - when < window_s and math.isfinite(when)

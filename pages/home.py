@@ -9,7 +9,7 @@ from cnnlab.classroom.lesson import PolicyError
 from cnnlab.recipes import default_run_config
 from cnnlab.text import md_escape
 from pages.ui import common
-from pages.ui.identity import submit_rules
+from pages.ui.submit import submit_run
 
 HERO = "assets/hero.png"  # made by `python -m cnnlab.gallery`
 PAGES = [  # (file, title, icon, what it is for)
@@ -101,7 +101,7 @@ for i, (path, title, icon, blurb) in enumerate(PAGES):
 
 if quick:  # act last; data and model follow the recipe so every page agrees on what is trained
     try:  # owned by this session; a student's run passes the lesson's rules and class limits
-        run_id = common.job_manager().submit(recipe, **submit_rules())
+        run_id, _ = submit_run(recipe)  # a burst of clicks starts one run
     except PolicyError as exc:
         st.error(md_escape(exc), icon=":material/block:")
         st.stop()

@@ -179,3 +179,29 @@ def test_stop_pressed_while_the_job_loads_is_not_lost(
     assert status(run_id) == "stopped", get_run(run_id).status()
     epochs = [e for e in get_run(run_id).read_events()[0] if isinstance(e, EpochEvent)]
     assert len(epochs) <= 1
+
+
+def test_a_burst_of_the_same_submit_queues_one_run(
+    manager: JobManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten threads pressing Train at once for one session and one config: one run, every press
+    told its id; other settings or another session are new runs, and so is a press after the
+    window (a second run wanted on purpose)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg, before = _cfg(epochs=30), {r.run_id for r in jobs.list_runs(manager.runs_dir)}
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(lambda _: manager.submit_once(cfg, "s1:a"), range(10)))
+    ids = {run_id for run_id, _ in results}
+    assert len(ids) == 1 and sorted(r for _, r in results) == [False] + [True] * 9
+    other = manager.submit_once(replace(cfg, train=replace(cfg.train, seed=5)), "s1:b")
+    assert other[1] is False and other[0] not in ids
+    assert manager.submit_once(cfg, "s2:a")[1] is False  # another session's press
+    monkeypatch.setattr(jobs, "REPEAT_WINDOW_S", 0.2)
+    time.sleep(0.3)
+    again, repeated = manager.submit_once(cfg, "s1:a")
+    assert not repeated and again not in ids
+    made = {r.run_id for r in jobs.list_runs(manager.runs_dir)} - before
+    assert len(made) == 4
+    for run_id in made:
+        manager.stop(run_id)

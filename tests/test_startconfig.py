@@ -8,10 +8,8 @@ from cnnlab.config import AugmentConfig, DataConfig, ModelConfig
 from cnnlab.data.augment import default_augment
 from cnnlab.recipes import default_run_config
 from cnnlab.startconfig import (
-    config_key,
     describe_augment,
     design_key,
-    is_repeat,
     recipe_augment,
     run_config,
     start_augment,
@@ -102,13 +100,3 @@ def test_describe_augment() -> None:
     assert describe_augment(AugmentConfig()) == "none"
     text = describe_augment(AugmentConfig(crop_padding=4, hflip=True, translate=0.1))
     assert text == "random crop (pad 4 px), horizontal flip, shift ±10%"
-
-
-def test_repeat_means_same_settings_within_the_window() -> None:
-    cfg = default_run_config("digits")
-    other = replace(cfg, train=replace(cfg.train, epochs=cfg.train.epochs + 1))
-    last = (config_key(cfg), 100.0)
-    assert not is_repeat(cfg, None, 100.0)
-    assert is_repeat(cfg, last, 101.0)
-    assert not is_repeat(other, last, 101.0)  # different settings: a second run is wanted
-    assert not is_repeat(cfg, last, 100.0 + 60)  # later on purpose

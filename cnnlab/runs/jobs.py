@@ -44,6 +44,7 @@ JOB_NICENESS = warm.JOB_NICENESS  # read at each spawn (bench/bench_train.py var
 STOP_GRACE_S = 10.0  # after a stop request, SIGTERM a job whose training loop has not ended
 KILL_GRACE_S = 20.0  # ... and SIGKILL it after this long
 ENDING_KILL_S = 300.0  # a job saving and testing after its loop ended is killed only if it hangs
+REPEAT_WINDOW_S = 5.0  # the same submit key again within this many seconds = a double press
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -116,6 +117,7 @@ class JobManager:
         self._active: dict[str, _Job] = {}
         self._last_start: dict[str, float] = {}  # owner -> monotonic time their last run started
         self._estimate_s: dict[str, float | None] = {}  # queued run -> expected training seconds
+        self._recent: dict[str, tuple[str, float]] = {}  # submit key -> (run id, monotonic s)
         self._times = EpochTimes()  # seconds per epoch seen here, for the estimates
         self._warm: subprocess.Popen | None = None
         self._closed = False
@@ -146,6 +148,21 @@ class JobManager:
             self._estimate_s[run.run_id] = self._times.estimate(cfg)
             self._lock.notify_all()
         return run.run_id
+
+    def submit_once(
+        self, cfg: RunConfig, key: str, owner: RunOwner | None = None, admit: Admit | None = None
+    ) -> tuple[str, bool]:
+        """`submit`, unless `key` (the caller's session and settings) was submitted less than
+        REPEAT_WINDOW_S ago: then (that run's id, True). Checked and recorded under the lock,
+        because a burst of presses makes page reruns that interrupt each other mid-submit."""
+        with self._lock:
+            now = time.monotonic()
+            self._recent = {k: v for k, v in self._recent.items() if now - v[1] < REPEAT_WINDOW_S}
+            if key in self._recent:
+                return self._recent[key][0], True
+            run_id = self.submit(cfg, owner, admit)
+            self._recent[key] = (run_id, now)
+        return run_id, False
 
     def stop(self, run_id: str, actor: Identity | None = None) -> None:
         """Stop a queued or running run; a running one ends within a batch, keeping its best

@@ -17,8 +17,7 @@ from cnnlab.mislabels.versions import retrain_config, retrained_from, version_pa
 from cnnlab.runs import Run, get_run
 from cnnlab.runs.loading import LoadedModel
 from cnnlab.text import md_escape
-from pages.ui import common
-from pages.ui.identity import submit_rules
+from pages.ui.submit import submit_run
 
 RUNS_PAGE = "pages/runs.py"
 
@@ -80,7 +79,7 @@ def _retrain(loaded: LoadedModel, patch: LabelPatch, run_id: str) -> None:
     """The same config on the new labels, queued through the job manager like Train's runs."""
     cfg = retrain_config(loaded.config, patch, run_id)
     try:
-        new_id = common.job_manager().submit(cfg, **submit_rules())  # a student's rules apply
+        new_id, _ = submit_run(cfg)  # a student's rules apply; a double click starts one run
     except (PolicyError, OSError) as exc:
         st.error(f"The retrain could not start: {md_escape(exc)}", icon=":material/block:")
         return

@@ -10,7 +10,6 @@ from (held in the session), nothing else. A link's or a lesson's locked fields a
 from __future__ import annotations
 
 import errno
-import time
 from typing import Any
 
 import streamlit as st
@@ -21,15 +20,15 @@ from cnnlab.config import AugmentConfig, RunConfig
 from cnnlab.models import InvalidSpecError, check_spec
 from cnnlab.optim import OPTIMIZERS, SCHEDULES
 from cnnlab.sharelock import Rules
-from cnnlab.startconfig import StartConfig, config_key, describe_augment, is_repeat, run_config
+from cnnlab.startconfig import StartConfig, describe_augment, run_config
 from cnnlab.text import md_escape
-from pages.ui.common import current_dataset, data_label, job_manager, model_label
+from pages.ui.common import current_dataset, data_label, model_label
 from pages.ui.data_augment import augment_links, designed
-from pages.ui.identity import submit_rules
 from pages.ui.lr_finder import lr_finder
 from pages.ui.share import lock_caption
 from pages.ui.share import rules as share_rules
 from pages.ui.share_form import KEYS, remember, seed_form
+from pages.ui.submit import submit_run
 from pages.ui.train_processes import processes, processes_widget
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
@@ -164,17 +163,11 @@ def train_form(dataset_ready: bool, problem: str | None) -> None:
 
 
 def submit(cfg: RunConfig) -> None:
-    """Queue `cfg` unless it repeats a submit of the last few seconds; say what went wrong."""
-    ss, now = st.session_state, time.time()
-    if is_repeat(cfg, ss.get("tr_last_submit"), now):
-        st.warning(
-            "A run with these settings just started; it is shown on the right. Change a value "
-            "or wait a few seconds to start another one.",
-            icon=":material/content_copy:",
-        )
-        return
+    """Queue `cfg` unless this session submitted the same settings in the last few seconds (the
+    manager decides, atomically: a rerun cut short by the next press may not record it); say
+    what went wrong."""
     try:
-        run_id = job_manager().submit(cfg, **submit_rules())  # owner; a student's lesson rules
+        run_id, repeated = submit_run(cfg)
     except PolicyError as exc:  # the lesson or the class limits refuse it: say which rule
         st.error(md_escape(exc), icon=":material/block:")
         return
@@ -188,5 +181,10 @@ def submit(cfg: RunConfig) -> None:
         else:
             st.error(f"The run could not be created: {md_escape(exc)}", icon=":material/error:")
         return
-    ss.tr_last_submit = (config_key(cfg), now)
-    ss.run_id = run_id
+    st.session_state.run_id = run_id
+    if repeated:
+        st.warning(
+            "A run with these settings just started; it is shown on the right. Change a value "
+            "or wait a few seconds to start another one.",
+            icon=":material/content_copy:",
+        )
