@@ -229,6 +229,7 @@ class TrainConfig:
         1, 1, 64
     )  # DDP processes (torchrun ranks) on this machine; batch_size is their sum
     compile: str = named("auto", choices=("auto", "on", "off"))  # torch.compile; auto: on CUDA only
+    lookahead: bool = False  # average the weights as they train (airbench's; cnnlab.lookahead)
 
 
 @dataclass(frozen=True)

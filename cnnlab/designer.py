@@ -162,6 +162,7 @@ STACK_PRESETS: dict[str, tuple[Callable[[ModelConfig], ModelSpec], str]] = {  # 
 NOT_A_STACK = {  # presets the editor cannot express, and why
     "resnet-small": "its residual blocks add a skip connection around each pair of convs",
     "fastnet": "it pools before batch-norm, uses global max pooling and scales its logits",
+    "airnet": "its first layer is a fixed whitening filter fitted to the training images",
     "resnet18": "its residual blocks add a skip connection around each pair of convs",
     "mobilenet-v3-small": "it is built of depthwise-separable inverted residual blocks",
 }

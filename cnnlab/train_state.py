@@ -47,6 +47,7 @@ class TrainState:
     train_split: Any = None  # the training DataSplit, on the device when it fits (moved once)
     aug_generator: Any = None  # augmentation's generator: `generator` on the CPU, else on device
     collective: Any = None  # cnnlab.distributed.Collective of a DDP rank; None = one process
+    lookahead: Any = None  # cnnlab.lookahead.Lookahead when TrainConfig.lookahead, else None
     # -- progress (checkpointed)
     epoch: int = 0  # epochs trained and validated
     step: int = 0  # optimiser steps done in the whole run
@@ -95,6 +96,8 @@ def restore(state: TrainState, saved: dict[str, Any]) -> None:
     state.best_epoch = int(saved.get("best_epoch", 0))
     state.bad_epochs = int(saved.get("bad_epochs", 0))
     state.prior_elapsed = float(saved.get("elapsed", 0.0))
+    if state.lookahead is not None:
+        state.lookahead.restart(state.model, state.step)
 
 
 def checkpoint_dict(state: TrainState) -> dict[str, Any]:

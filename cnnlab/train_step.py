@@ -48,6 +48,8 @@ def step(
     state.optimizer.step()
     state.scheduler.step()
     state.step += 1
+    if state.lookahead is not None:
+        state.lookahead.after_step(state.model, state.step)
     return 0, False, loss.detach(), correct
 
 

@@ -35,6 +35,8 @@ from cnnlab.device import (
     use_compile,
 )
 from cnnlab.events import BatchEvent, EndEvent, EpochEvent, StartEvent
+from cnnlab.lookahead import Lookahead
+from cnnlab.models.airnet import fit_whitening
 from cnnlab.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
 from cnnlab.train_state import (
     EpochTotals,
@@ -164,6 +166,7 @@ def setup(cfg: RunConfig, dataset: Any, model: nn.Module, collective: Any = None
     shard = math.ceil(n / world)  # images per rank per epoch
     batch_size = max(1, min(math.ceil(tc.batch_size / world), shard))  # larger = full batch
     steps_per_epoch = math.ceil(shard / batch_size)
+    fit_whitening(model, dataset.train.x)  # AirNet's stem: fitted once, before the first step
     optimizer = build_optimizer(model, tc)
     train_model = collective.wrap(model) if collective is not None else model
     if use_compile(tc.compile, device):
@@ -191,6 +194,9 @@ def setup(cfg: RunConfig, dataset: Any, model: nn.Module, collective: Any = None
         else augment_generator(device, tc.seed * 256 + rank + 1),
         collective=collective,
         best_state=state_copy(model),
+        lookahead=Lookahead(steps_per_epoch, max(0, tc.epochs) * steps_per_epoch)
+        if tc.lookahead
+        else None,
     )
 
 
@@ -272,6 +278,8 @@ def run_epoch(
             )
             last_event, window_t, window_n = now, now, 0
     totals.loss_sum, totals.correct = float(loss_sum), int(correct_sum)
+    if state.lookahead is not None:
+        state.lookahead.end_epoch(state.model)
     if state.collective is not None:  # the epoch's figures over every rank's shard
         state.collective.end_epoch(state.model, totals)
     return totals

@@ -124,6 +124,7 @@ def test_flags_follow_nested_dataclasses() -> None:
         (["--train.label-smoothing", "1"], "train.label_smoothing: must be in [0, 1), got 1"),
         (["--data.val-fraction", "0"], "data.val_fraction: must be in (0, 1), got 0"),
         (["--config", "no-such-run"], "--config no-such-run: no such file, run folder or run id"),
+        (["--dataset", "mnist", "--recipe", "long"], "--recipe: mnist has no 'long' recipe"),
     ],
 )
 def test_usage_errors_exit_2_and_write_nothing(
@@ -177,6 +178,21 @@ def test_aliases_and_print_config_round_trip(
     again = json.loads(capsys.readouterr().out)
     assert again["train"]["epochs"] == 5 and again["train"]["lr"] == 0.01
     assert not list_runs()  # --print-config writes nothing
+
+
+def test_the_long_recipe_is_cifar10s_wider_longer_airnet(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["train", "--dataset", "cifar10", "--print-config"]) == EXIT_OK
+    fast = json.loads(capsys.readouterr().out)
+    assert main(["train", "--dataset", "cifar10", "--recipe", "long", "--print-config"]) == EXIT_OK
+    long = json.loads(capsys.readouterr().out)
+    assert fast["model"]["name"] == long["model"]["name"] == "airnet"
+    assert long["model"]["width"] > fast["model"]["width"]
+    assert long["train"]["epochs"] > fast["train"]["epochs"] and long["train"]["lookahead"]
+    assert main(["train", "--dataset", "cifar10", "--recipe", "long", "--epochs", "3",
+                 "--print-config"]) == EXIT_OK  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["train"]["epochs"] == 3  # flags still override
 
 
 def test_config_reruns_a_saved_run_to_the_same_result(

@@ -53,6 +53,13 @@ def _train_parser(sub: Any, registries: bool) -> None:
     p.add_argument(
         "--print-config", action="store_true", help="print the resolved config as JSON and exit"
     )
+    p.add_argument(
+        "--recipe",
+        default="default",
+        choices=("default", "long"),
+        help="the dataset's recipe to start from: the fast default, or the long one that buys "
+        "accuracy with time where the dataset has one (CIFAR-10: 90%% in about 15 minutes)",
+    )
     p.add_argument("--no-augment", action="store_true", help="turn augmentation off")
     p.add_argument("--patch", metavar="FILE.json", help="train on a label patch (dataset version)")
     p.add_argument("--run-dir", help="execute an existing run folder (used by the app's jobs)")

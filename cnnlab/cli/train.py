@@ -57,7 +57,13 @@ def build_config(args: argparse.Namespace) -> Any:
     if args.config:
         base = _base_config(args.config, args.runs_dir)
     else:
-        base = to_dict(default_run_config(given.get("data.name", "shapes")))
+        try:
+            recipe = default_run_config(
+                given.get("data.name", "shapes"), getattr(args, "recipe", "default")
+            )
+        except ValueError as exc:  # no long recipe for this dataset: say which it has
+            raise UsageError(f"--recipe: {exc}") from exc
+        base = to_dict(recipe)
     base = apply_start(base, given, args)  # --from-run / --more-epochs
     if args.no_augment:
         base["augment"] = to_dict(AugmentConfig())

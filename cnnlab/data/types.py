@@ -90,6 +90,7 @@ class DatasetInfo:
     status: StatusCheck | None = None  # None = always available
     resizable: bool = False  # honours DataConfig.image_size (else keeps its native size)
     preprocess_style: str = "photo"  # "digit": light strokes on black, centred (MNIST-like)
+    long_recipe: RunConfig | None = None  # more accuracy for more time (`--recipe long`)
 
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset")

@@ -29,6 +29,7 @@ from cnnlab.models.core import (
     register,
 )
 from cnnlab.models.presets import FASTNET_LOGIT_SCALE, FASTNET_WIDTHS
+from cnnlab.models.airnet import AIRNET_WIDTHS, PatchWhitening, fit_whitening
 from cnnlab.models.torchvision_nets import (
     IMAGENET,
     ImageNetUnavailable,
@@ -54,6 +55,9 @@ from cnnlab.models.custom import (
 
 __all__ = [
     "ACTIVATIONS",
+    "AIRNET_WIDTHS",
+    "PatchWhitening",
+    "fit_whitening",
     "FASTNET_LOGIT_SCALE",
     "IMAGENET",
     "FASTNET_WIDTHS",

@@ -17,7 +17,7 @@ from typing import Any
 import streamlit as st
 
 from cnnlab.config import AugmentConfig, DataConfig
-from cnnlab.recipes import default_run_config
+from cnnlab.recipes import default_run_config, recipe_names
 from cnnlab.runs import RunNotFound, get_run
 from cnnlab.sharelink import AUGMENT
 from cnnlab.sharelock import Rules
@@ -54,6 +54,35 @@ def take_recipe() -> None:
     ss.share_pending = {"train": fields, AUGMENT: cfg.augment != AugmentConfig(), "base": cfg}
     ss.share_form = None
     ss.tr_origin = f"run {run_id}"
+
+
+def offer_long_recipe(data: DataConfig) -> None:
+    """Where the dataset has a long recipe (CIFAR-10's 90%), a button that starts the form and
+    the Model page from it."""
+    if "long" not in recipe_names(data.name):
+        return
+    cfg = default_run_config(data.name, "long")
+    epochs, model = cfg.train.epochs, cfg.model
+    st.button(
+        f"Start from the long recipe: {model.name} at width {model.width:g}, {epochs} epochs",
+        on_click=_take_long,
+        args=(data,),
+        key="tr_long_recipe",
+        icon=":material/timer:",
+        help="more accuracy for more time (CIFAR-10: 90% in about 15 minutes on 2 CPU cores, "
+        "against 85% in 4 minutes for the default recipe; bench/RESULTS.md)",
+    )
+
+
+def _take_long(data: DataConfig) -> None:
+    """Button callback: the long recipe becomes the network and the form's start."""
+    ss, cfg = st.session_state, default_run_config(data.name, "long")
+    ss.model_cfg = cfg.model
+    ss.augment_designs = {**ss.get("augment_designs", {}), design_key(data): cfg.augment}
+    fields = {name: getattr(cfg.train, name) for name in KEYS}
+    ss.share_pending = {"train": fields, AUGMENT: True, "base": cfg}
+    ss.share_form = None
+    ss.tr_origin = "the long recipe for this dataset"
 
 
 def _pending(data: DataConfig) -> tuple[StartConfig, bool] | None:

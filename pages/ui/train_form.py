@@ -27,7 +27,7 @@ from pages.ui.data_augment import augment_links, designed
 from pages.ui.lr_finder import lr_finder
 from pages.ui.share import lock_caption
 from pages.ui.share import rules as share_rules
-from pages.ui.share_form import KEYS, remember, seed_form
+from pages.ui.share_form import KEYS, offer_long_recipe, remember, seed_form
 from pages.ui.submit import submit_run
 from pages.ui.train_processes import processes, processes_widget
 
@@ -130,6 +130,10 @@ def train_form(dataset_ready: bool, problem: str | None) -> None:
     """The form; on Train, submits exactly what it shows (see module docstring)."""
     rules = share_rules()
     data = st.session_state.data_cfg
+    if (
+        not rules.locked and rules.model is None and rules.train is None
+    ):  # else a lesson or link rules
+        offer_long_recipe(data)
     start = seed_form(data, rules)
     with st.form("train_form", border=True):
         st.markdown("**Hyperparameters**")
