@@ -188,6 +188,7 @@ class ModelConfig:
     pretrained: bool = False  # ImageNet weights (torchvision models): torch cache, else downloaded
     init_from: str = ""  # run id whose saved weights start this network ("" = fresh weights)
     freeze_up_to: str = ""  # block name: it and every block before it stay fixed; "body" = all
+    flip_tta: bool = False  # predict with the mean logits of the image and its mirror (photos)
     # but the head (train the head only); "" = nothing frozen (`finetune.block_names` lists them)
     pretrained_lr_scale: float = ranged(
         1.0, 0, 10, lo_open=True

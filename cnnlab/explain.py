@@ -17,7 +17,7 @@ import torch
 from captum.attr import LayerAttribution, LayerGradCam
 from torch import nn
 
-from cnnlab.models import device_of
+from cnnlab.models import device_of, one_view
 
 # Modules that may sit between a conv and its activation without changing the shape.
 _NORMS = (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.LayerNorm, nn.Identity)
@@ -115,7 +115,7 @@ def feature_maps(model: nn.Module, x: torch.Tensor) -> list[tuple[str, torch.Ten
                 target = _activation_after(model, name) or module
                 handles.append(target.register_forward_hook(hook_for(name)))
         model.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), one_view(model):
             model(_as_input(model, x))
     finally:
         for handle in handles:
@@ -187,7 +187,7 @@ def grad_cam_batch(
     model.eval()
     try:
         # Gradients are needed even when the caller is under no_grad / inference_mode.
-        with torch.inference_mode(False), torch.enable_grad():
+        with torch.inference_mode(False), torch.enable_grad(), one_view(model):
             inputs = images.to(device_of(model)).float().div_(255)  # (N, C, H, W)
             target = torch.as_tensor(list(targets), dtype=torch.long, device=inputs.device)
             attribution = LayerGradCam(model, module).attribute(inputs, target=target)

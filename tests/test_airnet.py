@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 from types import SimpleNamespace
 
+import numpy as np
 import torch
 
 from cnnlab.config import ModelConfig, Preprocess, RunConfig, TrainConfig
 from cnnlab.lookahead import EVERY, START_EPOCH, Lookahead
-from cnnlab.models import PatchWhitening, build_model, fit_whitening
+from cnnlab.models import PatchWhitening, build_model, fit_whitening, one_view
 from cnnlab.models.airnet import FrozenScaleNorm
 from cnnlab.training import train
 
@@ -114,3 +115,40 @@ def test_lookahead_averages_from_its_start_epoch_every_few_steps() -> None:
     expected = 1.0 + (3.0 - 1.0) * (1 - rho)
     assert torch.allclose(model.weight, torch.full((1, 2), expected))
     assert torch.equal(ahead.average["weight"], model.weight)
+
+
+def test_flip_tta_averages_the_mirror_in_eval_only_and_one_view_turns_it_off() -> None:
+    torch.manual_seed(0)
+    pre = Preprocess(input_shape=(3, 12, 12), mean=(0.5,) * 3, std=(0.25,) * 3)
+    model = build_model(ModelConfig(name="airnet", width=0.5, flip_tta=True), pre, 3)
+    fit_whitening(model, _images(64))
+    x = _images(8, seed=4).float() / 255
+    model.eval()
+    with torch.no_grad():
+        plain = model.net(model.norm(x))
+        mirror = model.net(model.norm(x.flip(-1)))
+        assert torch.allclose(model(x), (plain + mirror) / 2, atol=1e-6)
+        with one_view(model):
+            assert torch.allclose(model(x), plain, atol=1e-6)
+        assert torch.allclose(model(x), (plain + mirror) / 2, atol=1e-6)  # back on after
+        # a mirrored image gets the same prediction: the two views swap
+        assert torch.allclose(model(x.flip(-1)), model(x), atol=1e-5)
+
+
+def test_grad_cam_and_feature_maps_see_one_pass_of_a_flip_tta_model() -> None:
+    from cnnlab.explain import feature_maps, grad_cam
+
+    torch.manual_seed(0)
+    pre = Preprocess(input_shape=(3, 12, 12), mean=(0.5,) * 3, std=(0.25,) * 3)
+    model = build_model(ModelConfig(name="airnet", width=0.5, flip_tta=True), pre, 3)
+    fit_whitening(model, _images(64))
+    image = _images(1, seed=5)[0]
+    heat = grad_cam(model, image, 1)
+    with one_view(model):
+        alone = grad_cam(model, image, 1)
+    assert heat.shape == (12, 12) and np.allclose(heat, alone, atol=1e-5)
+    maps = dict(feature_maps(model, image))
+    with torch.no_grad(), one_view(model):
+        model.eval()
+        stem = model.net.stem(model.norm(image[None].float() / 255))[0]
+    assert torch.allclose(maps["net.stem.conv"], stem, atol=1e-5)  # the image, not its mirror

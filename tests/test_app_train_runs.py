@@ -263,3 +263,22 @@ def test_a_full_disk_fails_the_submit_cleanly(jobs: None, monkeypatch: pytest.Mo
         monkeypatch.setattr(runs, "atomic_write_json", full)
         create_run(RunConfig())
     assert list(default_runs_dir().iterdir()) == []
+
+
+def test_the_long_recipe_button_starts_the_form_and_model_from_it(real_data: Path) -> None:
+    """Issue 18.4: CIFAR-10 offers its long recipe on the Train page; digits has none."""
+    at = open_page("train", data="digits")
+    assert not [b for b in at.button if b.key == "tr_long_recipe"]
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.session_state.data_cfg = DataConfig(name="cifar10", root=str(real_data))
+    at.switch_page("pages/train.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert widget(at.number_input, "Epochs").value == 13  # the default recipe
+    at.button(key="tr_long_recipe").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert widget(at.number_input, "Epochs").value == 30
+    assert at.session_state.model_cfg.name == "airnet" and at.session_state.model_cfg.width == 2
+    assert "the long recipe for this dataset" in texts(at.caption)

@@ -23,7 +23,7 @@ import torch
 from cnnlab.cli import EXIT_FAILED, EXIT_OK, main
 from cnnlab.config import ConvBlock, ModelConfig, ModelSpec, Preprocess
 from cnnlab.export import ScriptDataError, training_script
-from cnnlab.export.model_code import check_model_code, model_code
+from cnnlab.export.model_code import ModelCodeError, check_model_code, model_code
 from cnnlab.models import MODELS, build_model
 from cnnlab.recipes import default_run_config
 from cnnlab.runs import RunImportError, create_run, export_run_zip, get_run, import_run_zip
@@ -98,7 +98,17 @@ def _custom() -> ModelConfig:
     return ModelConfig(name="custom", spec=spec)
 
 
-@pytest.mark.parametrize("name", [*MODELS, "custom-spec"])
+WRITABLE = [name for name in MODELS if name != "airnet"]  # its fitted stem: refused, below
+
+
+def test_the_script_writer_refuses_airnet_by_name() -> None:
+    pre = Preprocess(input_shape=(3, 16, 16), mean=(0.5,) * 3, std=(0.25,) * 3)
+    model = build_model(ModelConfig(name="airnet"), pre, 7)
+    with pytest.raises(ModelCodeError, match="PatchWhitening layer.*export ONNX"):
+        model_code(model, "airnet")
+
+
+@pytest.mark.parametrize("name", [*WRITABLE, "custom-spec"])
 def test_written_network_loads_the_weights_and_gives_the_same_outputs(name: str) -> None:
     cfg = _custom() if name == "custom-spec" else ModelConfig(name=name, pretrained=False)
     pre = Preprocess(input_shape=(3, 16, 16), mean=(0.4, 0.5, 0.6), std=(0.2, 0.3, 0.25))
@@ -253,3 +263,23 @@ def test_runs_page_offers_onnx_after_the_check_and_the_script() -> None:
     assert not at.exception and not at.error, (at.exception, at.error)
     assert "Download ONNX" in [b.proto.label for b in at.get("download_button")]
     assert any("onnxruntime agrees with PyTorch" in c.value for c in at.caption)
+
+
+def test_onnx_of_a_flip_tta_airnet_includes_the_mirror_and_agrees() -> None:
+    """The default CIFAR-10 network (airnet, mirror at test time) exports with its fitted stem
+    and its test-time mirror: ONNX gives what the lab predicts."""
+    from cnnlab.export.onnx_export import _to_onnx, max_difference
+    from cnnlab.models import fit_whitening
+
+    pre = Preprocess(input_shape=(3, 16, 16), mean=(0.5,) * 3, std=(0.25,) * 3)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name="airnet", flip_tta=True), pre, 5)
+    images = torch.randint(0, 256, (64, 3, 16, 16), dtype=torch.uint8)
+    fit_whitening(model, images)
+    model.eval()
+    data = _to_onnx(model, (3, 16, 16))
+    x = images[:8].float() / 255
+    assert max_difference(data, model, x) <= 1e-4
+    with torch.no_grad():  # and the graph really averages the mirror (not one pass)
+        one = model.net(model.norm(x))
+    assert (model(x) - one).abs().max() > 1e-3

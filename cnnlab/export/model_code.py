@@ -56,6 +56,11 @@ def _pair(value: object) -> str:
 
 def leaf_code(module: nn.Module) -> str:
     """A constructor expression (with `nn.` prefix) for a standard torch.nn leaf module."""
+    if type(module).__module__.startswith("cnnlab."):  # e.g. AirNet's fitted whitening layer
+        raise ModelCodeError(
+            f"the network contains the lab's {type(module).__name__} layer, which the script "
+            "writer cannot write as code yet: export ONNX to use the trained model"
+        )
     if isinstance(module, nn.Conv2d):
         extra = f", groups={module.groups}" if module.groups != 1 else ""
         extra += f", dilation={_pair(module.dilation)}" if module.dilation != (1, 1) else ""

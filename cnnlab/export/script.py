@@ -267,6 +267,11 @@ def training_script(run_id: str, runs_dir: str | Path | None = None) -> Training
     ScriptDataError / ModelCodeError (ValueErrors) saying why a run cannot be written."""
     loaded = load_model(run_id, runs_dir)
     cfg = loaded.config
+    if cfg.train.lookahead:
+        raise ScriptDataError(
+            "the run averaged its weights as it trained (lookahead), which the script writer "
+            "cannot write yet: export ONNX to use the trained model"
+        )
     aug = cfg.augment
     if aug.hflip and not DATASETS.get(cfg.data.name).hflip_ok:  # as training does
         aug = dataclasses.replace(aug, hflip=False)

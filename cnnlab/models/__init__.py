@@ -26,6 +26,7 @@ from cnnlab.models.core import (
     build_model,
     conv_layer_names,
     device_of,
+    one_view,
     register,
 )
 from cnnlab.models.presets import FASTNET_LOGIT_SCALE, FASTNET_WIDTHS
@@ -54,6 +55,7 @@ from cnnlab.models.custom import (
 # isort: on
 
 __all__ = [
+    "one_view",
     "ACTIVATIONS",
     "AIRNET_WIDTHS",
     "PatchWhitening",

@@ -80,7 +80,8 @@ class _Hooks:
         return hook
 
     def _keep_features(self, _module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        self.features = inputs[0].detach().float().flatten(1).clone()  # (N, D)
+        if self.features is None:  # the first pass: the image itself, not its mirror (flip_tta)
+            self.features = inputs[0].detach().float().flatten(1).clone()  # (N, D)
 
     def remove(self) -> None:
         for handle in self.handles:

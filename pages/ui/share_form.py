@@ -69,7 +69,7 @@ def offer_long_recipe(data: DataConfig) -> None:
         args=(data,),
         key="tr_long_recipe",
         icon=":material/timer:",
-        help="more accuracy for more time (CIFAR-10: 90% in about 15 minutes on 2 CPU cores, "
+        help="more accuracy for more time (CIFAR-10: 90% in under 15 minutes on 2 CPU cores, "
         "against 85% in 4 minutes for the default recipe; bench/RESULTS.md)",
     )
 
