@@ -18,6 +18,7 @@ Parameters (values: see `SharedState`):
 | level, size | shapes difficulty 0..3; image side, pixels (0 = the set's default) | `3`, `48` |
 | dx | other DataConfig fields that differ from the defaults (blob) | |
 | model, width, imagenet | preset name or `custom`; width multiplier; `0` = no ImageNet weights | |
+| mirror | `1` = the model predicts with the mirror too (ModelConfig.flip_tta) | |
 | net | the custom network in the Model page's editor (blob of a ModelSpec) | |
 | mnet | the custom network in use, when it differs from `net` (blob) | |
 | optimizer ... augment | the Train form's fields (`TRAIN_FIELDS`); augment `1`/`0` | `lr=0.01` |
@@ -52,7 +53,7 @@ AUGMENT = "augment"
 CONTROLS = ("data", "model", *TRAIN_FIELDS, AUGMENT)
 VIEW_KEYS = ("true", "pred", "tab", "kernel")
 DATA_KEYS = ("data", "level", "size", "dx")
-MODEL_KEYS = ("model", "width", "imagenet", "net", "mnet")
+MODEL_KEYS = ("model", "width", "imagenet", "mirror", "net", "mnet")
 LOCK, HIDE = "_lock", "_hide"
 KEYS = (*DATA_KEYS, *MODEL_KEYS, *TRAIN_FIELDS, AUGMENT, *VIEW_KEYS, LOCK, HIDE)
 MAX_PARAM = 4000  # characters: a longer parameter is refused before decoding
@@ -189,6 +190,8 @@ def encode_model(model: ModelConfig, editor: ModelSpec, base: ModelConfig) -> di
         out["width"] = _text(model.width)
     if model.pretrained:  # off by default (fine-tuning settings are not shared: a run id is local)
         out["imagenet"] = "1"
+    if model.flip_tta:
+        out["mirror"] = "1"
     if editor != ModelSpec():
         out["net"] = pack(spec_to_json(editor))
     if model.name == "custom" and model.spec != editor:
@@ -278,13 +281,15 @@ def decode_data(params: Mapping[str, str]) -> DataConfig | None:
 def decode_model(params: Mapping[str, str]) -> tuple[ModelConfig | None, ModelSpec | None]:
     """(the model in use, the editor's network) of a link; ValueError naming the problem."""
     editor = spec_from_json(unpack(params["net"])) if "net" in params else None
-    if "model" not in params:  # width, imagenet and mnet come with it
+    if "model" not in params:  # width, imagenet, mirror and mnet come with it
         return None, editor
     fields: dict[str, Any] = {"name": params["model"]}
     if "width" in params:
         fields["width"] = _typed("width", params["width"], float)
     if "imagenet" in params:
         fields["pretrained"] = _typed("imagenet", params["imagenet"], bool)
+    if "mirror" in params:
+        fields["flip_tta"] = _typed("mirror", params["mirror"], bool)
     model = _built(ModelConfig, fields)
     if model.name == "custom":
         spec = spec_from_json(unpack(params["mnet"])) if "mnet" in params else editor

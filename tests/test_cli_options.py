@@ -180,15 +180,15 @@ def test_aliases_and_print_config_round_trip(
     assert not list_runs()  # --print-config writes nothing
 
 
-def test_the_long_recipe_is_cifar10s_wider_longer_airnet(
+def test_the_long_recipe_is_cifar10s_longer_airnet(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["train", "--dataset", "cifar10", "--print-config"]) == EXIT_OK
     fast = json.loads(capsys.readouterr().out)
     assert main(["train", "--dataset", "cifar10", "--recipe", "long", "--print-config"]) == EXIT_OK
     long = json.loads(capsys.readouterr().out)
-    assert fast["model"]["name"] == long["model"]["name"] == "airnet"
-    assert long["model"]["width"] > fast["model"]["width"]
+    assert (fast["model"]["name"], long["model"]["name"]) == ("fastnet", "airnet")
+    assert long["model"]["flip_tta"] and not fast["model"]["flip_tta"]
     assert long["train"]["epochs"] > fast["train"]["epochs"] and long["train"]["lookahead"]
     assert main(["train", "--dataset", "cifar10", "--recipe", "long", "--epochs", "3",
                  "--print-config"]) == EXIT_OK  # fmt: skip
