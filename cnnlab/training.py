@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.config import AugmentConfig, RunConfig, TrainConfig
@@ -38,6 +37,7 @@ from cnnlab.events import BatchEvent, EndEvent, EpochEvent, StartEvent
 from cnnlab.lookahead import Lookahead
 from cnnlab.models.airnet import fit_whitening
 from cnnlab.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
+from cnnlab.train_eval import evaluate_classes, evaluate_split
 from cnnlab.train_state import (
     EpochTotals,
     TrainState,
@@ -49,7 +49,7 @@ from cnnlab.train_state import (
     state_copy,
     stop_code,
 )
-from cnnlab.train_step import step, to_input, train_step
+from cnnlab.train_step import step, train_step
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "TrainResult", "TrainState", "evaluate_split", "train"]
 __all__ += ["evaluate_classes"]
@@ -196,7 +196,7 @@ def setup(cfg: RunConfig, dataset: Any, model: nn.Module, collective: Any = None
         best_state=state_copy(model),
         lookahead=Lookahead(steps_per_epoch, max(0, tc.epochs) * steps_per_epoch)
         if tc.lookahead
-        else None,
+        else None,  # noqa: E501
     )
 
 
@@ -348,60 +348,3 @@ def finish(state: TrainState, emit: Emit) -> TrainResult:
         len(state.history),
         state.history,
     )
-
-
-@torch.inference_mode()
-def evaluate_split(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    batch_size: int,
-    device: torch.device,
-    channels_last: bool = False,
-    precision: str = "fp32",
-) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of `model` on uint8 images `x` (N,C,H,W), labels `y` (N,).
-
-    `precision` is a resolved one (see `resolve_precision`)."""
-    loss, acc, _ = evaluate_classes(model, x, y, batch_size, device, channels_last, precision)
-    return loss, acc
-
-
-@torch.inference_mode()
-def evaluate_classes(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    batch_size: int,
-    device: torch.device,
-    channels_last: bool = False,
-    precision: str = "fp32",
-) -> tuple[float, float, tuple[float | None, ...]]:
-    """`evaluate_split`'s loss and accuracy, and the accuracy of each class (index = class, the
-    share of its images predicted right = its recall; None for a class without images), counted
-    from the same predictions (two bincounts per batch)."""
-    was_training = model.training
-    model.eval()
-    total_loss, correct = 0.0, 0
-    hits = seen = None  # (K,) correct predictions and images per true class
-    for start in range(0, len(x), batch_size):
-        xb = to_input(x[start : start + batch_size], device, channels_last)
-        yb = y[start : start + batch_size].to(device)
-        with autocast(device, precision):
-            logits = model(xb).float()  # (B, K)
-        total_loss += F.cross_entropy(logits, yb, reduction="sum").item()
-        right = logits.argmax(1) == yb
-        correct += right.sum().item()
-        k = logits.shape[1]
-        batch_seen = torch.bincount(yb, minlength=k)
-        batch_hits = torch.bincount(yb[right], minlength=k)
-        hits = batch_hits if hits is None else hits + batch_hits
-        seen = batch_seen if seen is None else seen + batch_seen
-    model.train(was_training)
-    n = max(1, len(x))
-    per_class: tuple[float | None, ...] = ()
-    if seen is not None:
-        per_class = tuple(
-            h / s if s else None for h, s in zip(hits.tolist(), seen.tolist(), strict=True)
-        )
-    return total_loss / n, correct / n, per_class

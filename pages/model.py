@@ -106,8 +106,7 @@ def preset_picker(current: ModelConfig) -> ModelConfig:
         times = lambda v: f"×{v:g}"  # noqa: E731
         label = "Width (channel multiplier)"
         width = st.select_slider(label, WIDTHS, start, key="model_width", format_func=times)
-    tip = "predict with the mean of the image's and its mirror's scores: more accurate on photos, "
-    tip += "twice the prediction time; wrong where a mirror changes the class (digits, letters)"
+    tip = "average the image's and its mirror's scores: photos only (not digits or letters)"
     tta = st.checkbox("Mirror at test time", current.flip_tta, key="model_flip_tta", help=tip)
     return ModelConfig(name=name, width=width, flip_tta=tta)  # its start: pages/ui/finetune.py
 

@@ -24,9 +24,7 @@ import torch
 from cnnlab.config import (
     AugmentConfig,
     DataConfig,
-    ModelConfig,
     RunConfig,
-    TrainConfig,
 )
 from cnnlab.data.tensor_cache import cache_file, read_cache, write_cache
 from cnnlab.data.types import (
@@ -265,54 +263,7 @@ def _status(name: str) -> StatusCheck:
     return status
 
 
-# -- recipes: the tuned training defaults (bench/RESULTS.md) ------------------------------------
-
-# 99.0-99.2% test accuracy after one epoch (~5 s of training on 2 idle cores; bench/RESULTS.md).
-_MNIST = RunConfig(
-    model=ModelConfig(name="fastnet"),
-    train=TrainConfig(
-        optimizer="sgd",
-        lr=0.2,
-        epochs=1,
-        batch_size=256,
-        label_smoothing=0.1,
-        weight_decay=5e-4,
-        precision="bf16",
-    ),
-)
-# Harder 28x28 sets (no data here to tune on): fastnet at width 1.5 = its filter counts before
-# the MNIST tuning (24-48-96-192), and more epochs.
-_WIDER = ModelConfig(name="fastnet", width=1.5)
-# fastnet at width 2 (32-64-128-256 filters): ~85% test accuracy on CIFAR-10 after 20 epochs
-# (360-375 s on 2 cores in November; bench/RESULTS.md). CIFAR-10, CIFAR-100 and SVHN train with it.
-_FASTNET32 = RunConfig(
-    model=ModelConfig(name="fastnet", width=2.0),
-    augment=AugmentConfig(crop_padding=4, hflip=True),
-    train=TrainConfig(
-        optimizer="sgd",
-        lr=0.2,
-        epochs=20,
-        batch_size=256,
-        label_smoothing=0.2,
-        weight_decay=5e-4,
-        precision="bf16",
-    ),
-)
-# AirNet (cnnlab/models/airnet.py: whitening stem; width 1.5 = 24-96-96 filters) with lookahead
-# averaging, 2-pixel crops and the mirror at test time: the candidate to replace the default
-# (issue 18 item 4; not yet measured beside it in one run: bench_train.py --only cifar does).
-_AIRNET15 = RunConfig(
-    model=ModelConfig(name="airnet", width=1.5, flip_tta=True),
-    augment=AugmentConfig(crop_padding=2, hflip=True),
-    train=replace(_FASTNET32.train, epochs=13, lookahead=True),
-)
-# The long recipe: AirNet at width 2 (32-128-128 filters) for 30 epochs, aimed at 90% in 900 s
-# (not yet measured to the end; bench/RESULTS.md).
-_CIFAR10_LONG = replace(
-    _AIRNET15,
-    model=ModelConfig(name="airnet", width=2.0, flip_tta=True),
-    train=replace(_AIRNET15.train, epochs=30),
-)
+from cnnlab.data.tv_recipes import _CIFAR10_LONG, _FASTNET32, _MNIST, _WIDER  # noqa: E402
 
 
 def _register(

@@ -35,6 +35,7 @@ from cnnlab.config import RunConfig
 from cnnlab.runs import executors
 from cnnlab.runs.access import RunOwner, check_manage
 from cnnlab.runs.fair import EpochTimes, Projection, QueueEntry, next_index, projected_starts
+from cnnlab.runs.procs import _is_job_process, _pid_alive
 from cnnlab.runs.status import ACTIVE, FINISHED, Status
 from cnnlab.runs.store import Run, create_run, get_run, list_runs, resolve_runs_dir
 
@@ -45,34 +46,6 @@ STOP_GRACE_S = 10.0  # after a stop request, SIGTERM a job whose training loop h
 KILL_GRACE_S = 20.0  # ... and SIGKILL it after this long
 ENDING_KILL_S = 300.0  # a job saving and testing after its loop ended is killed only if it hangs
 REPEAT_WINDOW_S = 5.0  # the same submit key again within this many seconds = a double press
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (ended, not yet reaped) counts as gone.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return True
-
-
-def _is_job_process(pid: int | None) -> bool:
-    """Alive and running cnnlab: after a reboot a dead job's pid may belong to any process."""
-    if not _pid_alive(pid):
-        return False
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"cnnlab" in f.read()
-    except OSError:
-        return not Path("/proc/self").exists()  # no /proc (not Linux): trust the pid
 
 
 @dataclass
