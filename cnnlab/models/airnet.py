@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from cnnlab.config import ModelConfig
-from cnnlab.models.blocks import Scale, Shape, Sides, scaled
+from cnnlab.models.blocks import Shape, Sides, max_scaled_head, scaled
 from cnnlab.models.core import register
 
 AIRNET_WIDTHS = (16, 64, 64)  # stage1..3 channels at width 1
@@ -118,14 +118,7 @@ def airnet(*, input_shape: Shape, num_classes: int, cfg: ModelConfig) -> nn.Modu
         out_ch = scaled(base, cfg)
         layers[f"stage{i}"] = air_stage(in_ch, out_ch, pool=sides.pool(2))
         in_ch = out_ch
-    layers["head"] = nn.Sequential(
-        OrderedDict(
-            pool=nn.AdaptiveMaxPool2d(1),
-            flatten=nn.Flatten(),
-            fc=nn.Linear(in_ch, num_classes, bias=False),
-            scale=Scale(AIRNET_LOGIT_SCALE),
-        )
-    )
+    layers["head"] = max_scaled_head(in_ch, num_classes, AIRNET_LOGIT_SCALE)
     return nn.Sequential(layers)
 
 

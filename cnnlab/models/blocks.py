@@ -104,6 +104,18 @@ class Scale(nn.Module):
         return f"factor={self.factor}"
 
 
+def max_scaled_head(in_ch: int, num_classes: int, factor: float) -> nn.Sequential:
+    """Global max pool -> flatten -> linear (no bias) -> x `factor`: fastnet's and AirNet's head."""
+    return nn.Sequential(
+        OrderedDict(
+            pool=nn.AdaptiveMaxPool2d(1),
+            flatten=nn.Flatten(),
+            fc=nn.Linear(in_ch, num_classes, bias=False),
+            scale=Scale(factor),
+        )
+    )
+
+
 class BasicBlock(nn.Module):
     """ResNet basic block: two 3x3 convs plus a shortcut (1x1 conv when the shape changes)."""
 

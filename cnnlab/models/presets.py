@@ -14,10 +14,10 @@ from torch import nn
 from cnnlab.config import ModelConfig
 from cnnlab.models.blocks import (
     BasicBlock,
-    Scale,
     Shape,
     Sides,
     conv_block,
+    max_scaled_head,
     pooled_block,
     scaled,
 )
@@ -161,12 +161,5 @@ def fastnet(*, input_shape: Shape, num_classes: int, cfg: ModelConfig) -> nn.Mod
         pool = not last and sides.pool(2)  # skipped where the map is already smaller than 2x2
         layers["stem" if i == 0 else f"stage{i}"] = pooled_block(in_ch, out_ch, pool=pool)
         in_ch = out_ch
-    layers["head"] = nn.Sequential(
-        OrderedDict(
-            pool=nn.AdaptiveMaxPool2d(1),
-            flatten=nn.Flatten(),
-            fc=nn.Linear(in_ch, num_classes, bias=False),
-            scale=Scale(FASTNET_LOGIT_SCALE),
-        )
-    )
+    layers["head"] = max_scaled_head(in_ch, num_classes, FASTNET_LOGIT_SCALE)
     return nn.Sequential(layers)
