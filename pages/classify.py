@@ -17,7 +17,7 @@ from streamlit_drawable_canvas import st_canvas
 from cnnlab.classify import IMAGE_TYPES, Classified, classify_files, results_table
 from cnnlab.runs import get_run
 from cnnlab.text import md_escape
-from pages.ui import common
+from pages.ui import common, run_pick
 from pages.ui.classify_cards import blank_card, card, error_message
 from pages.ui.classify_live import https_warning, live_panel
 from pages.ui.classify_whatif import whatif_panel
@@ -67,7 +67,7 @@ def drawing(pen: int) -> tuple[str, bytes] | None:
 
 common.ensure_app_shell()  # a deep link on a fresh server still goes through app.py
 st.title("Classify")
-loaded = common.pick_trained_run("classify_run")
+loaded = run_pick.pick_trained_run("classify_run")
 channels, height, width = loaded.preprocess.input_shape
 num_classes = len(loaded.class_names)
 

@@ -19,7 +19,7 @@ from cnnlab.evaluate import EvalReport, evaluate, highest_loss, misclassified
 from cnnlab.runs import get_run, run_history
 from cnnlab.runs.evaluation import ReportView, report_view
 from cnnlab.text import md_escape
-from pages.ui import common, mislabels, share
+from pages.ui import common, mislabels, run_pick, share
 from pages.ui.curves_views import curves_section
 from pages.ui.evaluate_gallery import grad_cams, loss_tiles, plain_tiles, show_tiles
 from pages.ui.report_view import report_section
@@ -66,7 +66,7 @@ def on_pair_click(view: ReportView) -> None:
 common.ensure_app_shell()  # a deep link on a fresh server still goes through app.py
 st.title("Evaluate")
 share_slot, _ = share.begin()  # a link's confusion cell (checked against the run's classes below)
-loaded = common.pick_trained_run("evaluate_run")
+loaded = run_pick.pick_trained_run("evaluate_run")
 run = get_run(loaded.run_id)
 try:
     report = test_report(loaded.run_id, str(run.path.parent), run.weights_version())

@@ -17,7 +17,7 @@ from cnnlab.explain import default_cam_layer, first_layer_filters
 from cnnlab.inference import predict_images
 from cnnlab.runs import get_run
 from cnnlab.text import md_escape
-from pages.ui import common, watch_views
+from pages.ui import common, run_pick, watch_views
 from pages.ui.inspect_cache import filters_figure, heat_map, image_key, layer_maps, maps_figure
 from pages.ui.inspect_link import apply_request
 from pages.ui.inspect_picker import test_image, uploaded_image
@@ -29,7 +29,7 @@ CHART = common.chart_config("inspect")
 common.ensure_app_shell()  # a deep link on a fresh server still goes through app.py
 st.title("Inspect")
 apply_request()  # an image opened from Evaluate: set the pickers' state before they are drawn
-loaded = common.pick_trained_run("inside_run")
+loaded = run_pick.pick_trained_run("inside_run")
 cache_key = (loaded.run_id, get_run(loaded.run_id).weights_version())
 if watch_views.inspect_view(loaded.run_id):  # Filmstrip / Embedding over the run's snapshots
     st.stop()

@@ -14,10 +14,11 @@ import streamlit as st
 from cnnlab import plots
 from cnnlab.runs import ACTIVE, COMPARE_METRICS, compare_runs, list_runs, runs_frame
 from pages.ui.classroom_runs import filter_runs, manage, run_filter
-from pages.ui.common import chart_config, ensure_app_shell, run_label, viewer_tz
+from pages.ui.common import chart_config, ensure_app_shell
 from pages.ui.compare_views import compare_details
 from pages.ui.export_panel import export_panel, import_panel
 from pages.ui.identity import classroom_on
+from pages.ui.run_pick import run_label, viewer_tz
 
 REFRESH_S = 2.0  # seconds between table refreshes while some run is active
 STATUS_COLORS = {  # text colour of the status cell in the runs table

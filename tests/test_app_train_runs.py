@@ -275,7 +275,7 @@ def test_the_long_recipe_button_starts_the_form_and_model_from_it(real_data: Pat
     at.switch_page("pages/train.py")
     at.run()
     assert not at.exception, at.exception
-    assert widget(at.number_input, "Epochs").value == 20  # the default recipe
+    assert widget(at.number_input, "Epochs").value == 13  # the default recipe (AirNet w1.5)
     at.button(key="tr_long_recipe").click()
     at.run()
     assert not at.exception, at.exception

@@ -187,8 +187,9 @@ def test_the_long_recipe_is_cifar10s_longer_airnet(
     fast = json.loads(capsys.readouterr().out)
     assert main(["train", "--dataset", "cifar10", "--recipe", "long", "--print-config"]) == EXIT_OK
     long = json.loads(capsys.readouterr().out)
-    assert (fast["model"]["name"], long["model"]["name"]) == ("fastnet", "airnet")
-    assert long["model"]["flip_tta"] and not fast["model"]["flip_tta"]
+    assert (fast["model"]["name"], long["model"]["name"]) == ("airnet", "airnet")
+    assert long["model"]["width"] > fast["model"]["width"]
+    assert long["model"]["flip_tta"] and fast["model"]["flip_tta"]
     assert long["train"]["epochs"] > fast["train"]["epochs"] and long["train"]["lookahead"]
     assert main(["train", "--dataset", "cifar10", "--recipe", "long", "--epochs", "3",
                  "--print-config"]) == EXIT_OK  # fmt: skip

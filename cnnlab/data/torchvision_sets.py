@@ -263,7 +263,7 @@ def _status(name: str) -> StatusCheck:
     return status
 
 
-from cnnlab.data.tv_recipes import _CIFAR10_LONG, _FASTNET32, _MNIST, _WIDER  # noqa: E402
+from cnnlab.data.tv_recipes import _AIRNET15, _CIFAR10_LONG, _FASTNET32, _MNIST, _WIDER  # noqa: E402
 
 
 def _register(
@@ -338,8 +338,8 @@ _register(
     side=32,
     hflip_ok=True,
     download_bytes=170_498_071,
-    augment=AugmentConfig(crop_padding=4, hflip=True),
-    recipe=_FASTNET32,
+    augment=_AIRNET15.augment,  # 2-pixel crops and mirrors, as its recipes train with
+    recipe=_AIRNET15,
     long_recipe=_CIFAR10_LONG,
 )
 _register(

@@ -16,7 +16,7 @@ from cnnlab.data import ImageDataset
 from cnnlab.models import MODELS, build_model
 from cnnlab.runs import list_runs
 from cnnlab.text import md_escape
-from pages.ui.common import run_label
+from pages.ui.run_pick import run_label
 
 SCRATCH, IMAGENET, SAVED = "Scratch", "ImageNet weights", "A saved run"
 LR_SCALES = [1.0, 0.5, 0.3, 0.1, 0.03, 0.01]  # multipliers offered for the pre-trained weights

@@ -7,7 +7,7 @@ import PIL.Image
 import streamlit as st
 
 from cnnlab import explain, learn, plots
-from pages.ui import common
+from pages.ui import run_pick
 from pages.ui.lessons import cached, lesson_columns, plot
 
 OUTCOME_BOX = {  # Descent.outcome -> how the page shows it
@@ -103,7 +103,7 @@ def your_model_lesson(picture: PIL.Image.Image) -> None:
             icon=":material/visibility:",
         )
     with result:
-        if not common.runs_with_weights():
+        if not run_pick.runs_with_weights():
             st.info(
                 "No trained model yet. One click on **Quick start** on the Home page trains a "
                 "small CNN on the shapes in a few seconds; come back here to see what its "
@@ -112,7 +112,7 @@ def your_model_lesson(picture: PIL.Image.Image) -> None:
             )
             st.page_link("pages/home.py", label="Home: quick start", icon=":material/home:")
             return
-        loaded = common.pick_trained_run("learn_run")
+        loaded = run_pick.pick_trained_run("learn_run")
         view = learn.first_feature_maps(loaded.model, loaded.preprocess, picture)
         first, second = st.columns([1, 3])
         first.plotly_chart(

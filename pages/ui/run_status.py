@@ -21,8 +21,9 @@ from cnnlab.runs import (
     get_run,
 )
 from cnnlab.text import md_escape
-from pages.ui.common import job_manager, run_label, show_run_in_url, url_run
+from pages.ui.common import job_manager
 from pages.ui.identity import current_identity, is_student, may_act
+from pages.ui.run_pick import run_label, show_run_in_url, url_run
 
 
 def watched_run(runs: list[RunInfo]) -> str:

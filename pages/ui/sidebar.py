@@ -11,8 +11,9 @@ from cnnlab.runs import RunInfo, list_runs
 from cnnlab.runs.tables import viewer_time
 from cnnlab.text import md_escape
 from pages.ui.classroom_sidebar import who_am_i
-from pages.ui.common import data_label, model_label, viewer_tz
+from pages.ui.common import data_label, model_label
 from pages.ui.identity import classroom_on, current_identity, is_student
+from pages.ui.run_pick import viewer_tz
 from pages.ui.run_status import queue_place
 
 

@@ -14,8 +14,9 @@ from cnnlab.classroom.identity import Identity, remove_student, roster
 from cnnlab.classroom.lesson import Lesson
 from cnnlab.runs.tables import viewer_time
 from cnnlab.text import html_escape, md_escape
-from pages.ui.common import job_manager, viewer_tz
+from pages.ui.common import job_manager
 from pages.ui.identity import classroom_on, classroom_settings
+from pages.ui.run_pick import viewer_tz
 from pages.ui.teacher_common import class_runs
 from pages.ui.teacher_lesson import PAGES
 
