@@ -643,7 +643,7 @@ def cifar_recipes(
         long = dataclasses.replace(
             long, train=dataclasses.replace(long.train, threads=cfg.train.threads)
         )
-        runs.append(("cnnlab long recipe (airnet width 2)", long))
+        runs.append(("cnnlab long recipe (airnet width 4)", long))
     return runs
 
 

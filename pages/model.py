@@ -24,7 +24,7 @@ from pages.ui.model_fields import field_widget, seeded
 from pages.ui.model_start import start_picker
 
 PRESETS = [name for name in MODELS if name != "custom"]
-WIDTHS = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]  # channel multipliers for presets that scale
+WIDTHS = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0]  # channel multipliers (ModelConfig allows <= 4)
 EDITOR = "blk"  # prefix of the custom editor's widget keys
 PER_ROW = 4  # block fields per row of the editor
 CHART = common.chart_config("layer stack")

@@ -259,6 +259,29 @@ def test_model_page_shows_the_preset_summary_and_diagram() -> None:
     assert at.session_state.model_cfg == ModelConfig(name="lenet5")
 
 
+RECIPE_MODELS = sorted(
+    {r.model for n in DATASETS for r in (DATASETS.get(n).recipe, DATASETS.get(n).long_recipe) if r},
+    key=repr,
+)
+
+
+@pytest.mark.parametrize("model", RECIPE_MODELS, ids=lambda m: f"{m.name}-w{m.width:g}")
+def test_the_model_page_shows_every_recipes_network_as_it_is(model: ModelConfig) -> None:
+    """A recipe's network (CIFAR-10's long one is AirNet at width 4) opens on the Model page with
+    its own preset, width and mirror, already in use: nothing falls back to another width."""
+    at = open_app()
+    at.session_state.model_cfg = model
+    at.switch_page("pages/model.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="model_preset").value == model.name
+    sliders = at.get("select_slider")
+    assert sliders or model.width == 1.0  # a scaled network shows its width
+    if sliders:
+        assert at.select_slider(key="model_width").value == model.width
+    assert at.checkbox(key="model_flip_tta").value == model.flip_tta
+    assert at.button(key="use_model").disabled  # what it shows is the current model
+
+
 def test_adding_a_block_changes_the_summary_and_use_sets_the_model() -> None:
     at = open_app("model")
     at.radio(key="model_mode").set_value("Custom").run()

@@ -279,6 +279,6 @@ def test_the_long_recipe_button_starts_the_form_and_model_from_it(real_data: Pat
     at.button(key="tr_long_recipe").click()
     at.run()
     assert not at.exception, at.exception
-    assert widget(at.number_input, "Epochs").value == 30
-    assert at.session_state.model_cfg.name == "airnet" and at.session_state.model_cfg.width == 2
+    assert widget(at.number_input, "Epochs").value == 15
+    assert at.session_state.model_cfg.name == "airnet" and at.session_state.model_cfg.width == 4
     assert "the long recipe for this dataset" in texts(at.caption)
