@@ -226,11 +226,11 @@ def describe_model(cfg: ModelConfig, preprocess: Preprocess, num_classes: int) -
 def cost_metrics(view: ModelOverview) -> list[tuple[str, str, str]]:
     """(label, value, tooltip) of the Model page's three metrics."""
     return [
-        ("Parameters", human(view.total_params), f"{view.total_params:,} weights"),
-        ("Mult-adds", human(view.mult_adds), "multiply-adds of the forward pass, per image"),
+        ("Parameters", compact(view.total_params), f"{view.total_params:,} weights"),
+        ("Mult-adds", compact(view.mult_adds), "multiply-adds of the forward pass, per image"),
         (
             "Train FLOP",
-            human(view.train_flops),
+            compact(view.train_flops),
             "per image, measured on one batch with PyTorch's FLOP counter: the forward pass, "
             "the loss and the backward pass (2 FLOP per multiply-add of convolutions and dense "
             "layers)",
@@ -269,6 +269,16 @@ def _diagram_label(module: nn.Module, last: bool = False) -> str:
     if isinstance(module, nn.Linear):
         return "dense (output)" if last else "dense"
     return ""
+
+
+def compact(n: float) -> str:
+    """At most 5 characters, for a metric in a third of a column: 1_970_000 -> '2.0 M',
+    236e6 -> '236 M', 5.2e10 -> '52 G' (one decimal below 10, none above)."""
+    for factor, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= factor * 0.9995:  # 999,999 is '1.0 M', not '1000 k'
+            value = n / factor
+            return f"{value:.1f} {unit}" if abs(value) < 9.95 else f"{value:.0f} {unit}"
+    return f"{n:.0f}"
 
 
 def human(n: float) -> str:

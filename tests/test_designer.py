@@ -48,3 +48,14 @@ def test_a_custom_network_loads_as_it_is() -> None:
     spec = ModelSpec(blocks=(ConvBlock(8, kernel=5), ConvBlock(16, pool="avg")), hidden=(32,))
     start = designer.editor_start(ModelConfig(name="custom", spec=spec))
     assert start.spec == spec
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [(1_970_000, "2.0 M"), (236e6, "236 M"), (5.2e10, "52 G"), (1.42e9, "1.4 G"),
+     (999_999, "1.0 M"), (9.96e6, "10 M"), (1234, "1.2 k"), (999, "999")],
+)  # fmt: skip
+def test_the_model_pages_metrics_fit_their_column(n: float, text: str) -> None:
+    """The Model page shows three metrics side by side: a value over 5 characters is cut to
+    '1.9…' in the browser (AirNet at width 4 has about 2 million parameters)."""
+    assert designer.compact(n) == text and len(text) <= 5
