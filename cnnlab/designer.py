@@ -271,20 +271,27 @@ def _diagram_label(module: nn.Module, last: bool = False) -> str:
     return ""
 
 
+UNITS = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def _scaled(n: float) -> tuple[float, str]:
+    """(n in its unit, the unit): 1234 -> (1.234, "k"); under 1000 -> (n, ""). A value that
+    would round to 1000 of a unit takes the next one (999,999 -> (0.999999, "M"), not '1000 k')."""
+    for factor, unit in UNITS:
+        if abs(n) >= factor * 0.9995:
+            return n / factor, unit
+    return n, ""
+
+
 def compact(n: float) -> str:
     """At most 5 characters, for a metric in a third of a column: 1_970_000 -> '2.0 M',
     236e6 -> '236 M', 5.2e10 -> '52 G' (one decimal below 10, none above)."""
-    for factor, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= factor * 0.9995:  # 999,999 is '1.0 M', not '1000 k'
-            value = n / factor
-            return f"{value:.1f} {unit}" if abs(value) < 9.95 else f"{value:.0f} {unit}"
-    return f"{n:.0f}"
+    value, unit = _scaled(n)
+    text = f"{value:.1f}" if unit and abs(value) < 9.95 else f"{value:.0f}"
+    return f"{text} {unit}" if unit else text
 
 
 def human(n: float) -> str:
-    """1234 -> '1.2 k', 8_628_048 -> '8.6 M', 5.2e10 -> '52 G' (3 significant digits at most)."""
-    for factor, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= factor:
-            value = n / factor
-            return f"{value:.3g} {unit}"
-    return f"{n:.3g}"
+    """1234 -> '1.23 k', 8_628_048 -> '8.63 M', 5.2e10 -> '52 G' (3 significant digits at most)."""
+    value, unit = _scaled(n)
+    return f"{value:.3g} {unit}" if unit else f"{value:.3g}"

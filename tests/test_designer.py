@@ -59,3 +59,8 @@ def test_the_model_pages_metrics_fit_their_column(n: float, text: str) -> None:
     """The Model page shows three metrics side by side: a value over 5 characters is cut to
     '1.9…' in the browser (AirNet at width 4 has about 2 million parameters)."""
     assert designer.compact(n) == text and len(text) <= 5
+
+
+def test_a_value_that_rounds_to_1000_of_a_unit_takes_the_next_unit() -> None:
+    assert designer.human(999_999) == "1 M" and designer.human(1234) == "1.23 k"
+    assert designer.compact(999_999) == "1.0 M"
