@@ -102,6 +102,23 @@ def test_the_page_writes_its_state_into_the_url() -> None:
     assert "learn" in urllib.parse.urlparse(code.value).path or code.value.startswith("?")
 
 
+def test_a_press_carrying_an_earlier_url_of_ours_keeps_the_session() -> None:
+    """In a burst of presses the browser may send a URL this session wrote a few reruns ago (it
+    had not yet taken the newer one): that is no new link, so the values stay. (It reset the
+    Train form to the recipe, and a burst of Train presses queued a second run.)"""
+    at = open_with("learn", {"tab": "3", "kernel": "blur"})
+    by_key(at.selectbox, "learn_kernel").set_value("sharpen").run()
+    assert at.query_params["kernel"] == "sharpen"
+    at.query_params["kernel"] = "blur"  # the URL as this session wrote it first
+    at.run()
+    assert not at.exception, at.exception
+    assert by_key(at.selectbox, "learn_kernel").value == "sharpen"
+    assert at.query_params["kernel"] == "sharpen"
+    at.query_params["kernel"] = "emboss"  # a URL this session never wrote: a new link
+    at.run()
+    assert by_key(at.selectbox, "learn_kernel").value == "emboss"
+
+
 def test_a_bad_link_warns_and_keeps_the_defaults() -> None:
     at = open_with("model", {"net": "%%%garbage", "lr": "-3", "data": "../../etc"})
     [warning] = at.warning

@@ -33,6 +33,9 @@ LEARN_TABS_KEY, KERNEL_KEY, DEFAULT_KERNEL = "learn_tab", "learn_kernel", "sobel
 # The view's widget keys: Streamlit drops a widget's state on pages that do not draw it, so
 # their last values are kept in `share_view` and put back when a page starts (`recall`).
 VIEW_WIDGETS = ("evaluate_true", "evaluate_pred", LEARN_TABS_KEY, KERNEL_KEY)
+# A press sends the browser's URL as it was then; in a burst it can be one this session wrote a
+# few reruns ago. The last URLs it wrote are kept so that such an echo is not read as a new link.
+PUBLISHED_KEPT = 16
 
 
 def _app_model() -> ModelConfig:
@@ -103,8 +106,9 @@ def recall() -> None:
 def restore() -> None:
     """Read the URL into the session when it is new to it (see the module docstring)."""
     ss, params = st.session_state, _url_params()
-    if "share_seen" in ss and (not params or params == ss.share_seen):
-        return  # in-app navigation dropped the URL, or nothing changed: the session knows best
+    ours = params == ss.get("share_seen") or params in ss.get("share_published", ())
+    if "share_seen" in ss and (not params or ours):
+        return  # in-app navigation dropped the URL, or it is one we wrote: the session knows best
     decoded = sharelink.decode(params)
     _apply(decoded.state)
     ss.share_seen, ss.share_problems = params, decoded.problems
@@ -150,12 +154,13 @@ def publish() -> dict[str, str]:
     """Write the session's state into the URL (changed parameters only); returns them."""
     ss = st.session_state
     params = sharelink.encode(session_state(), recipe_train(ss.data_cfg), _app_model())
-    for key in sharelink.KEYS:
-        if key in params and st.query_params.get(key) != params[key]:
-            st.query_params[key] = params[key]
-        elif key not in params and key in st.query_params:
-            del st.query_params[key]
-    ss.share_seen = params
+    ss.share_seen = params  # noted before the URL is sent: the send may end this rerun
+    earlier = [p for p in ss.get("share_published", ()) if p != params]
+    ss.share_published = [params, *earlier][:PUBLISHED_KEPT]
+    if _url_params() != params:  # in one message: key by key, a rerun cut short between two
+        # sends left half a link in the URL, which the next press read as a new one
+        others = {k: v for k, v in st.query_params.to_dict().items() if k not in sharelink.KEYS}
+        st.query_params.from_dict(others | params)
     return params
 
 
