@@ -33,6 +33,7 @@ def test_report_on_evaluate_downloads_a_self_contained_file(page, server: Server
     page.get_by_text("Diagnosis and next steps").wait_for(timeout=60_000)
     wait_idle(page)
     main = page.locator("[data-testid=stMain]")
+    main.get_by_text("Test accuracy").first.wait_for(timeout=60_000)  # a slow machine: later
     accuracy = re.search(r"Test accuracy\s+(\d+\.\d\d%)", main.inner_text()).group(1)
     assert "Calibration" in main.inner_text() and "Next:" in main.inner_text()
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stImage] img')]"

@@ -149,6 +149,27 @@ def test_burst_buffer_keeps_5_a_second_up_to_its_capacity() -> None:
     assert len(buffer.take()) == 10 and buffer.count() == 0 and not buffer.full
 
 
+@pytest.mark.parametrize("stop", ["add", "clear", "record off"])
+def test_a_frame_converted_while_the_burst_is_added_is_not_left_behind(stop: str) -> None:
+    """The video thread converts a frame while the page adds the burst (or clears it, or turns
+    Record off): that frame must not stay in the emptied buffer as the next burst's first."""
+    buffer = BurstBuffer(capacity=10, interval_s=0.2)
+    buffer.set_recording(True)
+    assert buffer.offer(lambda: square((1, 2, 3)), now=0.0)
+
+    def converting() -> Image.Image:  # the page's button callback runs meanwhile
+        buffer.set_recording(False)
+        if stop != "record off":
+            assert len(buffer.take()) == 1
+        return square((4, 5, 6))
+
+    assert not buffer.offer(converting, now=1.0)
+    assert buffer.count() == (1 if stop == "record off" else 0)
+    assert not buffer.offer(lambda: square((7, 8, 9)), now=2.0)  # still off
+    buffer.set_recording(True)  # the next burst starts clean and records again
+    assert buffer.offer(lambda: square((7, 8, 9)), now=3.0)
+
+
 def _add_many(args: tuple[str, str, int]) -> int:
     name, user, count = args
     ds = made.open_dataset(name)

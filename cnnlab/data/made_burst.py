@@ -28,6 +28,8 @@ class BurstBuffer:
         self._lock = threading.Lock()
         self._recording = False
         self._last = float("-inf")  # time.monotonic() of the last kept frame
+        self._burst = 0  # +1 when recording stops or the frames are taken: a frame converted
+        # across that moment belongs to no burst (it used to land, alone, in the next one)
         self.full = False  # recording stopped because the buffer reached `capacity`
 
     @property
@@ -40,6 +42,7 @@ class BurstBuffer:
             if on and not self._recording:
                 self.full = len(self._frames) >= self.capacity
                 self._last = float("-inf")
+            self._burst += self._recording and not on
             self._recording = on and not self.full
 
     def offer(self, image: Callable[[], Image.Image], now: float | None = None) -> bool:
@@ -51,9 +54,11 @@ class BurstBuffer:
             if len(self._frames) >= self.capacity:
                 self._recording, self.full = False, True
                 return False
-            self._last = now
+            self._last, burst = now, self._burst
         frame = image()  # the conversion runs outside the lock
         with self._lock:
+            if burst != self._burst or not self._recording:
+                return False
             if len(self._frames) >= self.capacity:
                 self._recording, self.full = False, True
                 return False
@@ -70,6 +75,7 @@ class BurstBuffer:
         """Every kept frame (oldest first); the buffer is empty afterwards."""
         with self._lock:
             frames, self._frames, self.full = self._frames, [], False
+            self._burst += 1
             return frames
 
     def preview(self) -> Image.Image | None:
