@@ -46,6 +46,8 @@ STOP_GRACE_S = 10.0  # after a stop request, SIGTERM a job whose training loop h
 KILL_GRACE_S = 20.0  # ... and SIGKILL it after this long
 ENDING_KILL_S = 300.0  # a job saving and testing after its loop ended is killed only if it hangs
 REPEAT_WINDOW_S = 5.0  # the same submit key again within this many seconds = a double press
+BURST_S = 1.5  # a session's press this soon after its previous one: the same burst, whatever
+# the form sent (a press landing while the page reruns can carry a half-updated form)
 
 
 @dataclass
@@ -91,6 +93,7 @@ class JobManager:
         self._last_start: dict[str, float] = {}  # owner -> monotonic time their last run started
         self._estimate_s: dict[str, float | None] = {}  # queued run -> expected training seconds
         self._recent: dict[str, tuple[str, float]] = {}  # submit key -> (run id, monotonic s)
+        self._pressed: dict[str, tuple[str, float]] = {}  # session -> (run id, last press s)
         self._times = EpochTimes()  # seconds per epoch seen here, for the estimates
         self._warm: subprocess.Popen | None = None
         self._closed = False
@@ -123,18 +126,32 @@ class JobManager:
         return run.run_id
 
     def submit_once(
-        self, cfg: RunConfig, key: str, owner: RunOwner | None = None, admit: Admit | None = None
+        self,
+        cfg: RunConfig,
+        key: str,
+        owner: RunOwner | None = None,
+        admit: Admit | None = None,
+        *,
+        session: str = "",
     ) -> tuple[str, bool]:
         """`submit`, unless `key` (the caller's session and settings) was submitted less than
-        REPEAT_WINDOW_S ago: then (that run's id, True). Checked and recorded under the lock,
-        because a burst of presses makes page reruns that interrupt each other mid-submit."""
+        REPEAT_WINDOW_S ago, or `session` pressed less than BURST_S ago (any settings): then
+        (that run's id, True). Checked and recorded under the lock, because a burst of presses
+        makes page reruns that interrupt each other mid-submit."""
         with self._lock:
             now = time.monotonic()
             self._recent = {k: v for k, v in self._recent.items() if now - v[1] < REPEAT_WINDOW_S}
+            self._pressed = {k: v for k, v in self._pressed.items() if now - v[1] < BURST_S}
+            if session in self._pressed:  # the burst goes on while its presses keep coming
+                run_id = self._pressed[session][0]
+                self._pressed[session] = (run_id, now)
+                return run_id, True
             if key in self._recent:
                 return self._recent[key][0], True
             run_id = self.submit(cfg, owner, admit)
             self._recent[key] = (run_id, now)
+            if session:
+                self._pressed[session] = (run_id, now)
         return run_id, False
 
     def stop(self, run_id: str, actor: Identity | None = None) -> None:

@@ -19,8 +19,10 @@ from pages.ui.identity import submit_rules
 
 def submit_run(cfg: RunConfig) -> tuple[str, bool]:
     """Queue `cfg` for this session: (run id, True when it repeats this session's submit of the
-    same settings a few seconds ago; then no new run is made and the id is the first one's).
+    same settings a few seconds ago, or comes within a burst of presses; then no new run is made
+    and the id is the first one's).
     Raises PolicyError (lesson or class limits) and OSError (the run folder) as `submit` does."""
     session = st.session_state.setdefault("submit_session", uuid.uuid4().hex)
     key = f"{session}:{config_key(cfg)}"
-    return job_manager().submit_once(cfg, key, **submit_rules())  # owner; a student's rules
+    rules = submit_rules()  # owner; a student's rules
+    return job_manager().submit_once(cfg, key, **rules, session=session)

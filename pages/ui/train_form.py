@@ -188,7 +188,7 @@ def submit(cfg: RunConfig) -> None:
     st.session_state.run_id = run_id
     if repeated:
         st.warning(
-            "A run with these settings just started; it is shown on the right. Change a value "
-            "or wait a few seconds to start another one.",
+            "That press repeated the one before: the run it started is shown on the right. To "
+            "start another one, change a value or wait a few seconds.",
             icon=":material/content_copy:",
         )
