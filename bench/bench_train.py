@@ -66,6 +66,7 @@ OLD_CIFAR = {
     "model.name": "fastnet",
     "model.width": 2.0,
     "model.flip_tta": False,
+    "model.shift_tta": False,
     "augment.crop_padding": 4,
     "train.epochs": 20,
     "train.lookahead": False,

@@ -188,8 +188,9 @@ class ModelConfig:
     pretrained: bool = False  # ImageNet weights (torchvision models): torch cache, else downloaded
     init_from: str = ""  # run id whose saved weights start this network ("" = fresh weights)
     freeze_up_to: str = ""  # block name: it and every block before it stay fixed; "body" = all
-    flip_tta: bool = False  # predict with the mean logits of the image and its mirror (photos)
     # but the head (train the head only); "" = nothing frozen (`finetune.block_names` lists them)
+    flip_tta: bool = False  # predict with the mean logits of the image and its mirror (photos)
+    shift_tta: bool = False  # average the image moved 1 pixel up-left and down-right in too
     pretrained_lr_scale: float = ranged(
         1.0, 0, 10, lo_open=True
     )  # learning-rate multiplier of the weights that came pre-trained (ImageNet or init_from)

@@ -19,6 +19,7 @@ Parameters (values: see `SharedState`):
 | dx | other DataConfig fields that differ from the defaults (blob) | |
 | model, width, imagenet | preset name or `custom`; width multiplier; `0` = no ImageNet weights | |
 | mirror | `1` = the model predicts with the mirror too (ModelConfig.flip_tta) | |
+| shift | `1` = ... and with the image moved 1 pixel (ModelConfig.shift_tta) | |
 | net | the custom network in the Model page's editor (blob of a ModelSpec) | |
 | mnet | the custom network in use, when it differs from `net` (blob) | |
 | optimizer ... augment | the Train form's fields (`TRAIN_FIELDS`); augment `1`/`0` | `lr=0.01` |
@@ -53,7 +54,7 @@ AUGMENT = "augment"
 CONTROLS = ("data", "model", *TRAIN_FIELDS, AUGMENT)
 VIEW_KEYS = ("true", "pred", "tab", "kernel")
 DATA_KEYS = ("data", "level", "size", "dx")
-MODEL_KEYS = ("model", "width", "imagenet", "mirror", "net", "mnet")
+MODEL_KEYS = ("model", "width", "imagenet", "mirror", "shift", "net", "mnet")
 LOCK, HIDE = "_lock", "_hide"
 KEYS = (*DATA_KEYS, *MODEL_KEYS, *TRAIN_FIELDS, AUGMENT, *VIEW_KEYS, LOCK, HIDE)
 MAX_PARAM = 4000  # characters: a longer parameter is refused before decoding
@@ -192,6 +193,8 @@ def encode_model(model: ModelConfig, editor: ModelSpec, base: ModelConfig) -> di
         out["imagenet"] = "1"
     if model.flip_tta:
         out["mirror"] = "1"
+    if model.shift_tta:
+        out["shift"] = "1"
     if editor != ModelSpec():
         out["net"] = pack(spec_to_json(editor))
     if model.name == "custom" and model.spec != editor:
@@ -290,6 +293,8 @@ def decode_model(params: Mapping[str, str]) -> tuple[ModelConfig | None, ModelSp
         fields["pretrained"] = _typed("imagenet", params["imagenet"], bool)
     if "mirror" in params:
         fields["flip_tta"] = _typed("mirror", params["mirror"], bool)
+    if "shift" in params:
+        fields["shift_tta"] = _typed("shift", params["shift"], bool)
     model = _built(ModelConfig, fields)
     if model.name == "custom":
         spec = spec_from_json(unpack(params["mnet"])) if "mnet" in params else editor

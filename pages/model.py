@@ -20,7 +20,7 @@ from cnnlab.models import MAX_BLOCKS, MAX_HIDDEN_TEXT, MODELS, InvalidSpecError,
 from cnnlab.text import md_escape
 from pages.ui import common, share
 from pages.ui.finetune import start_from
-from pages.ui.model_fields import field_widget, seeded
+from pages.ui.model_fields import field_widget, seeded, tta_boxes
 from pages.ui.model_start import start_picker
 
 PRESETS = [name for name in MODELS if name != "custom"]
@@ -106,9 +106,8 @@ def preset_picker(current: ModelConfig) -> ModelConfig:
         times = lambda v: f"×{v:g}"  # noqa: E731
         label = "Width (channel multiplier)"
         width = st.select_slider(label, WIDTHS, start, key="model_width", format_func=times)
-    tip = "average the image's and its mirror's scores: photos only (not digits or letters)"
-    tta = st.checkbox("Mirror at test time", current.flip_tta, key="model_flip_tta", help=tip)
-    return ModelConfig(name=name, width=width, flip_tta=tta)  # its start: pages/ui/finetune.py
+    flip, shift = tta_boxes(current.flip_tta, current.shift_tta)
+    return ModelConfig(name=name, width=width, flip_tta=flip, shift_tta=shift)  # start: finetune
 
 
 def custom_editor(

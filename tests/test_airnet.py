@@ -135,6 +135,31 @@ def test_flip_tta_averages_the_mirror_in_eval_only_and_one_view_turns_it_off() -
         assert torch.allclose(model(x.flip(-1)), model(x), atol=1e-5)
 
 
+def test_shift_tta_adds_the_image_moved_one_pixel_each_way_in_eval_only() -> None:
+    torch.manual_seed(0)
+    pre = Preprocess(input_shape=(3, 12, 12), mean=(0.5,) * 3, std=(0.25,) * 3)
+    cfg = ModelConfig(name="airnet", width=0.5, flip_tta=True, shift_tta=True)
+    model = build_model(cfg, pre, 3)
+    fit_whitening(model, _images(64))
+    x = _images(8, seed=4).float() / 255
+    with torch.no_grad():
+        model.train()
+        assert torch.allclose(model(x), model.net(model.norm(x)), atol=1e-6)  # one pass
+        model.eval()
+
+        def mirrored(view: torch.Tensor) -> torch.Tensor:
+            net = lambda v: model.net(model.norm(v))  # noqa: E731
+            return (net(view) + net(view.flip(-1))) / 2
+
+        padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")  # (8, 3, 14, 14)
+        up_left, down_right = padded[..., :12, :12], padded[..., 2:, 2:]
+        assert torch.equal(up_left[..., 1:, 1:], x[..., :11, :11])  # moved right and down
+        expected = mirrored(x) / 2 + (mirrored(up_left) + mirrored(down_right)) / 4
+        assert torch.allclose(model(x), expected, atol=1e-5)
+        with one_view(model):
+            assert torch.allclose(model(x), model.net(model.norm(x)), atol=1e-6)
+
+
 def test_grad_cam_and_feature_maps_see_one_pass_of_a_flip_tta_model() -> None:
     from cnnlab.explain import feature_maps, grad_cam
 

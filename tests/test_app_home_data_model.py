@@ -257,6 +257,11 @@ def test_model_page_shows_the_preset_summary_and_diagram() -> None:
     at.selectbox(key="model_preset").set_value("lenet5").run()
     at.button(key="use_model").click().run()
     assert at.session_state.model_cfg == ModelConfig(name="lenet5")
+    at.checkbox(key="model_flip_tta").check().run()
+    at.checkbox(key="model_shift_tta").check().run()
+    assert not at.button(key="use_model").disabled  # the views make it another model
+    at.button(key="use_model").click().run()
+    assert at.session_state.model_cfg == ModelConfig("lenet5", flip_tta=True, shift_tta=True)
 
 
 RECIPE_MODELS = sorted(
@@ -279,6 +284,7 @@ def test_the_model_page_shows_every_recipes_network_as_it_is(model: ModelConfig)
     if sliders:
         assert at.select_slider(key="model_width").value == model.width
     assert at.checkbox(key="model_flip_tta").value == model.flip_tta
+    assert at.checkbox(key="model_shift_tta").value == model.shift_tta
     assert at.button(key="use_model").disabled  # what it shows is the current model
 
 

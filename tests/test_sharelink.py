@@ -65,6 +65,7 @@ def test_a_folder_dataset_is_not_shared() -> None:
         ModelConfig(name="lenet5"),
         ModelConfig(name="custom", spec=big_net(3)),
         ModelConfig(name="airnet", width=1.5, flip_tta=True),  # CIFAR-10's: its mirror too
+        ModelConfig(name="airnet", width=4.0, flip_tta=True, shift_tta=True),  # the long one
     ],
 )
 def test_every_model_round_trips(model: ModelConfig) -> None:

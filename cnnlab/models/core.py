@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.config import ModelConfig, Preprocess
@@ -82,6 +83,7 @@ class Classifier(nn.Module):
         num_classes: int,
         pretrained_note: str,
         flip_tta: bool = False,
+        shift_tta: bool = False,
     ) -> None:
         super().__init__()
         self.norm = Normalize(preprocess.mean, preprocess.std, preprocess.input_shape[0])
@@ -91,18 +93,30 @@ class Classifier(nn.Module):
         self.num_classes = num_classes
         self.pretrained_note = pretrained_note  # e.g. "trained from scratch"
         # Test-time augmentation: in eval mode the logits are the mean of the image's and its
-        # left-right mirror's (+0.5-1.2 points on CIFAR-10, twice the inference cost). So every
-        # prediction (Evaluate, Classify, the report, ONNX) includes it; `one_view` turns it off
-        # where one pass through the layers is needed (Grad-CAM, captured feature maps).
+        # left-right mirror's (+0.5-1.2 points on CIFAR-10, twice the inference cost); with
+        # `shift_tta` half the weight goes to the image moved 1 pixel up-left and down-right
+        # (airbench94's, 3 times the cost again). Every prediction (Evaluate, Classify, the
+        # report, ONNX) includes it; `one_view` turns it off where one pass through the layers
+        # is needed (Grad-CAM, captured feature maps).
         self.flip_tta = flip_tta
+        self.shift_tta = shift_tta
         self.single_view = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.norm(x)
-        logits = self.net(x)
-        if self.flip_tta and not self.training and not self.single_view:
-            logits = (logits + self.net(x.flip(-1))) / 2
+        if self.training or self.single_view:
+            return self.net(x)
+        logits = self._mirrored(x)
+        if self.shift_tta:  # (B, C, H+2, W+2) reflected, cut back to H x W one pixel off
+            padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+            moved = self._mirrored(padded[..., :-2, :-2]) + self._mirrored(padded[..., 2:, 2:])
+            logits = (logits + moved / 2) / 2
         return logits
+
+    def _mirrored(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of `x`, averaged with its mirror's when `flip_tta`."""
+        logits = self.net(x)
+        return (logits + self.net(x.flip(-1))) / 2 if self.flip_tta else logits
 
 
 @contextmanager
@@ -144,6 +158,7 @@ def build_model(cfg: ModelConfig, preprocess: Preprocess, num_classes: int) -> C
         num_classes=num_classes,
         pretrained_note=note,
         flip_tta=cfg.flip_tta,
+        shift_tta=cfg.shift_tta,
     )
 
 

@@ -63,6 +63,8 @@ def offer_long_recipe(data: DataConfig) -> None:
         return
     cfg = default_run_config(data.name, "long")
     epochs, model = cfg.train.epochs, cfg.model
+    views = [n for n, on in (("mirror", model.flip_tta), ("1-pixel shifts", model.shift_tta)) if on]
+    at_test = f", {' and '.join(views)} at test time" if views else ""
     st.button(  # the label fits the form's column; the details are in the tooltip
         "Start from the long recipe",
         on_click=_take_long,
@@ -70,7 +72,7 @@ def offer_long_recipe(data: DataConfig) -> None:
         key="tr_long_recipe",
         icon=":material/timer:",
         help=f"more accuracy for more time: {model.name} at width {model.width:g} for {epochs} "
-        f"epochs{', mirror at test time' if model.flip_tta else ''} (CIFAR-10: 90% after about "
+        f"epochs{at_test} (CIFAR-10: 90% after about "
         "15 minutes of training on 2 CPU cores; the default reaches 85% in 3)",
     )
 
