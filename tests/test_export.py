@@ -140,6 +140,30 @@ def _fake_run(dataset: str, model: str, shape: tuple[int, int, int], path: str =
     return run.run_id
 
 
+def test_the_script_scores_with_the_runs_test_time_views() -> None:
+    """A run that predicts with the mirror and the 1-pixel shifts: its script validates and tests
+    the same way (the lab's outputs), not with one view."""
+    views = ModelConfig(name="classic", flip_tta=True, shift_tta=True)
+    run = create_run(dataclasses.replace(default_run_config("digits"), model=views))
+    pre = Preprocess(input_shape=(1, 8, 8), mean=(0.3,), std=(0.2,))
+    torch.manual_seed(0)
+    lab = build_model(views, pre, 10).eval()
+    run.write_meta({"class_names": list("0123456789"), "preprocess": dataclasses.asdict(pre)})
+    run.save_weights(lab.state_dict())
+    run.update_status(Status.FINISHED)
+    text = training_script(run.run_id).text
+    assert "MIRROR_AT_TEST = True" in text and "SHIFT_AT_TEST = True" in text
+    namespace: dict[str, object] = {}
+    exec(compile(text, "<script>", "exec"), namespace)  # not __main__: it defines, trains nothing
+    model = namespace["build_model"](pre.mean, pre.std, 10)  # type: ignore[operator]
+    model.load_state_dict(lab.state_dict())
+    model.eval()
+    x = torch.rand(4, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(namespace["predict"](model, x), lab(x), atol=1e-5)  # type: ignore[operator]
+        assert (model(x) - lab(x)).abs().max() > 1e-3  # one view would not do
+
+
 UPLOAD = "upload:someone/0123456789abcdef/photos.zip"  # an uploaded zip: on the server only
 
 

@@ -81,13 +81,29 @@ def build_model(mean, std, num_classes):
 '''
 
 TRAINING = '''
+def predict(model, x):
+    """Logits (B, K) of images x (B, C, H, W) in [0, 1], with the run's test-time views: the
+    mirror (MIRROR_AT_TEST) and the image moved 1 pixel up-left and down-right (SHIFT_AT_TEST)."""
+
+    def mirrored(v):
+        logits = model(v)
+        return (logits + model(v.flip(-1))) / 2 if MIRROR_AT_TEST else logits
+
+    logits = mirrored(x)
+    if SHIFT_AT_TEST:  # (B, C, H+2, W+2) reflected, cut back to H x W one pixel off
+        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        moved = mirrored(padded[..., :-2, :-2]) + mirrored(padded[..., 2:, 2:])
+        logits = (logits + moved / 2) / 2
+    return logits
+
+
 def evaluate(model, x, y):
     """Mean cross-entropy and accuracy on uint8 images x (N, C, H, W), labels y (N,)."""
     model.eval()
     total_loss, correct = 0.0, 0
     with torch.inference_mode():
         for start in range(0, len(x), EVAL_BATCH_SIZE):
-            logits = model(x[start : start + EVAL_BATCH_SIZE].float() / 255)
+            logits = predict(model, x[start : start + EVAL_BATCH_SIZE].float() / 255)
             yb = y[start : start + EVAL_BATCH_SIZE]
             total_loss += F.cross_entropy(logits, yb, reduction="sum").item()
             correct += (logits.argmax(1) == yb).sum().item()
@@ -195,6 +211,9 @@ def _settings(cfg: RunConfig, aug: AugmentConfig, preprocess: Preprocess, names:
     for name, comment in TRAIN_SETTINGS:
         constant = SCRIPT_NAMES.get(name, name.upper())
         lines.append(f"{constant} = {getattr(tc, name)!r}  # {comment}")
+    lines += ["", "# -- test-time views (validation and test; training sees one view)"]
+    lines += [f"MIRROR_AT_TEST = {cfg.model.flip_tta!r}  # average in the mirror's logits"]
+    lines += [f"SHIFT_AT_TEST = {cfg.model.shift_tta!r}  # ... and the image moved 1 pixel"]
     lines += ["", "# -- data", *data_settings(cfg.data, preprocess, names)]
     values = ", ".join(f"{f.name}={getattr(aug, f.name)!r}" for f in fields(aug))
     lines += ["", "# -- augmentation (on whole batches, see augment_batch)"]
