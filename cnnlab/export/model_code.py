@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cnnlab.models import airnet
+from cnnlab.models.airnet import FrozenScaleNorm, PatchWhitening
 from cnnlab.models.blocks import BasicBlock, Scale
 
 INDENT = "    "
@@ -29,7 +31,18 @@ CUSTOM_MODULES: dict[type, Callable[[nn.Module], str]] = {
         f"BasicBlock({m.conv1.in_channels}, {m.conv1.out_channels}, stride={m.conv1.stride[0]})"
     ),
     Scale: lambda m: f"Scale({m.factor!r})",
+    PatchWhitening: lambda m: f"PatchWhitening({m.in_channels}, {m.kernel_size[0]})",
+    FrozenScaleNorm: lambda m: f"FrozenScaleNorm({m.num_features})",
 }
+# What a class's source needs besides itself: module constants, and for the whitening stem the
+# function that fits it to the training images (the script calls it before the first step).
+CLASS_NEEDS: dict[type, tuple[tuple[str, ...], tuple[Callable[..., object] | type, ...]]] = {
+    PatchWhitening: (("WHITEN_KERNEL", "WHITEN_EPS", "WHITEN_IMAGES"), (airnet._Seen,)),
+    FrozenScaleNorm: (("BN_MOMENTUM",), ()),
+}
+FITTED_BY = {PatchWhitening: airnet.fit_whitening}  # after the classes: it names them
+# Networks whose convs start as identities (dirac), as their builder does: child names.
+IDENTITY_START = {"airnet": ("conv1", "conv2")}
 TORCHVISION_BUILDERS = {  # lab model name -> torchvision.models builder
     "resnet18": "resnet18",
     "mobilenet-v3-small": "mobilenet_v3_small",
@@ -111,7 +124,7 @@ def _used_custom(module: nn.Module) -> list[type]:
     return [cls for cls in CUSTOM_MODULES if cls in seen]
 
 
-def _class_source(cls: type) -> str:
+def _class_source(cls: object) -> str:
     return textwrap.dedent(inspect.getsource(cls)).strip() + "\n"
 
 
@@ -157,9 +170,32 @@ def model_code(model: nn.Module, model_name: str) -> ModelCode:
     head, found, tail = expression.rpartition(f", {num_classes}, bias=")  # the class layer
     if found:
         expression = f"{head}, num_classes, bias={tail}"
-    classes = "\n\n".join(_class_source(cls) for cls in _used_custom(body))
+    used = _used_custom(body)
+    classes = "\n\n".join([*_needs(used), *map(_class_source, used)])
+    classes += "".join(f"\n\n{_class_source(FITTED_BY[cls])}" for cls in used if cls in FITTED_BY)
     build = f"def build_net(num_classes: int) -> nn.Module:\n{INDENT}return {expression}\n"
+    if model_name in IDENTITY_START:
+        classes += "\n\n" + _class_source(airnet._identity_start)
+        build = _with_identity_start(expression, IDENTITY_START[model_name])
     return ModelCode(classes, build, False)
+
+
+def _needs(used: list[type]) -> list[str]:
+    """The constants (one block) and helper classes the used custom classes refer to."""
+    names = [n for cls in used for n in CLASS_NEEDS.get(cls, ((), ()))[0]]
+    helpers = [h for cls in used for h in CLASS_NEEDS.get(cls, ((), ()))[1]]
+    constants = "".join(f"{n} = {getattr(airnet, n)!r}\n" for n in names)
+    return ([constants] if constants else []) + [_class_source(h) for h in helpers]
+
+
+def _with_identity_start(expression: str, names: tuple[str, ...]) -> str:
+    """`build_net` that starts the named convs as identities, as the lab's builder does."""
+    return (
+        f"def build_net(num_classes: int) -> nn.Module:\n{INDENT}net = {expression}\n"
+        f"{INDENT}for name, module in net.named_modules():  # as the lab builds it\n"
+        f"{INDENT * 2}if name.rpartition('.')[2] in {names!r}:\n"
+        f"{INDENT * 3}_identity_start(module)\n{INDENT}return net\n"
+    )
 
 
 def check_model_code(source: str, model: nn.Module, num_classes: int) -> float:

@@ -128,6 +128,8 @@ def train(model, train_split, val_split):
     torch.manual_seed(SEED)  # dropout draws from the global generator: seeded as the lab does
     generator = torch.Generator().manual_seed(SEED)  # image order and augmentation
     best_loss, best_state, bad_epochs = math.inf, copy.deepcopy(model.state_dict()), 0
+    lookahead = Lookahead(steps_per_epoch, EPOCHS * steps_per_epoch) if LOOKAHEAD else None
+    step = 0
     model.train()
     for epoch in range(1, EPOCHS + 1):
         order = torch.randperm(len(x), generator=generator)
@@ -141,9 +143,14 @@ def train(model, train_split, val_split):
             loss.backward()
             optimizer.step()
             scheduler.step()
+            step += 1
+            if lookahead is not None:
+                lookahead.after_step(model, step)
             seen += len(idx)
             loss_sum += loss.item() * len(idx)
             correct += (logits.argmax(1) == y[idx]).sum().item()
+        if lookahead is not None:
+            lookahead.end_epoch(model)  # validation and the best weights see the average
         val_loss, val_acc = evaluate(model, *val_split)
         if val_loss < best_loss:
             best_loss, best_state, bad_epochs = val_loss, copy.deepcopy(model.state_dict()), 0
@@ -167,7 +174,7 @@ if __name__ == "__main__":
     print(f"{len(train_split[1])} train, {len(val_split[1])} validation, {len(test_split[1])} test images")
     mean, std = channel_stats(train_split[0])  # the training images' statistics
     torch.manual_seed(SEED)  # the weights' initialisation depends on the seed too
-    model = build_model(mean, std, len(class_names))
+    model = build_model(mean, std, len(class_names))$FIT
     train(model, train_split, val_split)
     test_loss, test_acc = evaluate(model, *test_split)
     print(f"test accuracy {test_acc:.4f}  loss {test_loss:.4f}  (the lab's run: $RUN_ACC)")
@@ -236,6 +243,7 @@ TRAIN_SETTINGS = (  # TrainConfig fields the script uses, with their comments
     ("step_size", "epochs between decays ('step' schedule)"),
     ("gamma", "decay factor ('step' schedule)"),
     ("label_smoothing", "cross-entropy target smoothing, 0..1"),
+    ("lookahead", "average the weights as they train (Lookahead: from epoch 3, every 5 steps)"),
     ("early_stopping", "early stopping: patience in epochs on validation loss (0 = off)"),
     ("eval_batch_size", "images per forward pass when evaluating"),
     ("threads", "CPU threads (0 = all cores)"),
@@ -286,11 +294,6 @@ def training_script(run_id: str, runs_dir: str | Path | None = None) -> Training
     ScriptDataError / ModelCodeError (ValueErrors) saying why a run cannot be written."""
     loaded = load_model(run_id, runs_dir)
     cfg = loaded.config
-    if cfg.train.lookahead:
-        raise ScriptDataError(
-            "the run averaged its weights as it trained (lookahead), which the script writer "
-            "cannot write yet: export ONNX to use the trained model"
-        )
     aug = cfg.augment
     if aug.hflip and not DATASETS.get(cfg.data.name).hflip_ok:  # as training does
         aug = dataclasses.replace(aug, hflip=False)
@@ -319,14 +322,36 @@ def training_script(run_id: str, runs_dir: str | Path | None = None) -> Training
         "# %% 4. Augmentation on whole batches (the lab's tensor ops)",
         _augment_code(aug),
         "# %% 5. Training",
-        TRAINING.replace("$OPTIMIZER", OPTIMIZER_CODE[cfg.train.optimizer]).replace(
+        (_lookahead_code() if cfg.train.lookahead else "")
+        + TRAINING.replace("$OPTIMIZER", OPTIMIZER_CODE[cfg.train.optimizer]).replace(
             "$SCHEDULE", SCHEDULE_CODE[cfg.train.schedule].replace("\n", "\n    ")
         ),
         "# %% 6. Run: data, model, training, test",
-        MAIN.replace("$RUN_ACC", metrics),
+        MAIN.replace("$RUN_ACC", metrics).replace(
+            "$FIT", FIT if "def fit_whitening" in code.classes else ""
+        ),
     ]
     text = "\n\n".join(s.strip("\n") + "\n" for s in sections)
     return TrainingScript(text, run_id, needs, diff)
+
+
+FIT = (  # after build_model in MAIN, when the network has a whitening stem (AirNet)
+    "\n    fit_whitening(model, train_split[0])  # its fixed stem, from the training images"
+)
+
+
+def _lookahead_code() -> str:
+    """cnnlab.lookahead's constants and class, for a run that averaged its weights."""
+    from cnnlab import lookahead as la
+
+    constants = "".join(
+        f"{n} = {getattr(la, n)!r}\n" for n in ("START_EPOCH", "EVERY", "BASE", "POWER")
+    )
+    parts = [inspect.getsource(la.Lookahead), inspect.getsource(la._float_tensors)]
+    body = "\n\n".join(textwrap.dedent(p).strip() + "\n" for p in parts)
+    return (
+        f"# Lookahead averaging of the weights (as cnnlab/lookahead.py)\n{constants}\n\n{body}\n\n"
+    )
 
 
 def _pretrained_note(cfg: RunConfig) -> str:

@@ -126,14 +126,9 @@ class JobManager:
         return run.run_id
 
     def submit_once(
-        self,
-        cfg: RunConfig,
-        key: str,
-        owner: RunOwner | None = None,
-        admit: Admit | None = None,
-        *,
-        session: str = "",
-    ) -> tuple[str, bool]:
+        self, cfg: RunConfig, key: str, owner: RunOwner | None = None,
+        admit: Admit | None = None, *, session: str = "",
+    ) -> tuple[str, bool]:  # fmt: skip
         """`submit`, unless `key` (the caller's session and settings) was submitted less than
         REPEAT_WINDOW_S ago, or `session` pressed less than BURST_S ago (any settings): then
         (that run's id, True). Checked and recorded under the lock, because a burst of presses
@@ -142,16 +137,14 @@ class JobManager:
             now = time.monotonic()
             self._recent = {k: v for k, v in self._recent.items() if now - v[1] < REPEAT_WINDOW_S}
             self._pressed = {k: v for k, v in self._pressed.items() if now - v[1] < BURST_S}
-            if session in self._pressed:  # the burst goes on while its presses keep coming
+            if session and session in self._pressed:  # the burst lasts while presses keep coming
                 run_id = self._pressed[session][0]
                 self._pressed[session] = (run_id, now)
                 return run_id, True
             if key in self._recent:
                 return self._recent[key][0], True
             run_id = self.submit(cfg, owner, admit)
-            self._recent[key] = (run_id, now)
-            if session:
-                self._pressed[session] = (run_id, now)
+            self._recent[key] = self._pressed[session] = (run_id, now)
         return run_id, False
 
     def stop(self, run_id: str, actor: Identity | None = None) -> None:
