@@ -28,6 +28,7 @@ from pages.ui.identity import (  # noqa: E402
 from pages.ui.join import join_screen, sso_identity  # noqa: E402
 from pages.ui.prewarm import prewarm_quick_start  # noqa: E402
 from pages.ui.sidebar import sidebar  # noqa: E402
+from pages.ui.submit import press_seen  # noqa: E402
 
 # The server process only answers pages (small forward passes); training runs in child
 # processes that get the cores. One intra-op thread here keeps a 12 MP classify at ~80 ms
@@ -103,6 +104,7 @@ page = st.navigation(PAGES | {"": HIDDEN})
 share.restore()  # a share link's dataset, model and view, on every page (a refresh keeps them)
 try:
     page.run()
+    press_seen()  # (not when a press cut the run short: pages/ui/submit.py)
 finally:  # after the page: a run it just queued shows as the latest run (also after st.stop)
     share.publish()  # the session's state back into the URL, whichever page this is
     sidebar(preload=page.url_path == "")  # Home: the page the first chart is opened from

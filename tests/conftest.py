@@ -31,15 +31,6 @@ def _close_job_managers() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _presses_at_a_persons_pace(monkeypatch: pytest.MonkeyPatch) -> None:
-    """AppTest presses Train again a few milliseconds after a page ran, faster than a person can
-    change a value: off here, the burst rule (`jobs.BURST_S`) has its own tests, which set it."""
-    from cnnlab.runs import jobs
-
-    monkeypatch.setattr(jobs, "BURST_S", 0.0)
-
-
-@pytest.fixture(autouse=True)
 def _server_like_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     """AppTest resets Streamlit's "v1 pages/ folder" flag before every run, so each run after the
     first would execute the page file alone, as on a fresh server's deep link; the pages'

@@ -184,23 +184,26 @@ def test_stop_pressed_while_the_job_loads_is_not_lost(
 def test_a_sessions_burst_of_presses_queues_one_run_whatever_the_form_sent(
     manager: JobManager, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A press that lands while the page reruns can carry a half-updated form (other settings):
-    within BURST_S of that session's previous press it is the same burst, and the burst lasts
-    while presses keep coming. Another session is never held up by it."""
+    """A press that lands while the page reruns (`burst`) can carry a half-updated form (other
+    settings): within BURST_S of that session's previous press it is the same burst, and the
+    burst lasts while presses keep coming. A press after the page finished is a press of its
+    own; another session is never held up."""
     cfg = _cfg(epochs=30)
     first, repeated = manager.submit_once(cfg, "s1:a", session="s1")
     assert not repeated
     other = replace(cfg, train=replace(cfg.train, seed=5))
     monkeypatch.setattr(jobs, "BURST_S", 1.0)
     for _ in range(6):  # 0.25 s apart: 1.5 s in all, longer than one window
-        assert manager.submit_once(other, "s1:b", session="s1") == (first, True)
+        assert manager.submit_once(other, "s1:b", session="s1", burst=True) == (first, True)
         time.sleep(0.25)
-    theirs, repeated = manager.submit_once(other, "s2:b", session="s2")
+    theirs, repeated = manager.submit_once(other, "s2:b", session="s2", burst=True)
     assert not repeated and theirs != first
+    seen, repeated = manager.submit_once(_cfg(epochs=31), "s1:c", session="s1")
+    assert not repeated and seen not in (first, theirs)  # quick, but after the page finished
     time.sleep(1.2)  # the burst is over: other settings are a new run
-    later, repeated = manager.submit_once(other, "s1:b", session="s1")
-    assert not repeated and later not in (first, theirs)
-    for run_id in (first, theirs, later):
+    later, repeated = manager.submit_once(other, "s1:b", session="s1", burst=True)
+    assert not repeated and later not in (first, theirs, seen)
+    for run_id in (first, theirs, seen, later):
         manager.stop(run_id)
 
 

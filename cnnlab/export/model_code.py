@@ -4,8 +4,9 @@
 body as explicit `nn.Sequential` / `nn.Conv2d(...)` code with the same child names, so the
 state dict of the generated model has the same keys and shapes as the lab's (the export checks
 this by loading the run's weights into it and comparing outputs: `check_model_code`). The lab's
-own small modules (`BasicBlock`, `Scale`) are written out as class definitions; torchvision nets
-become their torchvision builder plus the lab's small-image changes as assignments.
+own small modules (`BasicBlock`, `Scale`, AirNet's `PatchWhitening` with its fitting function and
+`FrozenScaleNorm`) are written out as definitions; torchvision nets become their torchvision
+builder plus the lab's small-image changes as assignments.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def _pair(value: object) -> str:
 
 def leaf_code(module: nn.Module) -> str:
     """A constructor expression (with `nn.` prefix) for a standard torch.nn leaf module."""
-    if type(module).__module__.startswith("cnnlab."):  # e.g. AirNet's fitted whitening layer
+    if type(module).__module__.startswith("cnnlab."):  # a lab module not in CUSTOM_MODULES
         raise ModelCodeError(
             f"the network contains the lab's {type(module).__name__} layer, which the script "
             "writer cannot write as code yet: export ONNX to use the trained model"

@@ -46,8 +46,8 @@ STOP_GRACE_S = 10.0  # after a stop request, SIGTERM a job whose training loop h
 KILL_GRACE_S = 20.0  # ... and SIGKILL it after this long
 ENDING_KILL_S = 300.0  # a job saving and testing after its loop ended is killed only if it hangs
 REPEAT_WINDOW_S = 5.0  # the same submit key again within this many seconds = a double press
-BURST_S = 1.5  # a session's press this soon after its previous one: the same burst, whatever
-# the form sent (a press landing while the page reruns can carry a half-updated form)
+BURST_S = 1.5  # a press in a burst (`submit_once`) this soon after the session's previous one:
+# the same burst, whatever the form sent (a press landing mid-rerun can carry a half-updated form)
 
 
 @dataclass
@@ -127,17 +127,18 @@ class JobManager:
 
     def submit_once(
         self, cfg: RunConfig, key: str, owner: RunOwner | None = None,
-        admit: Admit | None = None, *, session: str = "",
+        admit: Admit | None = None, *, session: str = "", burst: bool = False,
     ) -> tuple[str, bool]:  # fmt: skip
         """`submit`, unless `key` (the caller's session and settings) was submitted less than
-        REPEAT_WINDOW_S ago, or `session` pressed less than BURST_S ago (any settings): then
-        (that run's id, True). Checked and recorded under the lock, because a burst of presses
-        makes page reruns that interrupt each other mid-submit."""
+        REPEAT_WINDOW_S ago, or the press is in a `burst` (the caller says: its page had not
+        finished since `session`'s previous press) less than BURST_S after it, whatever its
+        settings: then (that run's id, True). Checked and recorded under the lock, because a
+        burst of presses makes page reruns that interrupt each other mid-submit."""
         with self._lock:
             now = time.monotonic()
             self._recent = {k: v for k, v in self._recent.items() if now - v[1] < REPEAT_WINDOW_S}
             self._pressed = {k: v for k, v in self._pressed.items() if now - v[1] < BURST_S}
-            if session and session in self._pressed:  # the burst lasts while presses keep coming
+            if burst and session in self._pressed:  # the burst lasts while presses keep coming
                 run_id = self._pressed[session][0]
                 self._pressed[session] = (run_id, now)
                 return run_id, True
