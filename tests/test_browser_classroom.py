@@ -131,6 +131,7 @@ def train(pg: object, server: Server, epochs: int) -> str:
     while time.monotonic() < deadline:
         new = {r.run_id for r in list_runs(server.runs_dir)} - before
         if new:
+            wait_idle(pg)  # the page answers the press (a press before that joins its burst)
             return new.pop()
         time.sleep(0.1)
     raise AssertionError("pressing Train made no run")

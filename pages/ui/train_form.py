@@ -188,7 +188,8 @@ def submit(cfg: RunConfig) -> None:
     st.session_state.run_id = run_id
     if repeated:
         st.warning(
-            "That press repeated the one before: the run it started is shown on the right. To "
-            "start another one, change a value or wait a few seconds.",
+            "That press repeated the one before (the same settings within seconds, or pressed "
+            "before the page had answered it): the run it started is shown on the right. To "
+            "start another one, change a value or wait a few seconds, then press Train.",
             icon=":material/content_copy:",
         )
