@@ -101,10 +101,15 @@ def test_upload_landscape_photo_step_strip_and_whatif(page, server, mnist_run, t
     )
     page.get_by_text("All results").wait_for(timeout=60_000)
     wait_idle(page)
+    captions = ["original, 600×300 px", "cropped to the ink", "model input 28×28"]
+    page.wait_for_function(  # the step strip draws after the results (a loaded machine: later)
+        "([texts, zwsp]) => texts.every(t => document.querySelector('[data-testid=stMain]')"
+        ".innerText.replaceAll(zwsp, '').includes(t))",
+        arg=[captions, ZWSP],
+        timeout=60_000,
+    )
     text = main_text(page)
     assert "ring.jpg → 0 (" in text and "three.jpg → 3 (" in text
-    for caption in ("original, 600×300 px", "cropped to the ink", "model input 28×28"):
-        assert caption in text
     strip = page.get_by_test_id("stVerticalBlock").filter(has_text="As the network sees it")
     last = strip.first.get_by_test_id("stImage").last.locator("img")
     assert 0.8 < ink_aspect(last.screenshot()) < 1.25  # a circle stays a circle (squash: 0.5)
