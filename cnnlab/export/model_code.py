@@ -182,11 +182,15 @@ def model_code(model: nn.Module, model_name: str) -> ModelCode:
 
 
 def _needs(used: list[type]) -> list[str]:
-    """The constants (one block) and helper classes the used custom classes refer to."""
-    names = [n for cls in used for n in CLASS_NEEDS.get(cls, ((), ()))[0]]
-    helpers = [h for cls in used for h in CLASS_NEEDS.get(cls, ((), ()))[1]]
-    constants = "".join(f"{n} = {getattr(airnet, n)!r}\n" for n in names)
-    return ([constants] if constants else []) + [_class_source(h) for h in helpers]
+    """The constants (one block, from each class's module) and the helpers the classes use."""
+    needs = [(cls, CLASS_NEEDS[cls]) for cls in used if cls in CLASS_NEEDS]
+    constants = "".join(
+        f"{name} = {getattr(inspect.getmodule(cls), name)!r}\n"
+        for cls, (names, _) in needs
+        for name in names
+    )
+    helpers = [_class_source(h) for _, (_, hs) in needs for h in hs]
+    return ([constants] if constants else []) + helpers
 
 
 def _with_identity_start(expression: str, names: tuple[str, ...]) -> str:

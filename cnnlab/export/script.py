@@ -24,6 +24,7 @@ from cnnlab.data import DATASETS
 from cnnlab.data import augment as lab_augment
 from cnnlab.export.model_code import check_model_code, model_code
 from cnnlab.export.script_data import ScriptDataError, data_code, data_settings
+from cnnlab.models.core import test_time_logits
 from cnnlab.runs import load_model
 
 MAX_OUTPUT_DIFF = 1e-4  # the generated network must give the run's outputs within this
@@ -82,19 +83,8 @@ def build_model(mean, std, num_classes):
 
 TRAINING = '''
 def predict(model, x):
-    """Logits (B, K) of images x (B, C, H, W) in [0, 1], with the run's test-time views: the
-    mirror (MIRROR_AT_TEST) and the image moved 1 pixel up-left and down-right (SHIFT_AT_TEST)."""
-
-    def mirrored(v):
-        logits = model(v)
-        return (logits + model(v.flip(-1))) / 2 if MIRROR_AT_TEST else logits
-
-    logits = mirrored(x)
-    if SHIFT_AT_TEST:  # (B, C, H+2, W+2) reflected, cut back to H x W one pixel off
-        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-        moved = mirrored(padded[..., :-2, :-2]) + mirrored(padded[..., 2:, 2:])
-        logits = (logits + moved / 2) / 2
-    return logits
+    """Logits (B, K) of images x (B, C, H, W) in [0, 1], with the run's test-time views."""
+    return test_time_logits(model, x, MIRROR_AT_TEST, SHIFT_AT_TEST)
 
 
 def evaluate(model, x, y):
@@ -323,6 +313,7 @@ def training_script(run_id: str, runs_dir: str | Path | None = None) -> Training
         _augment_code(aug),
         "# %% 5. Training",
         (_lookahead_code() if cfg.train.lookahead else "")
+        + textwrap.dedent(inspect.getsource(test_time_logits))
         + TRAINING.replace("$OPTIMIZER", OPTIMIZER_CODE[cfg.train.optimizer]).replace(
             "$SCHEDULE", SCHEDULE_CODE[cfg.train.schedule].replace("\n", "\n    ")
         ),

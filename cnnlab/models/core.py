@@ -71,6 +71,25 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
 
+def test_time_logits(
+    net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, flip: bool, shift: bool
+) -> torch.Tensor:
+    """Logits (B, K) of `net` on x (B, C, H, W) averaged over the test-time views: the mirror
+    (`flip`), and with `shift` half the weight on x moved 1 pixel up-left and down-right.
+    (The exported training script copies this function's source.)"""
+
+    def mirrored(v: torch.Tensor) -> torch.Tensor:
+        logits = net(v)
+        return (logits + net(v.flip(-1))) / 2 if flip else logits
+
+    logits = mirrored(x)
+    if shift:  # (B, C, H+2, W+2) reflected, cut back to H x W one pixel off
+        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        moved = mirrored(padded[..., :-2, :-2]) + mirrored(padded[..., 2:, 2:])
+        logits = (logits + moved / 2) / 2
+    return logits
+
+
 class Classifier(nn.Module):
     """`norm` then `net`: float (B, C, H, W) in [0, 1] -> logits (B, K); softmax is left to the caller."""
 
@@ -106,17 +125,7 @@ class Classifier(nn.Module):
         x = self.norm(x)
         if self.training or self.single_view:
             return self.net(x)
-        logits = self._mirrored(x)
-        if self.shift_tta:  # (B, C, H+2, W+2) reflected, cut back to H x W one pixel off
-            padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-            moved = self._mirrored(padded[..., :-2, :-2]) + self._mirrored(padded[..., 2:, 2:])
-            logits = (logits + moved / 2) / 2
-        return logits
-
-    def _mirrored(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of `x`, averaged with its mirror's when `flip_tta`."""
-        logits = self.net(x)
-        return (logits + self.net(x.flip(-1))) / 2 if self.flip_tta else logits
+        return test_time_logits(self.net, x, self.flip_tta, self.shift_tta)
 
 
 @contextmanager
